@@ -1,0 +1,141 @@
+//! `TransportConfig`: every knob of a connection, each with a safe, documented default.
+
+use std::time::Duration;
+
+/// Default for [`TransportConfig::connect_timeout`]: 10 seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default for [`TransportConfig::close_timeout`]: 5 seconds.
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default for [`TransportConfig::send_timeout`]: 30 seconds.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default for [`TransportConfig::max_message_size`]: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+/// Default for [`TransportConfig::max_frame_size`]: 16 MiB.
+pub const DEFAULT_MAX_FRAME_SIZE: usize = 16 << 20;
+/// Default for [`TransportConfig::read_buffer_size`]: 4 KiB.
+pub const DEFAULT_READ_BUFFER_SIZE: usize = 4 << 10;
+/// Default for [`TransportConfig::write_buffer_size`]: 64 KiB.
+pub const DEFAULT_WRITE_BUFFER_SIZE: usize = 64 << 10;
+
+/// How a connection is made and what it will accept.
+///
+/// Build it with struct-update syntax so new fields never break callers:
+///
+/// ```
+/// use ws_client::TransportConfig;
+/// let config = TransportConfig {
+///     url: "ws://127.0.0.1:9001/".into(),
+///     ..Default::default()
+/// };
+/// assert_eq!(config.read_buffer_size, 4096);
+/// ```
+///
+/// Every size is a hard limit enforced before memory is allocated for it, and every
+/// wait is bounded by one of the timeouts, so a misbehaving peer can neither hang
+/// the caller nor make it allocate without bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportConfig {
+    /// The `ws://` URL to connect to when [`WebSocketConnection::open`] is used, or when
+    /// [`WebSocketConnection::connect`] is given an empty string. Default: empty.
+    ///
+    /// [`WebSocketConnection::open`]: crate::WebSocketConnection::open
+    /// [`WebSocketConnection::connect`]: crate::WebSocketConnection::connect
+    pub url: String,
+    /// Upper bound on the whole connection set-up: DNS, TCP connect and the HTTP upgrade
+    /// handshake together. Default: [`DEFAULT_CONNECT_TIMEOUT`] (10 s).
+    pub connect_timeout: Duration,
+    /// Upper bound on the close handshake in [`disconnect`](crate::WebSocketConnection::disconnect):
+    /// how long to wait for the peer to answer our close frame. Default:
+    /// [`DEFAULT_CLOSE_TIMEOUT`] (5 s).
+    pub close_timeout: Duration,
+    /// Upper bound on one send (including its flush) when the peer stops reading and the
+    /// socket's buffers are full. On expiry the connection is dropped and the send fails
+    /// with [`Error::SendTimeout`](crate::Error::SendTimeout). Default:
+    /// [`DEFAULT_SEND_TIMEOUT`] (30 s).
+    pub send_timeout: Duration,
+    /// Extra HTTP headers sent with the upgrade request, as `(name, value)` pairs
+    /// (for example `Authorization`). Default: none.
+    pub headers: Vec<(String, String)>,
+    /// Subprotocols offered in `Sec-WebSocket-Protocol`, most preferred first. A server
+    /// that picks one not offered is refused. Default: none.
+    pub subprotocols: Vec<String>,
+    /// Largest message accepted or sent, in bytes; a larger incoming message closes the
+    /// connection with 1009 and yields [`Error::MessageTooLarge`](crate::Error::MessageTooLarge).
+    /// Default: [`DEFAULT_MAX_MESSAGE_SIZE`] (16 MiB).
+    pub max_message_size: usize,
+    /// Largest single frame accepted, in bytes (payload only). The effective limit is the
+    /// smaller of this and `max_message_size`, so an oversized frame is refused from its
+    /// header, before its payload is buffered. Default: [`DEFAULT_MAX_FRAME_SIZE`] (16 MiB).
+    pub max_frame_size: usize,
+    /// Size of the read buffer, allocated once per connection. Small by default: a large
+    /// buffer costs memory on every idle connection and slows round trips.
+    /// Default: [`DEFAULT_READ_BUFFER_SIZE`] (4 KiB).
+    pub read_buffer_size: usize,
+    /// Bytes of queued outgoing frames after which they are written to the socket even
+    /// without a flush. The write buffer never holds more than this plus one message, so
+    /// a peer that stops reading applies backpressure to the sender instead of growing
+    /// memory. Default: [`DEFAULT_WRITE_BUFFER_SIZE`] (64 KiB).
+    pub write_buffer_size: usize,
+    /// Disable Nagle's algorithm (`TCP_NODELAY`) so small messages leave at once.
+    /// Default: `true`.
+    pub tcp_nodelay: bool,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
+            headers: Vec::new(),
+            subprotocols: Vec::new(),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
+            write_buffer_size: DEFAULT_WRITE_BUFFER_SIZE,
+            tcp_nodelay: true,
+        }
+    }
+}
+
+impl TransportConfig {
+    /// A default configuration for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The tungstenite configuration these limits translate to.
+    pub(crate) fn websocket_config(&self) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+        let frame_limit = self.max_frame_size.min(self.max_message_size);
+        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(self.read_buffer_size.max(1))
+            .write_buffer_size(self.write_buffer_size)
+            // One whole message may sit in the buffer beyond the flush threshold (plus the
+            // 14-byte frame header); anything past that is backpressure, not growth.
+            .max_write_buffer_size(self.write_buffer_size + self.max_message_size + 14)
+            .max_message_size(Some(self.max_message_size))
+            .max_frame_size(Some(frame_limit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_limit_never_exceeds_message_limit() {
+        let config = TransportConfig {
+            max_message_size: 1000,
+            max_frame_size: 1 << 20,
+            ..Default::default()
+        };
+        let ws = config.websocket_config();
+        assert_eq!(ws.max_frame_size, Some(1000));
+        assert_eq!(ws.max_message_size, Some(1000));
+        assert_eq!(ws.read_buffer_size, 4096);
+    }
+}

@@ -1,0 +1,124 @@
+//! Connection set-up: URL checks, TCP connect, socket options and the upgrade handshake,
+//! all under one deadline.
+
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{
+        client::IntoClientRequest,
+        http::{HeaderName, HeaderValue, Request},
+    },
+};
+
+use crate::config::TransportConfig;
+use crate::error::{self, Error};
+
+/// The stream type behind every connection.
+pub(crate) type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// An established WebSocket and what the handshake negotiated.
+pub(crate) struct Established {
+    pub(crate) stream: WsStream,
+    pub(crate) subprotocol: Option<String>,
+}
+
+/// Connects to `url` with the limits and timeouts of `config`.
+pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Established, Error> {
+    let parsed = parse_url(url)?;
+    let request = build_request(&parsed, config)?;
+    let host = parsed.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = parsed.port_or_known_default().unwrap_or(80);
+
+    let attempt = async {
+        let tcp = TcpStream::connect((host.as_str(), port)).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => Error::ConnectionRefused {
+                addr: format!("{host}:{port}"),
+            },
+            _ => Error::Io(e),
+        })?;
+        tcp.set_nodelay(config.tcp_nodelay)?;
+        let (stream, response) = tokio_tungstenite::client_async_with_config(
+            request,
+            MaybeTlsStream::Plain(tcp),
+            Some(config.websocket_config()),
+        )
+        .await
+        .map_err(error::from_handshake)?;
+        let subprotocol = response
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Established { stream, subprotocol })
+    };
+    tokio::time::timeout(config.connect_timeout, attempt)
+        .await
+        .map_err(|_| Error::ConnectTimeout {
+            url: url.to_owned(),
+            after: config.connect_timeout,
+        })?
+}
+
+/// Parses and checks a WebSocket URL.
+fn parse_url(url: &str) -> Result<url::Url, Error> {
+    let invalid = |reason: &str| Error::InvalidUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let parsed = url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+    match parsed.scheme() {
+        "ws" => {}
+        "wss" => return Err(invalid("wss:// (TLS) is not supported by this version yet; use ws://")),
+        other => return Err(invalid(&format!("scheme {other:?} is not ws://"))),
+    }
+    match parsed.host_str() {
+        Some(host) if !host.is_empty() => Ok(parsed),
+        _ => Err(invalid("no host")),
+    }
+}
+
+/// The upgrade request: URL plus configured headers and subprotocols.
+fn build_request(url: &url::Url, config: &TransportConfig) -> Result<Request<()>, Error> {
+    let mut request = url.as_str().into_client_request().map_err(|e| Error::InvalidUrl {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })?;
+    let headers = request.headers_mut();
+    for (name, value) in &config.headers {
+        let header_name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::InvalidConfig(format!("header name {name:?} is not a valid HTTP header name")))?;
+        let header_value = HeaderValue::from_str(value)
+            .map_err(|_| Error::InvalidConfig(format!("value of header {name:?} is not a valid HTTP header value")))?;
+        headers.append(header_name, header_value);
+    }
+    if !config.subprotocols.is_empty() {
+        let offered = config.subprotocols.join(", ");
+        let value = HeaderValue::from_str(&offered)
+            .map_err(|_| Error::InvalidConfig(format!("subprotocols {offered:?} are not a valid header value")))?;
+        headers.insert("sec-websocket-protocol", value);
+    }
+    Ok(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked() {
+        assert!(parse_url("ws://127.0.0.1:1/").is_ok());
+        for bad in ["not a url", "http://example.com/", "wss://example.com/", "ws://", "ws://:80/"] {
+            assert!(matches!(parse_url(bad), Err(Error::InvalidUrl { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_header_names_are_refused() {
+        let config = TransportConfig {
+            headers: vec![("bad name".into(), "x".into())],
+            ..Default::default()
+        };
+        let url = parse_url("ws://127.0.0.1:1/").unwrap();
+        assert!(matches!(build_request(&url, &config), Err(Error::InvalidConfig(_))));
+    }
+}

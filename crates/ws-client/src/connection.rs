@@ -1,0 +1,193 @@
+//! `WebSocketConnection`: one client connection, driven directly from the caller's task.
+
+use std::sync::Arc;
+
+use crate::config::TransportConfig;
+use crate::connect::{self, WsStream};
+use crate::error::Error;
+use crate::link::{self, ConnectionState, Link, Received};
+use crate::message::{Message, MessageType};
+use crate::split::{WsReceiver, WsSender};
+
+/// A WebSocket client connection.
+///
+/// There is no background task: each call does its own I/O in the caller's task, which
+/// keeps round trips as short as the socket allows. To send and receive from two tasks at
+/// once, [`split`](Self::split) it.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), ws_client::Error> {
+/// use ws_client::{Message, TransportConfig, WebSocketConnection};
+///
+/// let url = "ws://127.0.0.1:9001/".to_string();
+/// let mut connection = WebSocketConnection::new(TransportConfig { url: url.clone(), ..Default::default() }).await?;
+/// connection.connect(&url).await?;
+/// connection.send_message(&Message::text("hello")).await?;
+/// let echo = connection.receive_message().await?;
+/// assert_eq!(echo.as_text()?, "hello");
+/// connection.disconnect().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct WebSocketConnection {
+    config: TransportConfig,
+    open: Option<OpenConnection>,
+}
+
+/// The parts that exist only while connected.
+#[derive(Debug)]
+struct OpenConnection {
+    stream: WsStream,
+    link: Arc<Link>,
+    subprotocol: Option<String>,
+}
+
+impl WebSocketConnection {
+    /// A connection with `config`, not yet connected. Fails if the configuration cannot
+    /// work (for example a zero timeout). Async so that later versions may do I/O here.
+    pub async fn new(config: TransportConfig) -> Result<Self, Error> {
+        if config.connect_timeout.is_zero() || config.close_timeout.is_zero() || config.send_timeout.is_zero() {
+            return Err(Error::InvalidConfig("timeouts must be greater than zero".into()));
+        }
+        if config.max_message_size == 0 || config.max_frame_size == 0 {
+            return Err(Error::InvalidConfig("size limits must be greater than zero".into()));
+        }
+        Ok(Self { config, open: None })
+    }
+
+    /// Creates a connection and connects it to `config.url`.
+    pub async fn open(config: TransportConfig) -> Result<Self, Error> {
+        let url = config.url.clone();
+        let mut connection = Self::new(config).await?;
+        connection.connect(&url).await?;
+        Ok(connection)
+    }
+
+    /// Connects to `url` (or to `config.url` when `url` is empty), bounded by
+    /// [`TransportConfig::connect_timeout`]. A connection that was closed may connect again.
+    pub async fn connect(&mut self, url: &str) -> Result<(), Error> {
+        if self.state() == ConnectionState::Open {
+            return Err(Error::AlreadyConnected);
+        }
+        let url = if url.is_empty() { self.config.url.as_str() } else { url };
+        let established = connect::establish(url, &self.config).await?;
+        tracing::debug!(url, "connected");
+        self.open = Some(OpenConnection {
+            stream: established.stream,
+            link: Arc::new(Link::new(&self.config)),
+            subprotocol: established.subprotocol,
+        });
+        Ok(())
+    }
+
+    /// Where the connection is in its lifecycle.
+    pub fn state(&self) -> ConnectionState {
+        self.open
+            .as_ref()
+            .map_or(ConnectionState::Disconnected, |open| open.link.state())
+    }
+
+    /// The subprotocol the server picked, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.open.as_ref()?.subprotocol.as_deref()
+    }
+
+    /// The configuration this connection was made with.
+    pub fn config(&self) -> &TransportConfig {
+        &self.config
+    }
+
+    /// Sends one message and flushes it to the socket.
+    pub async fn send_message(&mut self, message: &Message) -> Result<(), Error> {
+        self.send(message.clone()).await
+    }
+
+    /// Sends one message, taking ownership (no copy of the payload), and flushes it.
+    pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        let open = self.open.as_mut().ok_or(Error::NotConnected)?;
+        link::send(&mut open.stream, &open.link, message.into(), true).await
+    }
+
+    /// Queues one message without flushing: it is written once the write buffer passes
+    /// [`TransportConfig::write_buffer_size`] or on [`flush`](Self::flush). Use it to
+    /// send bursts with fewer system calls.
+    pub async fn queue(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        let open = self.open.as_mut().ok_or(Error::NotConnected)?;
+        link::send(&mut open.stream, &open.link, message.into(), false).await
+    }
+
+    /// Writes out every queued message.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        let open = self.open.as_mut().ok_or(Error::NotConnected)?;
+        link::flush(&mut open.stream, &open.link).await
+    }
+
+    /// Waits for the next message: data, ping, pong, or the peer's close (returned once,
+    /// as a [`MessageType::Close`] message; later calls fail with [`Error::ClosedByPeer`]).
+    ///
+    /// Cancel-safe: it can be raced in `tokio::select!` or wrapped in
+    /// `tokio::time::timeout` without losing a message.
+    pub async fn receive_message(&mut self) -> Result<Message, Error> {
+        let open = self.open.as_mut().ok_or(Error::NotConnected)?;
+        match link::receive(&mut open.stream, &open.link).await {
+            Received::Message(message) => {
+                if message.message_type == MessageType::Close {
+                    // Answer the peer's close at once rather than on the next call.
+                    let _ = link::flush(&mut open.stream, &open.link).await;
+                }
+                Ok(message)
+            }
+            Received::Failed(error) => {
+                link::send_failure_close(&mut open.stream, &open.link, &error).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Closes the connection with a close handshake (code 1000), waiting at most
+    /// [`TransportConfig::close_timeout`] for the peer's answer. Messages that arrive
+    /// meanwhile are discarded. Does nothing if the connection is not open.
+    pub async fn disconnect(&mut self) -> Result<(), Error> {
+        self.close(1000, "").await
+    }
+
+    /// Like [`disconnect`](Self::disconnect), with a chosen close code and reason.
+    pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), Error> {
+        let Some(mut open) = self.open.take() else {
+            return Ok(());
+        };
+        if open.link.state() != ConnectionState::Open {
+            open.link.set_state(ConnectionState::Closed);
+            self.open = Some(open);
+            return Ok(());
+        }
+        let timeout = open.link.close_timeout;
+        let handshake = async {
+            link::send(&mut open.stream, &open.link, Message::close(code, reason), true).await?;
+            // Read until the peer answers our close (or ends the connection).
+            loop {
+                match link::receive(&mut open.stream, &open.link).await {
+                    Received::Message(message) if message.message_type == MessageType::Close => break,
+                    Received::Message(_) => continue,
+                    Received::Failed(Error::ConnectionClosed | Error::ClosedByPeer { .. }) => break,
+                    Received::Failed(error) => return Err(error),
+                }
+            }
+            Ok(())
+        };
+        let result = match tokio::time::timeout(timeout, handshake).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::CloseTimeout { after: timeout }),
+        };
+        open.link.set_state(ConnectionState::Closed);
+        self.open = Some(open);
+        result
+    }
+
+    /// Splits an open connection into a cloneable sender and a receiver, so that two
+    /// tasks can send and receive at the same time.
+    pub fn split(self) -> Result<(WsSender, WsReceiver), Error> {
+        let open = self.open.ok_or(Error::NotConnected)?;
+        Ok(crate::split::split(open.stream, open.link))
+    }
+}

@@ -1,0 +1,221 @@
+//! `Error`: the one error type of the crate; each variant says what happened and what to do.
+
+use std::time::Duration;
+
+use tokio_tungstenite::tungstenite::{self, error::ProtocolError};
+
+/// Everything that can go wrong, told apart so callers can react to each case.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL could not be used: not parseable, not `ws://`/`wss://`, or no host.
+    /// Fix the URL; retrying will not help.
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// Nothing accepted the TCP connection at that address (no server listening, or a
+    /// firewall refused it). Check the address and that the server is running.
+    #[error("connection refused by {addr}: is a server listening there?")]
+    ConnectionRefused {
+        /// The address that refused.
+        addr: String,
+    },
+
+    /// TCP connect plus the upgrade handshake took longer than
+    /// [`TransportConfig::connect_timeout`](crate::TransportConfig::connect_timeout).
+    /// The server may be overloaded or not a WebSocket server; retry later or raise the timeout.
+    #[error("connecting to {url} timed out after {after:?}")]
+    ConnectTimeout {
+        /// The URL being connected to.
+        url: String,
+        /// The timeout that expired.
+        after: Duration,
+    },
+
+    /// The server answered the upgrade request with an HTTP status other than 101, or with
+    /// an invalid upgrade response. Check the URL path, credentials and origin rules.
+    #[error("WebSocket handshake rejected ({}): {reason}", status.map_or("no valid HTTP response".to_string(), |s| format!("HTTP {s}")))]
+    HandshakeRejected {
+        /// The HTTP status the server answered with: 101 if the status was right but the
+        /// rest of the response was not a valid upgrade; `None` if the answer was not HTTP.
+        status: Option<u16>,
+        /// What was wrong, including the start of the response body when there was one.
+        reason: String,
+    },
+
+    /// The peer closed the connection with a close frame. Nothing more can be sent or
+    /// received; reconnect if needed. `code` 1000 is a normal close, 1001 "going away".
+    #[error("connection closed by peer with code {code}: {reason:?}")]
+    ClosedByPeer {
+        /// The close code the peer sent (1005 when its close frame carried none).
+        code: u16,
+        /// The reason the peer gave (may be empty).
+        reason: String,
+    },
+
+    /// The connection ended without a close handshake (TCP reset or EOF). The peer
+    /// crashed or the network failed; reconnect.
+    #[error("connection lost: {0}")]
+    ConnectionLost(String),
+
+    /// The connection was closed by this side ([`disconnect`](crate::WebSocketConnection::disconnect)
+    /// was called or a fatal error closed it). Open a new connection to continue.
+    #[error("connection already closed")]
+    ConnectionClosed,
+
+    /// The peer broke RFC 6455 (bad framing, reserved bits or opcodes, masked server frames,
+    /// invalid close codes...). The connection was failed with close code 1002.
+    #[error("WebSocket protocol violation: {0}")]
+    Protocol(String),
+
+    /// A message or frame exceeds the configured limit (incoming: closed with 1009;
+    /// outgoing: refused before sending). Raise `max_message_size` or send less.
+    #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
+    MessageTooLarge {
+        /// The size of the message (or frame), in bytes.
+        size: usize,
+        /// The configured limit, in bytes.
+        limit: usize,
+    },
+
+    /// A text message was not valid UTF-8: refused before sending, or received from the
+    /// peer (the connection was then failed with close code 1007).
+    #[error("text message is not valid UTF-8")]
+    InvalidUtf8,
+
+    /// A ping, pong or close payload longer than 125 bytes was refused before sending.
+    #[error("control frame payload of {size} bytes exceeds 125 bytes")]
+    ControlFrameTooLarge {
+        /// The payload size that was refused.
+        size: usize,
+    },
+
+    /// A close message to send was malformed (a forbidden code or a 1-byte payload).
+    /// Use a code from RFC 6455 section 7.4 (1000, 1001, 3000-4999...).
+    #[error("invalid close frame: {0}")]
+    InvalidCloseFrame(String),
+
+    /// A configuration value cannot be used (for example a header name with spaces).
+    /// Fix the [`TransportConfig`](crate::TransportConfig).
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+
+    /// `connect` was called on a connection that is already open. Call `disconnect`
+    /// first, or use a second connection.
+    #[error("already connected")]
+    AlreadyConnected,
+
+    /// A send could not complete within
+    /// [`TransportConfig::send_timeout`](crate::TransportConfig::send_timeout) because the
+    /// peer stopped reading. The connection was dropped, since part of the message may be
+    /// queued; reconnect.
+    #[error("send did not complete within {after:?}: the peer is not reading; connection dropped")]
+    SendTimeout {
+        /// The timeout that expired.
+        after: Duration,
+    },
+
+    /// The operation needs an open connection: call `connect` first.
+    #[error("not connected: call connect() first")]
+    NotConnected,
+
+    /// The peer did not answer our close frame within
+    /// [`TransportConfig::close_timeout`](crate::TransportConfig::close_timeout); the
+    /// connection was dropped anyway.
+    #[error("close handshake not answered within {after:?}; connection dropped")]
+    CloseTimeout {
+        /// The timeout that expired.
+        after: Duration,
+    },
+
+    /// Any other I/O failure on the socket.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The close code a receive error should fail the connection with (RFC 6455 section 7.4.1).
+pub(crate) fn close_code_for(error: &Error) -> Option<u16> {
+    match error {
+        Error::Protocol(_) => Some(1002),
+        Error::InvalidUtf8 => Some(1007),
+        Error::MessageTooLarge { .. } => Some(1009),
+        _ => None,
+    }
+}
+
+/// Maps a tungstenite error seen on an established connection.
+pub(crate) fn from_tungstenite(error: tungstenite::Error) -> Error {
+    use tungstenite::error::CapacityError;
+    match error {
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => Error::ConnectionClosed,
+        tungstenite::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::UnexpectedEof => Error::ConnectionLost(io.to_string()),
+            _ => Error::Io(io),
+        },
+        tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => Error::MessageTooLarge {
+            size,
+            limit: max_size,
+        },
+        tungstenite::Error::Capacity(other) => Error::Protocol(other.to_string()),
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            Error::ConnectionLost("the peer closed the TCP connection without a close handshake".into())
+        }
+        tungstenite::Error::Protocol(other) => Error::Protocol(other.to_string()),
+        tungstenite::Error::Utf8(_) => Error::InvalidUtf8,
+        tungstenite::Error::WriteBufferFull(_) => Error::Io(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            "write buffer full: the peer is not reading",
+        )),
+        tungstenite::Error::AttackAttempt => Error::Protocol("the peer looks like an attack attempt".into()),
+        tungstenite::Error::Http(response) => Error::HandshakeRejected {
+            status: Some(response.status().as_u16()),
+            reason: describe_rejection(&response),
+        },
+        other => Error::Protocol(other.to_string()),
+    }
+}
+
+/// A short description of a refused upgrade: reason phrase and the start of the body.
+fn describe_rejection(response: &http::Response<Option<Vec<u8>>>) -> String {
+    let phrase = response.status().canonical_reason().unwrap_or("unexpected status");
+    match response.body().as_deref() {
+        Some(body) if !body.is_empty() => {
+            let body = String::from_utf8_lossy(&body[..body.len().min(200)]);
+            format!("{phrase}; body: {}", body.trim())
+        }
+        _ => phrase.to_string(),
+    }
+}
+
+/// Maps a tungstenite error seen during the upgrade handshake.
+pub(crate) fn from_handshake(error: tungstenite::Error) -> Error {
+    match error {
+        tungstenite::Error::Protocol(ProtocolError::HttparseError(parse)) => Error::HandshakeRejected {
+            status: None,
+            reason: format!("the answer is not an HTTP response ({parse})"),
+        },
+        tungstenite::Error::Protocol(protocol) => Error::HandshakeRejected {
+            status: Some(101),
+            reason: protocol.to_string(),
+        },
+        tungstenite::Error::Capacity(capacity) => Error::HandshakeRejected {
+            status: None,
+            reason: format!("the handshake response is too large ({capacity})"),
+        },
+        tungstenite::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::HandshakeRejected {
+                status: None,
+                reason: "the server closed the connection during the handshake".into(),
+            }
+        }
+        other => from_tungstenite(other),
+    }
+}

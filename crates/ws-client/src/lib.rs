@@ -1,0 +1,39 @@
+//! `ws-client`: an async WebSocket client for Tokio with bounded memory, a timeout on every
+//! wait, and one typed [`Error`].
+//!
+//! Built on tokio-tungstenite, tuned for many connections and short round trips: a 4 KiB
+//! read buffer, `TCP_NODELAY`, frame limits checked before allocation, and no background
+//! task between the caller and the socket.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ws_client::Error> {
+//! use ws_client::{Message, TransportConfig, WebSocketConnection};
+//!
+//! // Start a server with `test-servers echo --port 0` and use the URL it prints.
+//! let config = TransportConfig::new("ws://127.0.0.1:9001/");
+//! let mut connection = WebSocketConnection::open(config).await?;
+//! connection.send_message(&Message::text("hello")).await?;
+//! let echo = connection.receive_message().await?;
+//! assert_eq!(echo.as_text()?, "hello");
+//! connection.disconnect().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Module map: [`config`] (limits and timeouts), `connect` (set-up), `connection` (the
+//! connection type), `split` (halves for two tasks), `link` (shared send/receive steps),
+//! [`message`] and `error`.
+
+pub mod config;
+mod connect;
+mod connection;
+mod error;
+mod link;
+pub mod message;
+mod split;
+
+pub use config::TransportConfig;
+pub use connection::WebSocketConnection;
+pub use error::Error;
+pub use link::ConnectionState;
+pub use message::{Message, MessageType};
+pub use split::{WsReceiver, WsSender};

@@ -1,0 +1,226 @@
+//! `Link`: the state one connection's halves share, and the send/receive steps both use.
+//!
+//! The whole connection ([`WebSocketConnection`](crate::WebSocketConnection)) and its split
+//! halves ([`WsSender`](crate::WsSender), [`WsReceiver`](crate::WsReceiver)) run the same
+//! code here, generic over the tungstenite sink and stream they hold.
+
+use std::sync::{
+    Mutex,
+    atomic::{AtomicU8, Ordering},
+};
+use std::time::Duration;
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio_tungstenite::tungstenite;
+
+use crate::error::{self, Error};
+use crate::message::{Message, MessageType};
+
+/// The lifecycle of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionState {
+    /// Not connected yet (or `connect` failed).
+    Disconnected,
+    /// Open: messages flow both ways.
+    Open,
+    /// A close frame was sent; waiting for the peer's answer. Nothing more can be sent.
+    Closing,
+    /// Closed, cleanly or not. See [`Error`] from the last call for why.
+    Closed,
+}
+
+impl ConnectionState {
+    fn from_u8(value: u8) -> Self {
+        match value {
+            0 => Self::Disconnected,
+            1 => Self::Open,
+            2 => Self::Closing,
+            _ => Self::Closed,
+        }
+    }
+}
+
+/// Limits and status shared by everything that uses one connection.
+#[derive(Debug)]
+pub(crate) struct Link {
+    state: AtomicU8,
+    /// The close code and reason the peer sent, once it sent one.
+    peer_close: Mutex<Option<(u16, String)>>,
+    pub(crate) max_message_size: usize,
+    pub(crate) send_timeout: Duration,
+    pub(crate) close_timeout: Duration,
+}
+
+impl Link {
+    pub(crate) fn new(config: &crate::TransportConfig) -> Self {
+        Self {
+            state: AtomicU8::new(ConnectionState::Open as u8),
+            peer_close: Mutex::new(None),
+            max_message_size: config.max_message_size,
+            send_timeout: config.send_timeout,
+            close_timeout: config.close_timeout,
+        }
+    }
+
+    pub(crate) fn state(&self) -> ConnectionState {
+        ConnectionState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_state(&self, state: ConnectionState) {
+        self.state.store(state as u8, Ordering::Release);
+    }
+
+    fn record_peer_close(&self, message: &Message) {
+        let code = message.close_code().unwrap_or(1005);
+        let reason = message.close_reason().unwrap_or_default();
+        *self.peer_close.lock().unwrap_or_else(|e| e.into_inner()) = Some((code, reason));
+    }
+
+    /// The error for using a connection that has ended: the peer's close if it sent one.
+    pub(crate) fn closed_error(&self) -> Error {
+        match self.peer_close.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            Some((code, reason)) => Error::ClosedByPeer { code, reason },
+            None => Error::ConnectionClosed,
+        }
+    }
+
+    /// Fails fast when the connection can no longer send.
+    fn check_can_send(&self) -> Result<(), Error> {
+        match self.state() {
+            ConnectionState::Open => Ok(()),
+            ConnectionState::Disconnected => Err(Error::NotConnected),
+            ConnectionState::Closing | ConnectionState::Closed => Err(self.closed_error()),
+        }
+    }
+}
+
+/// Sends one message: validates it, queues it, and flushes when `flush` is set (or when the
+/// write buffer passes its threshold). Bounded by the link's send timeout.
+pub(crate) async fn send<S>(sink: &mut S, link: &Link, message: Message, flush: bool) -> Result<(), Error>
+where
+    S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
+{
+    link.check_can_send()?;
+    if message.data.len() > link.max_message_size {
+        return Err(Error::MessageTooLarge {
+            size: message.data.len(),
+            limit: link.max_message_size,
+        });
+    }
+    let is_close = message.message_type == MessageType::Close;
+    let frame = message.into_tungstenite()?;
+    if is_close {
+        link.set_state(ConnectionState::Closing);
+    }
+    let write = async {
+        sink.feed(frame).await?;
+        if flush || is_close { sink.flush().await } else { Ok(()) }
+    };
+    match tokio::time::timeout(link.send_timeout, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(fail(link, error::from_tungstenite(e))),
+        Err(_) => {
+            link.set_state(ConnectionState::Closed);
+            Err(Error::SendTimeout {
+                after: link.send_timeout,
+            })
+        }
+    }
+}
+
+/// Writes out everything queued. Bounded by the link's send timeout.
+pub(crate) async fn flush<S>(sink: &mut S, link: &Link) -> Result<(), Error>
+where
+    S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
+{
+    match tokio::time::timeout(link.send_timeout, sink.flush()).await {
+        Ok(result) => result.map_err(|e| fail(link, error::from_tungstenite(e))),
+        Err(_) => {
+            link.set_state(ConnectionState::Closed);
+            Err(Error::SendTimeout {
+                after: link.send_timeout,
+            })
+        }
+    }
+}
+
+/// What one receive step produced.
+pub(crate) enum Received {
+    /// A message for the caller (a close message included, once).
+    Message(Message),
+    /// The connection failed; if the error calls for a close code (1002, 1007, 1009),
+    /// the caller should send it before reporting the error.
+    Failed(Error),
+}
+
+/// Receives the next message. Pings are answered by tungstenite on the next read or write;
+/// they are still handed to the caller so it can see them.
+pub(crate) async fn receive<S>(stream: &mut S, link: &Link) -> Received
+where
+    S: Stream<Item = Result<tungstenite::Message, tungstenite::Error>> + Unpin,
+{
+    loop {
+        match stream.next().await {
+            Some(Ok(frame)) => {
+                let Some(message) = Message::from_tungstenite(frame) else {
+                    continue;
+                };
+                if message.message_type == MessageType::Close {
+                    // A close answering our own close is not the peer closing on us.
+                    if link.state() == ConnectionState::Open {
+                        link.record_peer_close(&message);
+                    }
+                    link.set_state(ConnectionState::Closed);
+                }
+                return Received::Message(message);
+            }
+            Some(Err(e)) => return Received::Failed(fail(link, error::from_tungstenite(e))),
+            None => {
+                let error = match link.state() {
+                    ConnectionState::Open => {
+                        Error::ConnectionLost("the peer closed the TCP connection without a close handshake".into())
+                    }
+                    _ => link.closed_error(),
+                };
+                link.set_state(ConnectionState::Closed);
+                return Received::Failed(error);
+            }
+        }
+    }
+}
+
+/// After a receive error that RFC 6455 answers with a close code, sends that close frame,
+/// best effort and bounded by the close timeout.
+pub(crate) async fn send_failure_close<S>(sink: &mut S, link: &Link, error: &Error)
+where
+    S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
+{
+    let Some(code) = error::close_code_for(error) else {
+        return;
+    };
+    let frame = tungstenite::protocol::CloseFrame {
+        code: code.into(),
+        reason: match code {
+            1009 => "message too big",
+            1007 => "invalid UTF-8",
+            _ => "protocol error",
+        }
+        .into(),
+    };
+    let close = async {
+        sink.feed(tungstenite::Message::Close(Some(frame))).await?;
+        sink.flush().await
+    };
+    if let Ok(Err(e)) = tokio::time::timeout(link.close_timeout, close).await {
+        tracing::debug!(error = %e, "could not send close frame {code} after a receive failure");
+    }
+}
+
+/// Marks the link closed after a fatal error and passes the error on.
+fn fail(link: &Link, error: Error) -> Error {
+    link.set_state(ConnectionState::Closed);
+    match error {
+        Error::ConnectionClosed => link.closed_error(),
+        other => other,
+    }
+}

@@ -1,0 +1,240 @@
+//! `Message` and `MessageType`: what is sent and received, independent of tungstenite.
+
+use bytes::Bytes;
+use tokio_tungstenite::tungstenite::{
+    self,
+    protocol::{CloseFrame, frame::coding::CloseCode},
+};
+
+use crate::error::Error;
+
+/// The kind of a WebSocket message (RFC 6455 opcodes that reach the application).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageType {
+    /// UTF-8 text. Sending text that is not valid UTF-8 fails with [`Error::InvalidUtf8`].
+    Text,
+    /// Arbitrary bytes.
+    Binary,
+    /// A ping (at most 125 bytes). The peer answers with a pong carrying the same bytes.
+    Ping,
+    /// A pong (at most 125 bytes), normally the answer to a ping. Pings from the peer
+    /// are answered automatically; their pongs need not be sent by hand.
+    Pong,
+    /// A close frame: `data` is empty or a 2-byte big-endian close code followed by a
+    /// UTF-8 reason (see [`Message::close_code`] and [`Message::close_reason`]).
+    Close,
+}
+
+/// One WebSocket message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The payload, exactly as sent on the wire (after unmasking).
+    pub data: Vec<u8>,
+    /// What kind of message this is.
+    pub message_type: MessageType,
+}
+
+/// Largest payload of a control frame (ping, pong, close), per RFC 6455 section 5.5.
+pub const MAX_CONTROL_PAYLOAD: usize = 125;
+
+impl Message {
+    /// A text message.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            data: text.into().into_bytes(),
+            message_type: MessageType::Text,
+        }
+    }
+
+    /// A binary message.
+    pub fn binary(data: impl Into<Vec<u8>>) -> Self {
+        Self {
+            data: data.into(),
+            message_type: MessageType::Binary,
+        }
+    }
+
+    /// A ping carrying `data` (at most 125 bytes).
+    pub fn ping(data: impl Into<Vec<u8>>) -> Self {
+        Self {
+            data: data.into(),
+            message_type: MessageType::Ping,
+        }
+    }
+
+    /// A pong carrying `data` (at most 125 bytes).
+    pub fn pong(data: impl Into<Vec<u8>>) -> Self {
+        Self {
+            data: data.into(),
+            message_type: MessageType::Pong,
+        }
+    }
+
+    /// A close frame with a status code and a reason (the reason is cut to fit 123 bytes
+    /// on a character boundary).
+    pub fn close(code: u16, reason: &str) -> Self {
+        let mut end = reason.len().min(MAX_CONTROL_PAYLOAD - 2);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut data = Vec::with_capacity(2 + end);
+        data.extend_from_slice(&code.to_be_bytes());
+        data.extend_from_slice(&reason.as_bytes()[..end]);
+        Self {
+            data,
+            message_type: MessageType::Close,
+        }
+    }
+
+    /// The payload as text, if it is valid UTF-8.
+    pub fn as_text(&self) -> Result<&str, Error> {
+        std::str::from_utf8(&self.data).map_err(|_| Error::InvalidUtf8)
+    }
+
+    /// True for text and binary messages, false for control frames.
+    pub fn is_data(&self) -> bool {
+        matches!(self.message_type, MessageType::Text | MessageType::Binary)
+    }
+
+    /// For a close message: the status code, if the peer sent one.
+    pub fn close_code(&self) -> Option<u16> {
+        match (self.message_type, self.data.as_slice()) {
+            (MessageType::Close, [hi, lo, ..]) => Some(u16::from_be_bytes([*hi, *lo])),
+            _ => None,
+        }
+    }
+
+    /// For a close message: the reason text (empty when none was sent).
+    pub fn close_reason(&self) -> Option<String> {
+        match self.message_type {
+            MessageType::Close => Some(String::from_utf8_lossy(self.data.get(2..).unwrap_or_default()).into_owned()),
+            _ => None,
+        }
+    }
+
+    /// Converts into tungstenite's message, checking what tungstenite would not.
+    pub(crate) fn into_tungstenite(self) -> Result<tungstenite::Message, Error> {
+        let is_control = !self.is_data();
+        if is_control && self.data.len() > MAX_CONTROL_PAYLOAD {
+            return Err(Error::ControlFrameTooLarge { size: self.data.len() });
+        }
+        Ok(match self.message_type {
+            MessageType::Text => {
+                let text = String::from_utf8(self.data).map_err(|_| Error::InvalidUtf8)?;
+                tungstenite::Message::Text(text.into())
+            }
+            MessageType::Binary => tungstenite::Message::Binary(Bytes::from(self.data)),
+            MessageType::Ping => tungstenite::Message::Ping(Bytes::from(self.data)),
+            MessageType::Pong => tungstenite::Message::Pong(Bytes::from(self.data)),
+            MessageType::Close => tungstenite::Message::Close(close_frame_from_payload(&self.data)?),
+        })
+    }
+
+    /// Converts from tungstenite's message; `None` for raw frames, which never reach a reader.
+    pub(crate) fn from_tungstenite(message: tungstenite::Message) -> Option<Self> {
+        let (data, message_type) = match message {
+            tungstenite::Message::Text(text) => (Bytes::from(text).into(), MessageType::Text),
+            tungstenite::Message::Binary(data) => (data.into(), MessageType::Binary),
+            tungstenite::Message::Ping(data) => (data.into(), MessageType::Ping),
+            tungstenite::Message::Pong(data) => (data.into(), MessageType::Pong),
+            tungstenite::Message::Close(frame) => {
+                let message = match frame {
+                    Some(frame) => Self::close(frame.code.into(), &frame.reason),
+                    None => Self {
+                        data: Vec::new(),
+                        message_type: MessageType::Close,
+                    },
+                };
+                return Some(message);
+            }
+            tungstenite::Message::Frame(_) => return None,
+        };
+        Some(Self { data, message_type })
+    }
+}
+
+/// Parses a close payload (empty, or code + UTF-8 reason) the way RFC 6455 5.5.1 lays it out.
+fn close_frame_from_payload(payload: &[u8]) -> Result<Option<CloseFrame>, Error> {
+    match payload {
+        [] => Ok(None),
+        [_] => Err(Error::InvalidCloseFrame("a close payload cannot be a single byte".into())),
+        [hi, lo, reason @ ..] => {
+            let code = u16::from_be_bytes([*hi, *lo]);
+            if !CloseCode::from(code).is_allowed() {
+                return Err(Error::InvalidCloseFrame(format!("close code {code} may not be sent")));
+            }
+            let reason = std::str::from_utf8(reason).map_err(|_| Error::InvalidUtf8)?;
+            Ok(Some(CloseFrame {
+                code: code.into(),
+                reason: reason.to_owned().into(),
+            }))
+        }
+    }
+}
+
+impl From<&str> for Message {
+    fn from(text: &str) -> Self {
+        Self::text(text)
+    }
+}
+
+impl From<String> for Message {
+    fn from(text: String) -> Self {
+        Self::text(text)
+    }
+}
+
+impl From<Vec<u8>> for Message {
+    fn from(data: Vec<u8>) -> Self {
+        Self::binary(data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_message_round_trips_code_and_reason() {
+        let message = Message::close(1001, "going away");
+        assert_eq!(message.close_code(), Some(1001));
+        assert_eq!(message.close_reason().as_deref(), Some("going away"));
+        let back = Message::from_tungstenite(message.clone().into_tungstenite().unwrap()).unwrap();
+        assert_eq!(back, message);
+    }
+
+    #[test]
+    fn long_close_reason_is_cut_on_a_char_boundary() {
+        let reason = "é".repeat(100);
+        let message = Message::close(1000, &reason);
+        assert!(message.data.len() <= MAX_CONTROL_PAYLOAD);
+        assert!(message.as_text().is_err() || message.close_reason().is_some());
+        assert!(std::str::from_utf8(&message.data[2..]).is_ok());
+    }
+
+    #[test]
+    fn invalid_utf8_text_is_refused() {
+        let message = Message {
+            data: vec![0xff, 0xfe],
+            message_type: MessageType::Text,
+        };
+        assert!(matches!(message.into_tungstenite(), Err(Error::InvalidUtf8)));
+    }
+
+    #[test]
+    fn oversized_ping_is_refused() {
+        let message = Message::ping(vec![0; 126]);
+        assert!(matches!(
+            message.into_tungstenite(),
+            Err(Error::ControlFrameTooLarge { size: 126 })
+        ));
+    }
+
+    #[test]
+    fn forbidden_close_codes_are_refused() {
+        for code in [0u16, 999, 1005, 1006, 5000] {
+            let result = Message::close(code, "").into_tungstenite();
+            assert!(matches!(result, Err(Error::InvalidCloseFrame(_))), "code {code}");
+        }
+    }
+}
