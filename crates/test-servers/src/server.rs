@@ -1,0 +1,148 @@
+//! The accept loop every mode shares: bind, ready line, connection limit, handshake deadline,
+//! graceful shutdown and the final `stopped` line. A mode only supplies a [`Handler`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::{
+    handshake::server::{ErrorResponse, Request, Response},
+    http::StatusCode,
+    protocol::WebSocketConfig,
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::cli::ServerArgs;
+use crate::events;
+use crate::session::{ServerStream, Session};
+use crate::stats::Stats;
+
+/// How long open sessions get to finish their close handshakes at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A server mode: what to do with each accepted WebSocket.
+pub trait Handler: Send + Sync + 'static {
+    /// Serves one connection until it ends.
+    fn serve(&self, ws: ServerStream, session: Session) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs `handler` under the shared command-line contract until a shutdown signal.
+pub async fn run<H: Handler>(mode: &'static str, args: &ServerArgs, handler: H) -> anyhow::Result<()> {
+    let requested = SocketAddr::new(args.host, args.port);
+    let listener = TcpListener::bind(requested)
+        .await
+        .with_context(|| format!("cannot listen on {requested} (is another server using that port? try --port 0)"))?;
+    let addr = listener.local_addr().context("cannot read the bound address")?;
+    let stats = Arc::new(Stats::default());
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let slots = Arc::new(Semaphore::new(args.max_connections as usize));
+    let handler = Arc::new(handler);
+    let ws_config = websocket_config(args);
+    let session = Session {
+        stats: Arc::clone(&stats),
+        shutdown: shutdown.clone(),
+        idle_timeout: args.idle_timeout(),
+    };
+
+    events::emit(&json!({"event": "listening", "mode": mode, "addr": addr.to_string(), "url": format!("ws://{addr}/")}));
+    tracing::info!(%addr, mode, "listening");
+
+    let stop = crate::shutdown::signal(args.exit_on_stdin_eof);
+    tokio::pin!(stop);
+    let reason = loop {
+        let (tcp, peer) = tokio::select! {
+            reason = &mut stop => break reason,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let slot = Arc::clone(&slots).try_acquire_owned().ok();
+        let handler = Arc::clone(&handler);
+        let session = session.clone();
+        let handshake_timeout = args.handshake_timeout;
+        tracker.spawn(async move {
+            let Some(ws) = handshake(tcp, peer, slot.is_some(), ws_config, handshake_timeout, &session.stats).await else {
+                return;
+            };
+            Stats::bump(&session.stats.connections_accepted);
+            session.stats.connections_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            handler.serve(ws, session.clone()).await;
+            session.stats.connections_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            drop(slot);
+        });
+    };
+
+    tracing::info!(reason, "shutting down");
+    drop(listener);
+    shutdown.cancel();
+    tracker.close();
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_ok();
+    let mut stopped = json!({"event": "stopped", "mode": mode, "reason": reason, "clean": drained});
+    if let (Some(fields), serde_json::Value::Object(counters)) = (stopped.as_object_mut(), stats.snapshot()) {
+        fields.extend(counters);
+    }
+    events::emit(&stopped);
+    Ok(())
+}
+
+/// The tungstenite limits from the command line; the frame limit never exceeds the
+/// message limit so oversized frames are refused from their header.
+fn websocket_config(args: &ServerArgs) -> WebSocketConfig {
+    let max_message = usize::try_from(args.max_message_size).unwrap_or(usize::MAX);
+    let max_frame = usize::try_from(args.max_frame_size).unwrap_or(usize::MAX).min(max_message);
+    WebSocketConfig::default()
+        .read_buffer_size(4 << 10)
+        .write_buffer_size(64 << 10)
+        .max_write_buffer_size((64 << 10) + max_message + 14)
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_frame))
+}
+
+/// Performs the upgrade handshake within `deadline`; answers 503 when `admitted` is false.
+async fn handshake(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    admitted: bool,
+    config: WebSocketConfig,
+    deadline: Duration,
+    stats: &Stats,
+) -> Option<ServerStream> {
+    let _ = tcp.set_nodelay(true);
+    let check = move |_request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+        if admitted {
+            return Ok(response);
+        }
+        let mut refusal = ErrorResponse::new(Some("server at capacity (--max-connections); retry later\n".into()));
+        *refusal.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        refusal.headers_mut().insert("retry-after", "1".parse().expect("valid header value"));
+        Err(refusal)
+    };
+    let outcome =
+        tokio::time::timeout(deadline, tokio_tungstenite::accept_hdr_async_with_config(tcp, check, Some(config))).await;
+    match outcome {
+        Ok(Ok(ws)) if admitted => Some(ws),
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => {
+            Stats::bump(&stats.connections_rejected);
+            tracing::debug!(%peer, error = %e, "handshake failed");
+            None
+        }
+        Err(_) => {
+            Stats::bump(&stats.connections_rejected);
+            tracing::debug!(%peer, "handshake timed out");
+            None
+        }
+    }
+}

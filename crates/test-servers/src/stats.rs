@@ -1,0 +1,60 @@
+//! `Stats`: counters every server mode keeps, reported in the final `stopped` line.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Value, json};
+
+/// Lock-free counters shared by all sessions of one server.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections that completed the WebSocket handshake.
+    pub connections_accepted: AtomicU64,
+    /// Connections turned away (over `--max-connections`, failed or timed-out handshakes).
+    pub connections_rejected: AtomicU64,
+    /// Connections open right now.
+    pub connections_active: AtomicU64,
+    /// Data messages received.
+    pub messages_in: AtomicU64,
+    /// Data messages sent.
+    pub messages_out: AtomicU64,
+    /// Payload bytes received.
+    pub bytes_in: AtomicU64,
+    /// Payload bytes sent.
+    pub bytes_out: AtomicU64,
+    /// Connections failed for breaking the protocol or the limits (1002, 1007, 1009).
+    pub protocol_errors: AtomicU64,
+}
+
+impl Stats {
+    /// Counts one received data message of `bytes` bytes.
+    pub fn received(&self, bytes: usize) {
+        self.messages_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Counts one sent data message of `bytes` bytes.
+    pub fn sent(&self, bytes: usize) {
+        self.messages_out.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Adds one to `counter`.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters as JSON fields.
+    pub fn snapshot(&self) -> Value {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        json!({
+            "connections_accepted": get(&self.connections_accepted),
+            "connections_rejected": get(&self.connections_rejected),
+            "connections_active": get(&self.connections_active),
+            "messages_in": get(&self.messages_in),
+            "messages_out": get(&self.messages_out),
+            "bytes_in": get(&self.bytes_in),
+            "bytes_out": get(&self.bytes_out),
+            "protocol_errors": get(&self.protocol_errors),
+        })
+    }
+}
