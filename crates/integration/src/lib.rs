@@ -1,0 +1,252 @@
+//! The integration harness: finds (or builds) the `test-servers` binary, runs it as a child
+//! process on an ephemeral port, reads its ready line with a timeout, and always kills and
+//! reaps it, printing its stderr when a test fails.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use wait_timeout::ChildExt;
+
+/// How long a server may take to print its ready line once spawned.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a server may take to exit once asked to stop.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How much of a server's stderr is kept for failure reports.
+const STDERR_CAP: usize = 256 << 10;
+
+/// The `test-servers` binary: `$TEST_SERVERS_BIN` if set (as `cargo xtask integration`
+/// does), otherwise built once per test run with cargo.
+pub fn test_servers_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("TEST_SERVERS_BIN") {
+            return PathBuf::from(path);
+        }
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+        let built = escargot::CargoBuild::new()
+            .manifest_path(manifest)
+            .package("test-servers")
+            .bin("test-servers")
+            .run()
+            .unwrap_or_else(|e| panic!("could not build test-servers: {e}"));
+        built.path().to_path_buf()
+    })
+}
+
+/// Runs `test-servers` with `args` to completion (for command-line tests), killing it if
+/// it takes longer than [`EXIT_TIMEOUT`].
+pub fn run_test_servers(args: &[&str]) -> Output {
+    let mut child = Command::new(test_servers_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn test-servers");
+    let stdout = collect(child.stdout.take().expect("piped stdout"));
+    let stderr = collect(child.stderr.take().expect("piped stderr"));
+    let status = match child.wait_timeout(EXIT_TIMEOUT).expect("wait for test-servers") {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("test-servers {args:?} did not exit within {EXIT_TIMEOUT:?}");
+        }
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+fn collect(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+/// A running `test-servers` child process.
+#[derive(Debug)]
+pub struct TestServer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    events: Receiver<Value>,
+    stderr: Arc<Mutex<String>>,
+    ready: Value,
+    addr: SocketAddr,
+    url: String,
+    description: String,
+}
+
+impl TestServer {
+    /// Starts `test-servers <mode> --port 0` and waits for its ready line. Panics (with
+    /// the server's stderr) if it does not become ready.
+    pub fn start(mode: &str) -> Self {
+        Self::start_with(mode, &[])
+    }
+
+    /// Like [`start`](Self::start), with extra command-line arguments for the mode.
+    pub fn start_with(mode: &str, args: &[&str]) -> Self {
+        Self::try_start(mode, args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts a server; on failure returns a description including the server's stderr.
+    pub fn try_start(mode: &str, args: &[&str]) -> Result<Self, String> {
+        let description = format!("test-servers {mode} {}", args.join(" "));
+        let mut child = Command::new(test_servers_bin())
+            .arg(mode)
+            .args(["--host", "127.0.0.1", "--port", "0", "--exit-on-stdin-eof"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot spawn {description}: {e}"))?;
+        let stdin = child.stdin.take();
+        let events = read_events(child.stdout.take().expect("piped stdout"));
+        let stderr = capture_stderr(child.stderr.take().expect("piped stderr"));
+        let mut server = Self {
+            child,
+            stdin,
+            events,
+            stderr,
+            ready: Value::Null,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            url: String::new(),
+            description,
+        };
+        let ready = match server.events.recv_timeout(READY_TIMEOUT) {
+            Ok(event) => event,
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(server.failure(&format!("no ready line within {READY_TIMEOUT:?}")));
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = server.child.wait_timeout(EXIT_TIMEOUT).ok().flatten();
+                return Err(server.failure(&format!("exited before its ready line (status {status:?})")));
+            }
+        };
+        if ready["event"] != "listening" {
+            return Err(server.failure(&format!("first stdout line is not a ready line: {ready}")));
+        }
+        server.addr = ready["addr"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| server.failure(&format!("ready line has no valid addr: {ready}")))?;
+        server.url = ready["url"].as_str().unwrap_or_default().to_owned();
+        server.ready = ready;
+        Ok(server)
+    }
+
+    /// The `ws://` URL from the ready line.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL with `path` (for example `"echo?n=3"`) in place of `/`.
+    pub fn url_with_path(&self, path: &str) -> String {
+        format!("ws://{}/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    /// The bound address from the ready line.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The whole ready line.
+    pub fn ready_line(&self) -> &Value {
+        &self.ready
+    }
+
+    /// The child's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next JSON event the server prints after its ready line, if one comes in time.
+    pub fn next_event(&self, timeout: Duration) -> Option<Value> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    /// Everything the server has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Stops the server gracefully by closing its stdin, then waits for it to exit.
+    /// Returns its exit status and its final `stopped` event.
+    pub fn stop(mut self) -> (ExitStatus, Value) {
+        drop(self.stdin.take());
+        self.wait_stopped()
+    }
+
+    /// Waits for a server that was told to stop (for example by a signal) to exit.
+    /// Returns its exit status and its final `stopped` event.
+    pub fn wait_stopped(&mut self) -> (ExitStatus, Value) {
+        let status = match self.child.wait_timeout(EXIT_TIMEOUT).expect("wait for test-servers") {
+            Some(status) => status,
+            None => panic!("{}", self.failure(&format!("did not exit within {EXIT_TIMEOUT:?}"))),
+        };
+        let stopped = std::iter::from_fn(|| self.events.recv_timeout(EXIT_TIMEOUT).ok())
+            .find(|event| event["event"] == "stopped")
+            .unwrap_or_else(|| panic!("{}", self.failure("exited without a stopped line")));
+        (status, stopped)
+    }
+
+    fn failure(&self, what: &str) -> String {
+        format!("{} {what}\n--- server stderr ---\n{}", self.description, self.stderr())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- stderr of {} ---\n{}", self.description, self.stderr());
+        }
+    }
+}
+
+/// Parses each stdout line as JSON and forwards it; non-JSON lines are reported as such.
+fn read_events(stdout: impl Read + Send + 'static) -> Receiver<Value> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let event = serde_json::from_str(&line).unwrap_or_else(|_| serde_json::json!({"event": "not-json", "line": line}));
+            if sender.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// Keeps the last [`STDERR_CAP`] bytes of the child's stderr.
+fn capture_stderr(stderr: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let captured = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&captured);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let mut text = sink.lock().unwrap_or_else(|e| e.into_inner());
+            if text.len() > STDERR_CAP {
+                let cut = text.len() - STDERR_CAP / 2;
+                let cut = (cut..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+                text.drain(..cut);
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    captured
+}

@@ -20,6 +20,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::cli::ServerArgs;
 use crate::events;
 use crate::session::{ServerStream, Session};
+use crate::shutdown::ShutdownSignal;
 use crate::stats::Stats;
 
 /// How long open sessions get to finish their close handshakes at shutdown.
@@ -38,6 +39,7 @@ pub async fn run<H: Handler>(mode: &'static str, args: &ServerArgs, handler: H) 
         .await
         .with_context(|| format!("cannot listen on {requested} (is another server using that port? try --port 0)"))?;
     let addr = listener.local_addr().context("cannot read the bound address")?;
+    let mut stop = ShutdownSignal::install(args.exit_on_stdin_eof).context("cannot install signal handlers")?;
     let stats = Arc::new(Stats::default());
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -53,7 +55,7 @@ pub async fn run<H: Handler>(mode: &'static str, args: &ServerArgs, handler: H) 
     events::emit(&json!({"event": "listening", "mode": mode, "addr": addr.to_string(), "url": format!("ws://{addr}/")}));
     tracing::info!(%addr, mode, "listening");
 
-    let stop = crate::shutdown::signal(args.exit_on_stdin_eof);
+    let stop = stop.wait();
     tokio::pin!(stop);
     let reason = loop {
         let (tcp, peer) = tokio::select! {

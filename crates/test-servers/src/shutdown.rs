@@ -1,36 +1,55 @@
 //! What stops a server: SIGINT, SIGTERM, or (when asked) end of file on standard input.
+//!
+//! Signal handlers are installed by [`ShutdownSignal::install`], before the ready line is
+//! printed, so a signal sent as soon as the server is ready is never lost.
 
 use tokio::io::AsyncReadExt;
 
-/// Resolves when the server should shut down, naming the reason.
-pub async fn signal(exit_on_stdin_eof: bool) -> &'static str {
-    tokio::select! {
-        () = interrupt() => "interrupt",
-        () = terminate() => "terminate",
-        () = stdin_eof(), if exit_on_stdin_eof => "stdin closed",
-    }
+/// The installed shutdown triggers.
+#[derive(Debug)]
+pub struct ShutdownSignal {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(windows)]
+    interrupt: tokio::signal::windows::CtrlC,
+    exit_on_stdin_eof: bool,
 }
 
-async fn interrupt() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-#[cfg(unix)]
-async fn terminate() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut sigterm) => {
-            sigterm.recv().await;
+impl ShutdownSignal {
+    /// Installs the signal handlers now.
+    pub fn install(exit_on_stdin_eof: bool) -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+                exit_on_stdin_eof,
+            })
         }
-        Err(_) => std::future::pending::<()>().await,
+        #[cfg(windows)]
+        {
+            Ok(Self {
+                interrupt: tokio::signal::windows::ctrl_c()?,
+                exit_on_stdin_eof,
+            })
+        }
     }
-}
 
-#[cfg(not(unix))]
-async fn terminate() {
-    std::future::pending::<()>().await;
+    /// Resolves when the server should shut down, naming the reason.
+    pub async fn wait(&mut self) -> &'static str {
+        #[cfg(unix)]
+        let terminate = self.terminate.recv();
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = self.interrupt.recv() => "interrupt",
+            _ = terminate => "terminate",
+            () = stdin_eof(), if self.exit_on_stdin_eof => "stdin closed",
+        }
+    }
 }
 
 /// Reads and discards standard input until it ends (or fails).

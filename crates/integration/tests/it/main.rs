@@ -1,1 +1,10 @@
+//! One integration-test binary: ws-client against the real `test-servers` over loopback.
+//! Each module covers one area; `support` holds the small helpers they share.
 
+mod cli;
+mod close;
+mod echo;
+mod errors;
+mod seed_examples;
+mod split;
+mod support;
