@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::{
@@ -18,7 +17,7 @@ use tokio_tungstenite::tungstenite::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::cli::ServerArgs;
-use crate::events;
+use crate::events::{self, Listening, Stopped};
 use crate::session::{ServerStream, Session};
 use crate::shutdown::ShutdownSignal;
 use crate::stats::Stats;
@@ -52,7 +51,12 @@ pub async fn run<H: Handler>(mode: &'static str, args: &ServerArgs, handler: H) 
         idle_timeout: args.idle_timeout(),
     };
 
-    events::emit(&json!({"event": "listening", "mode": mode, "addr": addr.to_string(), "url": format!("ws://{addr}/")}));
+    events::emit(&Listening {
+        event: "listening",
+        mode,
+        addr: addr.to_string(),
+        url: format!("ws://{addr}/"),
+    });
     tracing::info!(%addr, mode, "listening");
 
     let stop = stop.wait();
@@ -91,11 +95,13 @@ pub async fn run<H: Handler>(mode: &'static str, args: &ServerArgs, handler: H) 
     shutdown.cancel();
     tracker.close();
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_ok();
-    let mut stopped = json!({"event": "stopped", "mode": mode, "reason": reason, "clean": drained});
-    if let (Some(fields), serde_json::Value::Object(counters)) = (stopped.as_object_mut(), stats.snapshot()) {
-        fields.extend(counters);
-    }
-    events::emit(&stopped);
+    events::emit(&Stopped {
+        event: "stopped",
+        mode,
+        reason,
+        clean: drained,
+        counters: stats.snapshot(),
+    });
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 /// Lock-free counters shared by all sessions of one server.
 #[derive(Debug, Default)]
@@ -43,18 +43,32 @@ impl Stats {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The counters as JSON fields.
-    pub fn snapshot(&self) -> Value {
+    /// A consistent-enough copy of the counters for reporting.
+    pub fn snapshot(&self) -> Counters {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        json!({
-            "connections_accepted": get(&self.connections_accepted),
-            "connections_rejected": get(&self.connections_rejected),
-            "connections_active": get(&self.connections_active),
-            "messages_in": get(&self.messages_in),
-            "messages_out": get(&self.messages_out),
-            "bytes_in": get(&self.bytes_in),
-            "bytes_out": get(&self.bytes_out),
-            "protocol_errors": get(&self.protocol_errors),
-        })
+        Counters {
+            connections_accepted: get(&self.connections_accepted),
+            connections_rejected: get(&self.connections_rejected),
+            connections_active: get(&self.connections_active),
+            messages_in: get(&self.messages_in),
+            messages_out: get(&self.messages_out),
+            bytes_in: get(&self.bytes_in),
+            bytes_out: get(&self.bytes_out),
+            protocol_errors: get(&self.protocol_errors),
+        }
     }
+}
+
+/// The counters at one moment, as reported in events (field meanings as in [`Stats`]).
+#[derive(Debug, Clone, Copy, Serialize)]
+#[allow(missing_docs)]
+pub struct Counters {
+    pub connections_accepted: u64,
+    pub connections_rejected: u64,
+    pub connections_active: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub protocol_errors: u64,
 }

@@ -133,9 +133,61 @@ pub enum Error {
         after: Duration,
     },
 
+    /// The server answered a JSON-RPC call with an error object.
+    #[error("RPC error {code}: {message}")]
+    Rpc {
+        /// The error code (see [`rpc::error_code`](crate::rpc::error_code)).
+        code: i64,
+        /// The server's description.
+        message: String,
+        /// Additional data, if the server sent any.
+        data: Option<serde_json::Value>,
+    },
+
+    /// A JSON-RPC call got no answer within its timeout (the client default,
+    /// [`RpcConfig::request_timeout`](crate::rpc::RpcConfig::request_timeout), or the
+    /// per-call one). Its slot is freed and a late answer is discarded.
+    #[error("RPC call {method:?} got no answer within {after:?}")]
+    CallTimeout {
+        /// The method called.
+        method: String,
+        /// The timeout that expired.
+        after: Duration,
+    },
+
+    /// A value could not be encoded, or a message or result could not be decoded into the
+    /// expected type. Check the types on both sides.
+    #[error("codec error: {0}")]
+    Codec(String),
+
+    /// A subscription's reader fell behind and its buffer filled up: `missed`
+    /// notifications were dropped. Read faster or raise
+    /// [`RpcConfig::subscription_buffer`](crate::rpc::RpcConfig::subscription_buffer).
+    #[error("subscription reader too slow: {missed} notifications dropped")]
+    SubscriptionLagged {
+        /// How many notifications were dropped since the last item.
+        missed: u64,
+    },
+
     /// Any other I/O failure on the socket.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// A copy of a connection-ending error for every call or subscription that was waiting
+    /// on the connection (the original cannot be cloned, since it may hold an I/O error).
+    pub(crate) fn for_waiters(&self) -> Error {
+        match self {
+            Error::ClosedByPeer { code, reason } => Error::ClosedByPeer {
+                code: *code,
+                reason: reason.clone(),
+            },
+            Error::ConnectionClosed => Error::ConnectionClosed,
+            Error::ConnectionLost(reason) => Error::ConnectionLost(reason.clone()),
+            other => Error::ConnectionLost(other.to_string()),
+        }
+    }
 }
 
 /// The close code a receive error should fail the connection with (RFC 6455 section 7.4.1).

@@ -21,7 +21,7 @@
 //!
 //! Module map: [`config`] (limits and timeouts), `connect` (set-up), `connection` (the
 //! connection type), `split` (halves for two tasks), `link` (shared send/receive steps),
-//! [`message`] and `error`.
+//! [`message`], `error`, and [`rpc`] (the JSON-RPC 2.0 client on top).
 
 pub mod config;
 mod connect;
@@ -29,6 +29,7 @@ mod connection;
 mod error;
 mod link;
 pub mod message;
+pub mod rpc;
 mod split;
 
 pub use config::TransportConfig;
@@ -36,4 +37,5 @@ pub use connection::WebSocketConnection;
 pub use error::Error;
 pub use link::ConnectionState;
 pub use message::{Message, MessageType};
+pub use rpc::{JsonCodec, RpcClient, RpcError, RpcMethod, RpcRequest, RpcResponse};
 pub use split::{WsReceiver, WsSender};

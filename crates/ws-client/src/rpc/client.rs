@@ -1,0 +1,397 @@
+//! `RpcClient`: JSON-RPC 2.0 calls, notifications, batches and subscriptions over one
+//! WebSocket connection, with many calls in flight matched by id.
+//!
+//! Two tasks serve the connection: a writer that drains an outbox and flushes once per
+//! burst (so 256 calls in flight cost far fewer than 256 system calls), and a reader that
+//! routes answers (see `router`). Callers never touch the socket.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::connection::WebSocketConnection;
+use crate::error::Error;
+use crate::message::Message;
+use crate::rpc::codec::Codec;
+use crate::rpc::config::RpcConfig;
+use crate::rpc::router::{self, Pending, Router};
+use crate::rpc::subscription::{self, Subscription};
+use crate::rpc::types::{Id, RpcMethod, RpcResponse};
+use crate::split::WsSender;
+
+/// Most messages written between two flushes.
+const MAX_BURST: usize = 256;
+
+/// What the writer task is asked to do.
+#[derive(Debug)]
+enum Outgoing {
+    Message(Message),
+    Close,
+}
+
+/// A JSON-RPC 2.0 client. Cheap to clone; clones share the connection.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), ws_client::Error> {
+/// use serde_json::json;
+/// use ws_client::rpc::{RpcClient, RpcConfig, RpcMethod};
+///
+/// // Start a server with `test-servers rpc --port 0` and use the URL it prints.
+/// let client = RpcClient::connect(RpcConfig::new("ws://127.0.0.1:9001/")).await?;
+/// let response = client.call("add", json!({"a": 5, "b": 3}), RpcMethod::Call).await?;
+/// assert_eq!(response.result, Some(json!(8)));
+/// let sum: i64 = client.request("add", json!([5, 3])).await?;
+/// assert_eq!(sum, 8);
+/// client.close().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RpcClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    outbox: mpsc::Sender<Outgoing>,
+    router: Arc<Router>,
+    slots: Arc<Semaphore>,
+    next_id: AtomicI64,
+    config: RpcConfig,
+    reader: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// One entry of a [`batch`](RpcClient::batch).
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchEntry {
+    /// A call, answered in the batch's result.
+    Call {
+        /// The method name.
+        method: String,
+        /// Its parameters (`Value::Null` for none).
+        params: Value,
+    },
+    /// A notification: sent, never answered.
+    Notification {
+        /// The method name.
+        method: String,
+        /// Its parameters (`Value::Null` for none).
+        params: Value,
+    },
+}
+
+impl BatchEntry {
+    /// A call entry.
+    pub fn call(method: impl Into<String>, params: Value) -> Self {
+        Self::Call {
+            method: method.into(),
+            params,
+        }
+    }
+
+    /// A notification entry.
+    pub fn notification(method: impl Into<String>, params: Value) -> Self {
+        Self::Notification {
+            method: method.into(),
+            params,
+        }
+    }
+}
+
+/// A request as written on the wire, borrowing its parts.
+#[derive(Serialize)]
+struct WireRequest<'a> {
+    jsonrpc: &'static str,
+    method: &'a str,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    params: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<i64>,
+}
+
+impl<'a> WireRequest<'a> {
+    fn new(method: &'a str, params: &'a Value, id: Option<i64>) -> Self {
+        Self {
+            jsonrpc: "2.0",
+            method,
+            params,
+            id,
+        }
+    }
+}
+
+/// Removes a call from the router if it ends without an answer (timeout or drop).
+struct PendingGuard<'a> {
+    router: &'a Router,
+    id: i64,
+    answered: bool,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.router.forget(self.id);
+        }
+    }
+}
+
+impl RpcClient {
+    /// Connects to `config.transport.url` and starts serving the connection.
+    pub async fn connect(config: RpcConfig) -> Result<Self, Error> {
+        let connection = WebSocketConnection::open(config.transport.clone()).await?;
+        Self::from_connection(connection, config)
+    }
+
+    /// Serves JSON-RPC over an already open connection (`config.transport` is not used
+    /// for connecting then). Must be called within a Tokio runtime.
+    pub fn from_connection(connection: WebSocketConnection, config: RpcConfig) -> Result<Self, Error> {
+        if config.max_in_flight == 0 || config.request_timeout.is_zero() {
+            return Err(Error::InvalidConfig("max_in_flight and request_timeout must be greater than zero".into()));
+        }
+        let (sender, receiver) = connection.split()?;
+        let router = Arc::new(Router::default());
+        let (outbox, queued) = mpsc::channel(config.max_in_flight + MAX_BURST);
+        tokio::spawn(write_loop(sender, queued, Arc::clone(&router)));
+        let reader = tokio::spawn(router::read_loop(receiver, Arc::clone(&router), config.codec));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                outbox,
+                router,
+                slots: Arc::new(Semaphore::new(config.max_in_flight)),
+                next_id: AtomicI64::new(1),
+                config,
+                reader: Mutex::new(Some(reader)),
+            }),
+        })
+    }
+
+    /// The client's configuration.
+    pub fn config(&self) -> &RpcConfig {
+        &self.inner.config
+    }
+
+    /// Calls `method` with `params` (`Value::Null` for none) and returns the whole
+    /// response, error object included, within the default timeout. With
+    /// [`RpcMethod::Notification`] nothing is awaited: the returned response is empty
+    /// (`id` null, no result, no error) once the notification is sent.
+    pub async fn call(&self, method: &str, params: Value, kind: RpcMethod) -> Result<RpcResponse, Error> {
+        match kind {
+            RpcMethod::Call => self.call_with_timeout(method, params, self.inner.config.request_timeout).await,
+            RpcMethod::Notification => {
+                self.notify(method, params).await?;
+                Ok(RpcResponse {
+                    id: Id::Null,
+                    result: None,
+                    error: None,
+                })
+            }
+        }
+    }
+
+    /// Calls `method` with its own timeout instead of the default.
+    pub async fn call_with_timeout(&self, method: &str, params: Value, timeout: Duration) -> Result<RpcResponse, Error> {
+        let attempt = self.call_unbounded(method, &params, None);
+        tokio::time::timeout(timeout, attempt).await.map_err(|_| Error::CallTimeout {
+            method: method.to_owned(),
+            after: timeout,
+        })?
+    }
+
+    /// Calls `method` and decodes its result as `T`; an error object becomes [`Error::Rpc`].
+    pub async fn request<T: DeserializeOwned>(&self, method: &str, params: impl Serialize) -> Result<T, Error> {
+        let params = serde_json::to_value(params).map_err(|e| Error::Codec(e.to_string()))?;
+        let result = self.call(method, params, RpcMethod::Call).await?.into_result()?;
+        serde_json::from_value(result).map_err(|e| Error::Codec(format!("result of {method:?}: {e}")))
+    }
+
+    /// Sends a notification: no id, no answer.
+    pub async fn notify(&self, method: &str, params: Value) -> Result<(), Error> {
+        let message = self.inner.config.codec.encode(&WireRequest::new(method, &params, None))?;
+        self.send(message).await
+    }
+
+    /// Sends several calls and notifications as one batch and returns one entry per
+    /// request, in request order: `Some(response)` for calls, `None` for notifications.
+    pub async fn batch(&self, entries: Vec<BatchEntry>) -> Result<Vec<Option<RpcResponse>>, Error> {
+        let timeout = self.inner.config.request_timeout;
+        tokio::time::timeout(timeout, self.batch_unbounded(&entries))
+            .await
+            .map_err(|_| Error::CallTimeout {
+                method: "batch".into(),
+                after: timeout,
+            })?
+    }
+
+    /// Subscribes: calls `method`, whose result is a subscription id, and returns the
+    /// stream of notifications for it. Dropping the stream calls `unsubscribe_method`.
+    pub async fn subscribe<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Value,
+        unsubscribe_method: &str,
+    ) -> Result<Subscription<T>, Error> {
+        let (sink, source) = subscription::channel(self.inner.config.subscription_buffer);
+        let timeout = self.inner.config.request_timeout;
+        let response = tokio::time::timeout(timeout, self.call_unbounded(method, &params, Some(sink)))
+            .await
+            .map_err(|_| Error::CallTimeout {
+                method: method.to_owned(),
+                after: timeout,
+            })??;
+        let id = match response.into_result()? {
+            Value::Number(n) if n.is_i64() => Id::Number(n.as_i64().unwrap_or_default()),
+            Value::String(s) => Id::String(s),
+            other => return Err(Error::Codec(format!("{method:?} returned {other}, not a subscription id"))),
+        };
+        Ok(Subscription::new(id, source, self.clone(), unsubscribe_method.to_owned()))
+    }
+
+    /// Closes the connection with a close handshake and waits (within the transport's
+    /// close timeout) until it has ended. Calls still waiting fail with
+    /// [`Error::ConnectionClosed`].
+    pub async fn close(&self) -> Result<(), Error> {
+        let _ = self.inner.outbox.send(Outgoing::Close).await;
+        let reader = self.inner.reader.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(reader) = reader {
+            let after = self.inner.config.transport.close_timeout;
+            if tokio::time::timeout(after, reader).await.is_err() {
+                self.inner.router.fail_all(Error::ConnectionClosed);
+                return Err(Error::CloseTimeout { after });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the connection has ended (every later call fails at once).
+    pub fn is_closed(&self) -> bool {
+        self.inner.router.closed().is_some()
+    }
+
+    async fn call_unbounded(
+        &self,
+        method: &str,
+        params: &Value,
+        subscription: Option<subscription::SubscriptionSink>,
+    ) -> Result<RpcResponse, Error> {
+        let inner = &*self.inner;
+        let _slot = inner.slots.acquire().await.map_err(|_| Error::ConnectionClosed)?;
+        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let message = inner.config.codec.encode(&WireRequest::new(method, params, Some(id)))?;
+        let (reply, answer) = oneshot::channel();
+        let pending = match subscription {
+            Some(sink) => Pending::Subscribe(reply, sink),
+            None => Pending::Call(reply),
+        };
+        inner.router.register(id, pending)?;
+        let mut guard = PendingGuard {
+            router: &inner.router,
+            id,
+            answered: false,
+        };
+        self.send(message).await?;
+        let response = answer.await.map_err(|_| self.closed_error())?;
+        guard.answered = true;
+        response
+    }
+
+    async fn batch_unbounded(&self, entries: &[BatchEntry]) -> Result<Vec<Option<RpcResponse>>, Error> {
+        let inner = &*self.inner;
+        let calls = entries.iter().filter(|e| matches!(e, BatchEntry::Call { .. })).count();
+        let wanted = u32::try_from(calls.min(inner.config.max_in_flight)).unwrap_or(u32::MAX);
+        let _slots = inner.slots.acquire_many(wanted).await.map_err(|_| Error::ConnectionClosed)?;
+        let mut wire = Vec::with_capacity(entries.len());
+        let mut answers = Vec::with_capacity(entries.len());
+        let mut guards = Vec::with_capacity(calls);
+        for entry in entries {
+            match entry {
+                BatchEntry::Call { method, params } => {
+                    let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+                    let (reply, answer) = oneshot::channel();
+                    inner.router.register(id, Pending::Call(reply))?;
+                    guards.push(PendingGuard {
+                        router: &inner.router,
+                        id,
+                        answered: false,
+                    });
+                    wire.push(WireRequest::new(method, params, Some(id)));
+                    answers.push(Some(answer));
+                }
+                BatchEntry::Notification { method, params } => {
+                    wire.push(WireRequest::new(method, params, None));
+                    answers.push(None);
+                }
+            }
+        }
+        self.send(inner.config.codec.encode(&wire)?).await?;
+        let mut responses = Vec::with_capacity(answers.len());
+        for answer in answers {
+            responses.push(match answer {
+                Some(answer) => Some(answer.await.map_err(|_| self.closed_error())??),
+                None => None,
+            });
+        }
+        guards.iter_mut().for_each(|guard| guard.answered = true);
+        Ok(responses)
+    }
+
+    async fn send(&self, message: Message) -> Result<(), Error> {
+        if let Some(reason) = self.inner.router.closed() {
+            return Err(reason);
+        }
+        self.inner
+            .outbox
+            .send(Outgoing::Message(message))
+            .await
+            .map_err(|_| self.closed_error())
+    }
+
+    /// Sends a notification without waiting (from `Drop`); dropped if the outbox is full.
+    pub(crate) fn notify_nowait(&self, method: &str, params: Value) {
+        if let Ok(message) = self.inner.config.codec.encode(&WireRequest::new(method, &params, None)) {
+            let _ = self.inner.outbox.try_send(Outgoing::Message(message));
+        }
+    }
+
+    pub(crate) fn forget_subscription(&self, id: &Id) {
+        self.inner.router.forget_subscription(id);
+    }
+
+    fn closed_error(&self) -> Error {
+        self.inner.router.closed().unwrap_or(Error::ConnectionClosed)
+    }
+}
+
+/// Writes queued messages, flushing once per burst; closes the connection when asked or
+/// when every client handle is gone.
+async fn write_loop(sender: WsSender, mut outbox: mpsc::Receiver<Outgoing>, router: Arc<Router>) {
+    while let Some(first) = outbox.recv().await {
+        let mut next = Some(first);
+        let mut written = 0;
+        while let Some(item) = next.take() {
+            match item {
+                Outgoing::Message(message) => {
+                    if let Err(error) = sender.queue(message).await {
+                        return router.fail_all(error);
+                    }
+                }
+                Outgoing::Close => {
+                    let _ = sender.flush().await;
+                    let _ = sender.close(1000, "").await;
+                    return;
+                }
+            }
+            written += 1;
+            if written < MAX_BURST {
+                next = outbox.try_recv().ok();
+            }
+        }
+        if let Err(error) = sender.flush().await {
+            return router.fail_all(error);
+        }
+    }
+    let _ = sender.close(1000, "").await;
+}

@@ -1,0 +1,136 @@
+//! `Codec`: how JSON-RPC messages become WebSocket frames. `JsonCodec` uses text frames,
+//! `MessagePackCodec` binary frames (rmp-serde, field names kept so both sides can read
+//! the messages as plain maps).
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::error::Error;
+use crate::message::{Message, MessageType};
+
+/// Turns values into frames and frames back into values.
+pub trait Codec: Send + Sync + std::fmt::Debug + 'static {
+    /// Encodes `value` as one WebSocket message.
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Message, Error>;
+    /// Decodes one WebSocket message.
+    fn decode<T: DeserializeOwned>(&self, message: &Message) -> Result<T, Error>;
+    /// Whether an encoded message holds an array (a JSON-RPC batch) rather than an object.
+    fn is_batch(&self, message: &Message) -> bool;
+}
+
+/// JSON in text frames: the JSON-RPC 2.0 default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonCodec;
+
+impl Codec for JsonCodec {
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Message, Error> {
+        let data = serde_json::to_vec(value).map_err(|e| Error::Codec(e.to_string()))?;
+        Ok(Message {
+            data,
+            message_type: MessageType::Text,
+        })
+    }
+
+    fn decode<T: DeserializeOwned>(&self, message: &Message) -> Result<T, Error> {
+        serde_json::from_slice(&message.data).map_err(|e| Error::Codec(format!("invalid JSON: {e}")))
+    }
+
+    fn is_batch(&self, message: &Message) -> bool {
+        message.data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+    }
+}
+
+/// MessagePack in binary frames: smaller and faster to parse than JSON.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MessagePackCodec;
+
+impl Codec for MessagePackCodec {
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Message, Error> {
+        let data = rmp_serde::to_vec_named(value).map_err(|e| Error::Codec(e.to_string()))?;
+        Ok(Message {
+            data,
+            message_type: MessageType::Binary,
+        })
+    }
+
+    fn decode<T: DeserializeOwned>(&self, message: &Message) -> Result<T, Error> {
+        rmp_serde::from_slice(&message.data).map_err(|e| Error::Codec(format!("invalid MessagePack: {e}")))
+    }
+
+    fn is_batch(&self, message: &Message) -> bool {
+        // fixarray (0x90-0x9f), array 16 (0xdc) and array 32 (0xdd).
+        matches!(message.data.first(), Some(0x90..=0x9f | 0xdc | 0xdd))
+    }
+}
+
+/// The codec an [`RpcClient`](crate::rpc::RpcClient) uses, chosen in its configuration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RpcCodec {
+    /// [`JsonCodec`] (default).
+    #[default]
+    Json,
+    /// [`MessagePackCodec`].
+    MessagePack,
+}
+
+impl Codec for RpcCodec {
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Message, Error> {
+        match self {
+            RpcCodec::Json => JsonCodec.encode(value),
+            RpcCodec::MessagePack => MessagePackCodec.encode(value),
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(&self, message: &Message) -> Result<T, Error> {
+        match self {
+            RpcCodec::Json => JsonCodec.decode(message),
+            RpcCodec::MessagePack => MessagePackCodec.decode(message),
+        }
+    }
+
+    fn is_batch(&self, message: &Message) -> bool {
+        match self {
+            RpcCodec::Json => JsonCodec.is_batch(message),
+            RpcCodec::MessagePack => MessagePackCodec.is_batch(message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpc::{Id, RpcRequest, RpcResponse};
+    use serde_json::json;
+
+    fn round_trip(codec: RpcCodec) {
+        let request = RpcRequest::call("add", Some(json!({"a": 5, "b": 3})), Id::Number(7));
+        let message = codec.encode(&request).unwrap();
+        assert!(!codec.is_batch(&message));
+        let back: RpcRequest = codec.decode(&message).unwrap();
+        assert_eq!(back, request);
+        let batch = codec.encode(&[&request, &request]).unwrap();
+        assert!(codec.is_batch(&batch));
+        let response: RpcResponse = codec
+            .decode(&codec.encode(&json!({"jsonrpc": "2.0", "result": null, "id": "x"})).unwrap())
+            .unwrap();
+        assert_eq!(response.result, Some(serde_json::Value::Null));
+        assert_eq!(response.id, Id::String("x".into()));
+    }
+
+    #[test]
+    fn json_round_trips() {
+        round_trip(RpcCodec::Json);
+        assert_eq!(RpcCodec::Json.encode(&json!(1)).unwrap().message_type, MessageType::Text);
+    }
+
+    #[test]
+    fn message_pack_round_trips() {
+        round_trip(RpcCodec::MessagePack);
+        assert_eq!(RpcCodec::MessagePack.encode(&json!(1)).unwrap().message_type, MessageType::Binary);
+    }
+
+    #[test]
+    fn garbage_is_a_codec_error() {
+        let garbage = Message::text("{not json");
+        assert!(matches!(JsonCodec.decode::<RpcResponse>(&garbage), Err(Error::Codec(_))));
+    }
+}
