@@ -1,1 +1,34 @@
-fn main(){}
+//! `cargo xtask`: the project's chores (integration run, CI gates) as plain Rust, so they work
+//! the same on every OS. One file per task; `cargo.rs` builds and runs the cargo commands.
+
+// xtask reports to the terminal by design: its summaries belong on stdout.
+#![allow(clippy::print_stdout)]
+
+mod cargo;
+mod ci;
+mod integration;
+
+use clap::{Parser, Subcommand};
+
+/// Project chores for this workspace. Run as `cargo xtask <TASK>`.
+#[derive(Debug, Parser)]
+#[command(name = "xtask", bin_name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Build test-servers, run the integration suite against it, print a summary.
+    Integration(integration::Args),
+    /// Run what CI runs: format check, clippy with -D warnings, every test.
+    Ci,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Integration(args) => integration::run(&args),
+        Task::Ci => ci::run(),
+    }
+}

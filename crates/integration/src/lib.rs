@@ -51,7 +51,10 @@ pub fn run_test_servers(args: &[&str]) -> Output {
         .expect("spawn test-servers");
     let stdout = collect(child.stdout.take().expect("piped stdout"));
     let stderr = collect(child.stderr.take().expect("piped stderr"));
-    let status = match child.wait_timeout(EXIT_TIMEOUT).expect("wait for test-servers") {
+    let status = match child
+        .wait_timeout(EXIT_TIMEOUT)
+        .expect("wait for test-servers")
+    {
         Some(status) => status,
         None => {
             let _ = child.kill();
@@ -131,7 +134,9 @@ impl TestServer {
             }
             Err(RecvTimeoutError::Disconnected) => {
                 let status = server.child.wait_timeout(EXIT_TIMEOUT).ok().flatten();
-                return Err(server.failure(&format!("exited before its ready line (status {status:?})")));
+                return Err(
+                    server.failure(&format!("exited before its ready line (status {status:?})"))
+                );
             }
         };
         if ready["event"] != "listening" {
@@ -178,7 +183,16 @@ impl TestServer {
 
     /// Everything the server has written to stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Kills the server at once (SIGKILL on Unix): no close frames, no goodbye.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Stops the server gracefully by closing its stdin, then waits for it to exit.
@@ -191,9 +205,16 @@ impl TestServer {
     /// Waits for a server that was told to stop (for example by a signal) to exit.
     /// Returns its exit status and its final `stopped` event.
     pub fn wait_stopped(&mut self) -> (ExitStatus, Value) {
-        let status = match self.child.wait_timeout(EXIT_TIMEOUT).expect("wait for test-servers") {
+        let status = match self
+            .child
+            .wait_timeout(EXIT_TIMEOUT)
+            .expect("wait for test-servers")
+        {
             Some(status) => status,
-            None => panic!("{}", self.failure(&format!("did not exit within {EXIT_TIMEOUT:?}"))),
+            None => panic!(
+                "{}",
+                self.failure(&format!("did not exit within {EXIT_TIMEOUT:?}"))
+            ),
         };
         let stopped = std::iter::from_fn(|| self.events.recv_timeout(EXIT_TIMEOUT).ok())
             .find(|event| event["event"] == "stopped")
@@ -202,7 +223,11 @@ impl TestServer {
     }
 
     fn failure(&self, what: &str) -> String {
-        format!("{} {what}\n--- server stderr ---\n{}", self.description, self.stderr())
+        format!(
+            "{} {what}\n--- server stderr ---\n{}",
+            self.description,
+            self.stderr()
+        )
     }
 }
 
@@ -222,7 +247,8 @@ fn read_events(stdout: impl Read + Send + 'static) -> Receiver<Value> {
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            let event = serde_json::from_str(&line).unwrap_or_else(|_| serde_json::json!({"event": "not-json", "line": line}));
+            let event = serde_json::from_str(&line)
+                .unwrap_or_else(|_| serde_json::json!({"event": "not-json", "line": line}));
             if sender.send(event).is_err() {
                 break;
             }
@@ -241,7 +267,9 @@ fn capture_stderr(stderr: impl Read + Send + 'static) -> Arc<Mutex<String>> {
             let mut text = sink.lock().unwrap_or_else(|e| e.into_inner());
             if text.len() > STDERR_CAP {
                 let cut = text.len() - STDERR_CAP / 2;
-                let cut = (cut..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+                let cut = (cut..text.len())
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(text.len());
                 text.drain(..cut);
             }
             text.push_str(&line);

@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Mode {
     /// Echo every text and binary message back unchanged; answer pings; honour close.
     Echo(EchoArgs),
+    /// A JSON-RPC 2.0 server: echo, add, sleep, fail, ticks and the specification's examples.
+    Rpc(RpcArgs),
 }
 
 impl Mode {
@@ -29,6 +31,7 @@ impl Mode {
     pub fn name(&self) -> &'static str {
         match self {
             Mode::Echo(_) => "echo",
+            Mode::Rpc(_) => "rpc",
         }
     }
 }
@@ -39,6 +42,27 @@ pub struct EchoArgs {
     /// Options every server mode shares.
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+/// Options of `test-servers rpc`.
+#[derive(Debug, Args)]
+pub struct RpcArgs {
+    /// Options every server mode shares.
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Most requests in one batch; a larger batch is answered with -32600.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_batch_size: u32,
+
+    /// Most slow calls (such as `sleep`) running at once per connection; more are
+    /// answered with -32000.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_calls_in_flight: u32,
+
+    /// Most tick subscriptions at once per connection.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_subscriptions: u32,
 }
 
 /// Options every server mode shares: where to listen, limits and shutdown.
@@ -102,10 +126,22 @@ mod tests {
 
     #[test]
     fn durations_parse() {
-        let cli = Cli::try_parse_from(["test-servers", "echo", "--port", "0", "--idle-timeout", "0s"]).unwrap();
-        let Mode::Echo(args) = cli.mode;
+        let cli = Cli::try_parse_from([
+            "test-servers",
+            "echo",
+            "--port",
+            "0",
+            "--idle-timeout",
+            "0s",
+        ])
+        .unwrap();
+        let Mode::Echo(args) = cli.mode else {
+            panic!("parsed the wrong mode")
+        };
         assert_eq!(args.server.idle_timeout(), None);
         assert_eq!(args.server.handshake_timeout, Duration::from_secs(10));
-        assert!(Cli::try_parse_from(["test-servers", "echo", "--handshake-timeout", "soon"]).is_err());
+        assert!(
+            Cli::try_parse_from(["test-servers", "echo", "--handshake-timeout", "soon"]).is_err()
+        );
     }
 }

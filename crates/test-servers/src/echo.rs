@@ -29,10 +29,16 @@ impl Handler for EchoServer {
                     Event::Message(_) => {}
                     Event::Ended | Event::Failed => return,
                     Event::Shutdown => {
-                        return session::close_gracefully(&mut ws, CloseCode::Away, "server shutting down").await;
+                        return session::close_gracefully(
+                            &mut ws,
+                            CloseCode::Away,
+                            "server shutting down",
+                        )
+                        .await;
                     }
                     Event::Idle => {
-                        return session::close_gracefully(&mut ws, CloseCode::Away, "idle timeout").await;
+                        return session::close_gracefully(&mut ws, CloseCode::Away, "idle timeout")
+                            .await;
                     }
                 }
                 match session.next_ready(&mut ws).await {

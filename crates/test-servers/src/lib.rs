@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod echo;
 pub mod events;
+pub mod rpc;
 pub mod server;
 pub mod session;
 pub mod shutdown;
@@ -17,5 +18,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let name = cli.mode.name();
     match cli.mode {
         Mode::Echo(args) => server::run(name, &args.server, echo::EchoServer).await,
+        Mode::Rpc(args) => {
+            let limits = rpc::RpcLimits {
+                max_batch_size: args.max_batch_size as usize,
+                max_calls_in_flight: args.max_calls_in_flight as usize,
+                max_subscriptions: args.max_subscriptions as usize,
+            };
+            server::run(name, &args.server, rpc::RpcServer { limits }).await
+        }
     }
 }

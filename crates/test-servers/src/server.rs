@@ -32,13 +32,20 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// Runs `handler` under the shared command-line contract until a shutdown signal.
-pub async fn run<H: Handler>(mode: &'static str, args: &ServerArgs, handler: H) -> anyhow::Result<()> {
+pub async fn run<H: Handler>(
+    mode: &'static str,
+    args: &ServerArgs,
+    handler: H,
+) -> anyhow::Result<()> {
     let requested = SocketAddr::new(args.host, args.port);
-    let listener = TcpListener::bind(requested)
-        .await
-        .with_context(|| format!("cannot listen on {requested} (is another server using that port? try --port 0)"))?;
-    let addr = listener.local_addr().context("cannot read the bound address")?;
-    let mut stop = ShutdownSignal::install(args.exit_on_stdin_eof).context("cannot install signal handlers")?;
+    let listener = TcpListener::bind(requested).await.with_context(|| {
+        format!("cannot listen on {requested} (is another server using that port? try --port 0)")
+    })?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let mut stop = ShutdownSignal::install(args.exit_on_stdin_eof)
+        .context("cannot install signal handlers")?;
     let stats = Arc::new(Stats::default());
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -79,13 +86,28 @@ pub async fn run<H: Handler>(mode: &'static str, args: &ServerArgs, handler: H) 
         let session = session.clone();
         let handshake_timeout = args.handshake_timeout;
         tracker.spawn(async move {
-            let Some(ws) = handshake(tcp, peer, slot.is_some(), ws_config, handshake_timeout, &session.stats).await else {
+            let Some(ws) = handshake(
+                tcp,
+                peer,
+                slot.is_some(),
+                ws_config,
+                handshake_timeout,
+                &session.stats,
+            )
+            .await
+            else {
                 return;
             };
             Stats::bump(&session.stats.connections_accepted);
-            session.stats.connections_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            session
+                .stats
+                .connections_active
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             handler.serve(ws, session.clone()).await;
-            session.stats.connections_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            session
+                .stats
+                .connections_active
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             drop(slot);
         });
     };
@@ -94,7 +116,9 @@ pub async fn run<H: Handler>(mode: &'static str, args: &ServerArgs, handler: H) 
     drop(listener);
     shutdown.cancel();
     tracker.close();
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_ok();
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+        .await
+        .is_ok();
     events::emit(&Stopped {
         event: "stopped",
         mode,
@@ -109,7 +133,9 @@ pub async fn run<H: Handler>(mode: &'static str, args: &ServerArgs, handler: H) 
 /// message limit so oversized frames are refused from their header.
 fn websocket_config(args: &ServerArgs) -> WebSocketConfig {
     let max_message = usize::try_from(args.max_message_size).unwrap_or(usize::MAX);
-    let max_frame = usize::try_from(args.max_frame_size).unwrap_or(usize::MAX).min(max_message);
+    let max_frame = usize::try_from(args.max_frame_size)
+        .unwrap_or(usize::MAX)
+        .min(max_message);
     WebSocketConfig::default()
         .read_buffer_size(4 << 10)
         .write_buffer_size(64 << 10)
@@ -128,17 +154,26 @@ async fn handshake(
     stats: &Stats,
 ) -> Option<ServerStream> {
     let _ = tcp.set_nodelay(true);
+    // The callback's signature is tungstenite's; its large error type is not ours to box.
+    #[allow(clippy::result_large_err)]
     let check = move |_request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         if admitted {
             return Ok(response);
         }
-        let mut refusal = ErrorResponse::new(Some("server at capacity (--max-connections); retry later\n".into()));
+        let mut refusal = ErrorResponse::new(Some(
+            "server at capacity (--max-connections); retry later\n".into(),
+        ));
         *refusal.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-        refusal.headers_mut().insert("retry-after", "1".parse().expect("valid header value"));
+        refusal
+            .headers_mut()
+            .insert("retry-after", "1".parse().expect("valid header value"));
         Err(refusal)
     };
-    let outcome =
-        tokio::time::timeout(deadline, tokio_tungstenite::accept_hdr_async_with_config(tcp, check, Some(config))).await;
+    let outcome = tokio::time::timeout(
+        deadline,
+        tokio_tungstenite::accept_hdr_async_with_config(tcp, check, Some(config)),
+    )
+    .await;
     match outcome {
         Ok(Ok(ws)) if admitted => Some(ws),
         Ok(Ok(_)) => None,

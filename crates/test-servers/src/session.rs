@@ -77,7 +77,11 @@ impl Session {
         Some(self.classify(ws, item).await)
     }
 
-    async fn classify(&self, ws: &mut ServerStream, item: Option<Result<Message, tungstenite::Error>>) -> Event {
+    async fn classify(
+        &self,
+        ws: &mut ServerStream,
+        item: Option<Result<Message, tungstenite::Error>>,
+    ) -> Event {
         match item {
             None => Event::Ended,
             Some(Ok(message)) => {
@@ -96,7 +100,9 @@ impl Session {
     /// Answers a read error the way RFC 6455 says, then ends the connection.
     async fn fail(&self, ws: &mut ServerStream, error: tungstenite::Error) {
         let (code, reason) = match &error {
-            tungstenite::Error::Capacity(CapacityError::MessageTooLong { .. }) => (CloseCode::Size, "message too big"),
+            tungstenite::Error::Capacity(CapacityError::MessageTooLong { .. }) => {
+                (CloseCode::Size, "message too big")
+            }
             tungstenite::Error::Utf8(_) => (CloseCode::Invalid, "invalid UTF-8 in text message"),
             tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)
             | tungstenite::Error::Io(_)
@@ -113,7 +119,11 @@ impl Session {
     }
 
     /// Counts and queues one data message for sending (not flushed).
-    pub async fn feed(&self, ws: &mut ServerStream, message: Message) -> Result<(), tungstenite::Error> {
+    pub async fn feed(
+        &self,
+        ws: &mut ServerStream,
+        message: Message,
+    ) -> Result<(), tungstenite::Error> {
         self.stats.sent(message.len());
         ws.feed(message).await
     }
@@ -132,7 +142,10 @@ pub async fn close_gracefully(ws: &mut ServerStream, code: CloseCode, reason: &s
         // Read until the client's close arrives and tungstenite ends the stream.
         while let Some(Ok(_)) = ws.next().await {}
     };
-    if tokio::time::timeout(CLOSE_TIMEOUT, handshake).await.is_err() {
+    if tokio::time::timeout(CLOSE_TIMEOUT, handshake)
+        .await
+        .is_err()
+    {
         tracing::debug!("client did not answer the close handshake in time");
     }
 }

@@ -15,7 +15,7 @@ use ws_client::{Message, TransportConfig, WebSocketConnection};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), ws_client::Error> {
     let mut args = std::env::args().skip(1);
-    let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
+    let url = args.next().unwrap_or_else(|| usage());
     let rounds: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
 
     let mut connection = WebSocketConnection::open(TransportConfig::new(&url)).await?;
@@ -46,4 +46,12 @@ async fn main() -> Result<(), ws_client::Error> {
         at(1.0)
     );
     Ok(())
+}
+
+/// Says how to run the example, then exits.
+fn usage() -> ! {
+    eprintln!(
+        "usage: cargo run -p ws-client --example echo_latency -- URL (the URL test-servers printed)"
+    );
+    std::process::exit(2)
 }

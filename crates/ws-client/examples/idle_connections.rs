@@ -20,7 +20,7 @@ fn resident_bytes(pid: &str) -> Option<u64> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), ws_client::Error> {
     let mut args = std::env::args().skip(1);
-    let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
+    let url = args.next().unwrap_or_else(|| usage());
     let count: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
     let server_pid = args.next();
     let server_rss = || server_pid.as_deref().and_then(resident_bytes);
@@ -42,14 +42,31 @@ async fn main() -> Result<(), ws_client::Error> {
         connections.push(connection);
     }
     let per_connection = |before: Option<u64>, after: Option<u64>| match (before, after) {
-        (Some(before), Some(after)) => format!("{:.1} KB", after.saturating_sub(before) as f64 / count as f64 / 1000.0),
+        (Some(before), Some(after)) => format!(
+            "{:.1} KB",
+            after.saturating_sub(before) as f64 / count as f64 / 1000.0
+        ),
         _ => "n/a".to_string(),
     };
     println!("{count} idle connections:");
-    println!("  client: {} per connection", per_connection(client_before, resident_bytes("self")));
-    println!("  server: {} per connection", per_connection(server_before, server_rss()));
+    println!(
+        "  client: {} per connection",
+        per_connection(client_before, resident_bytes("self"))
+    );
+    println!(
+        "  server: {} per connection",
+        per_connection(server_before, server_rss())
+    );
     for mut connection in connections {
         connection.disconnect().await?;
     }
     Ok(())
+}
+
+/// Says how to run the example, then exits.
+fn usage() -> ! {
+    eprintln!(
+        "usage: cargo run -p ws-client --example idle_connections -- URL (the URL test-servers printed)"
+    );
+    std::process::exit(2)
 }

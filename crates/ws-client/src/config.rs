@@ -109,7 +109,9 @@ impl TransportConfig {
     }
 
     /// The tungstenite configuration these limits translate to.
-    pub(crate) fn websocket_config(&self) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    pub(crate) fn websocket_config(
+        &self,
+    ) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
         let frame_limit = self.max_frame_size.min(self.max_message_size);
         tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_size.max(1))

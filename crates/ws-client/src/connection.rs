@@ -46,11 +46,18 @@ impl WebSocketConnection {
     /// A connection with `config`, not yet connected. Fails if the configuration cannot
     /// work (for example a zero timeout). Async so that later versions may do I/O here.
     pub async fn new(config: TransportConfig) -> Result<Self, Error> {
-        if config.connect_timeout.is_zero() || config.close_timeout.is_zero() || config.send_timeout.is_zero() {
-            return Err(Error::InvalidConfig("timeouts must be greater than zero".into()));
+        if config.connect_timeout.is_zero()
+            || config.close_timeout.is_zero()
+            || config.send_timeout.is_zero()
+        {
+            return Err(Error::InvalidConfig(
+                "timeouts must be greater than zero".into(),
+            ));
         }
         if config.max_message_size == 0 || config.max_frame_size == 0 {
-            return Err(Error::InvalidConfig("size limits must be greater than zero".into()));
+            return Err(Error::InvalidConfig(
+                "size limits must be greater than zero".into(),
+            ));
         }
         Ok(Self { config, open: None })
     }
@@ -69,7 +76,11 @@ impl WebSocketConnection {
         if self.state() == ConnectionState::Open {
             return Err(Error::AlreadyConnected);
         }
-        let url = if url.is_empty() { self.config.url.as_str() } else { url };
+        let url = if url.is_empty() {
+            self.config.url.as_str()
+        } else {
+            url
+        };
         let established = connect::establish(url, &self.config).await?;
         tracing::debug!(url, "connected");
         self.open = Some(OpenConnection {
@@ -163,11 +174,19 @@ impl WebSocketConnection {
         }
         let timeout = open.link.close_timeout;
         let handshake = async {
-            link::send(&mut open.stream, &open.link, Message::close(code, reason), true).await?;
+            link::send(
+                &mut open.stream,
+                &open.link,
+                Message::close(code, reason),
+                true,
+            )
+            .await?;
             // Read until the peer answers our close (or ends the connection).
             loop {
                 match link::receive(&mut open.stream, &open.link).await {
-                    Received::Message(message) if message.message_type == MessageType::Close => break,
+                    Received::Message(message) if message.message_type == MessageType::Close => {
+                        break;
+                    }
                     Received::Message(_) => continue,
                     Received::Failed(Error::ConnectionClosed | Error::ClosedByPeer { .. }) => break,
                     Received::Failed(error) => return Err(error),

@@ -204,7 +204,9 @@ pub(crate) fn close_code_for(error: &Error) -> Option<u16> {
 pub(crate) fn from_tungstenite(error: tungstenite::Error) -> Error {
     use tungstenite::error::CapacityError;
     match error {
-        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => Error::ConnectionClosed,
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            Error::ConnectionClosed
+        }
         tungstenite::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionReset
             | std::io::ErrorKind::ConnectionAborted
@@ -212,13 +214,17 @@ pub(crate) fn from_tungstenite(error: tungstenite::Error) -> Error {
             | std::io::ErrorKind::UnexpectedEof => Error::ConnectionLost(io.to_string()),
             _ => Error::Io(io),
         },
-        tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => Error::MessageTooLarge {
-            size,
-            limit: max_size,
-        },
+        tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
+            Error::MessageTooLarge {
+                size,
+                limit: max_size,
+            }
+        }
         tungstenite::Error::Capacity(other) => Error::Protocol(other.to_string()),
         tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-            Error::ConnectionLost("the peer closed the TCP connection without a close handshake".into())
+            Error::ConnectionLost(
+                "the peer closed the TCP connection without a close handshake".into(),
+            )
         }
         tungstenite::Error::Protocol(other) => Error::Protocol(other.to_string()),
         tungstenite::Error::Utf8(_) => Error::InvalidUtf8,
@@ -226,7 +232,9 @@ pub(crate) fn from_tungstenite(error: tungstenite::Error) -> Error {
             std::io::ErrorKind::WouldBlock,
             "write buffer full: the peer is not reading",
         )),
-        tungstenite::Error::AttackAttempt => Error::Protocol("the peer looks like an attack attempt".into()),
+        tungstenite::Error::AttackAttempt => {
+            Error::Protocol("the peer looks like an attack attempt".into())
+        }
         tungstenite::Error::Http(response) => Error::HandshakeRejected {
             status: Some(response.status().as_u16()),
             reason: describe_rejection(&response),
@@ -237,7 +245,10 @@ pub(crate) fn from_tungstenite(error: tungstenite::Error) -> Error {
 
 /// A short description of a refused upgrade: reason phrase and the start of the body.
 fn describe_rejection(response: &http::Response<Option<Vec<u8>>>) -> String {
-    let phrase = response.status().canonical_reason().unwrap_or("unexpected status");
+    let phrase = response
+        .status()
+        .canonical_reason()
+        .unwrap_or("unexpected status");
     match response.body().as_deref() {
         Some(body) if !body.is_empty() => {
             let body = String::from_utf8_lossy(&body[..body.len().min(200)]);
@@ -250,10 +261,12 @@ fn describe_rejection(response: &http::Response<Option<Vec<u8>>>) -> String {
 /// Maps a tungstenite error seen during the upgrade handshake.
 pub(crate) fn from_handshake(error: tungstenite::Error) -> Error {
     match error {
-        tungstenite::Error::Protocol(ProtocolError::HttparseError(parse)) => Error::HandshakeRejected {
-            status: None,
-            reason: format!("the answer is not an HTTP response ({parse})"),
-        },
+        tungstenite::Error::Protocol(ProtocolError::HttparseError(parse)) => {
+            Error::HandshakeRejected {
+                status: None,
+                reason: format!("the answer is not an HTTP response ({parse})"),
+            }
+        }
         tungstenite::Error::Protocol(protocol) => Error::HandshakeRejected {
             status: Some(101),
             reason: protocol.to_string(),

@@ -78,7 +78,12 @@ impl Link {
 
     /// The error for using a connection that has ended: the peer's close if it sent one.
     pub(crate) fn closed_error(&self) -> Error {
-        match self.peer_close.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        match self
+            .peer_close
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
             Some((code, reason)) => Error::ClosedByPeer { code, reason },
             None => Error::ConnectionClosed,
         }
@@ -96,7 +101,12 @@ impl Link {
 
 /// Sends one message: validates it, queues it, and flushes when `flush` is set (or when the
 /// write buffer passes its threshold). Bounded by the link's send timeout.
-pub(crate) async fn send<S>(sink: &mut S, link: &Link, message: Message, flush: bool) -> Result<(), Error>
+pub(crate) async fn send<S>(
+    sink: &mut S,
+    link: &Link,
+    message: Message,
+    flush: bool,
+) -> Result<(), Error>
 where
     S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
 {
@@ -114,7 +124,11 @@ where
     }
     let write = async {
         sink.feed(frame).await?;
-        if flush || is_close { sink.flush().await } else { Ok(()) }
+        if flush || is_close {
+            sink.flush().await
+        } else {
+            Ok(())
+        }
     };
     match tokio::time::timeout(link.send_timeout, write).await {
         Ok(Ok(())) => Ok(()),
@@ -177,9 +191,9 @@ where
             Some(Err(e)) => return Received::Failed(fail(link, error::from_tungstenite(e))),
             None => {
                 let error = match link.state() {
-                    ConnectionState::Open => {
-                        Error::ConnectionLost("the peer closed the TCP connection without a close handshake".into())
-                    }
+                    ConnectionState::Open => Error::ConnectionLost(
+                        "the peer closed the TCP connection without a close handshake".into(),
+                    ),
                     _ => link.closed_error(),
                 };
                 link.set_state(ConnectionState::Closed);

@@ -107,7 +107,9 @@ impl Message {
     /// For a close message: the reason text (empty when none was sent).
     pub fn close_reason(&self) -> Option<String> {
         match self.message_type {
-            MessageType::Close => Some(String::from_utf8_lossy(self.data.get(2..).unwrap_or_default()).into_owned()),
+            MessageType::Close => {
+                Some(String::from_utf8_lossy(self.data.get(2..).unwrap_or_default()).into_owned())
+            }
             _ => None,
         }
     }
@@ -116,7 +118,9 @@ impl Message {
     pub(crate) fn into_tungstenite(self) -> Result<tungstenite::Message, Error> {
         let is_control = !self.is_data();
         if is_control && self.data.len() > MAX_CONTROL_PAYLOAD {
-            return Err(Error::ControlFrameTooLarge { size: self.data.len() });
+            return Err(Error::ControlFrameTooLarge {
+                size: self.data.len(),
+            });
         }
         Ok(match self.message_type {
             MessageType::Text => {
@@ -126,7 +130,9 @@ impl Message {
             MessageType::Binary => tungstenite::Message::Binary(Bytes::from(self.data)),
             MessageType::Ping => tungstenite::Message::Ping(Bytes::from(self.data)),
             MessageType::Pong => tungstenite::Message::Pong(Bytes::from(self.data)),
-            MessageType::Close => tungstenite::Message::Close(close_frame_from_payload(&self.data)?),
+            MessageType::Close => {
+                tungstenite::Message::Close(close_frame_from_payload(&self.data)?)
+            }
         })
     }
 
@@ -157,11 +163,15 @@ impl Message {
 fn close_frame_from_payload(payload: &[u8]) -> Result<Option<CloseFrame>, Error> {
     match payload {
         [] => Ok(None),
-        [_] => Err(Error::InvalidCloseFrame("a close payload cannot be a single byte".into())),
+        [_] => Err(Error::InvalidCloseFrame(
+            "a close payload cannot be a single byte".into(),
+        )),
         [hi, lo, reason @ ..] => {
             let code = u16::from_be_bytes([*hi, *lo]);
             if !CloseCode::from(code).is_allowed() {
-                return Err(Error::InvalidCloseFrame(format!("close code {code} may not be sent")));
+                return Err(Error::InvalidCloseFrame(format!(
+                    "close code {code} may not be sent"
+                )));
             }
             let reason = std::str::from_utf8(reason).map_err(|_| Error::InvalidUtf8)?;
             Ok(Some(CloseFrame {
@@ -218,7 +228,10 @@ mod tests {
             data: vec![0xff, 0xfe],
             message_type: MessageType::Text,
         };
-        assert!(matches!(message.into_tungstenite(), Err(Error::InvalidUtf8)));
+        assert!(matches!(
+            message.into_tungstenite(),
+            Err(Error::InvalidUtf8)
+        ));
     }
 
     #[test]
@@ -234,7 +247,10 @@ mod tests {
     fn forbidden_close_codes_are_refused() {
         for code in [0u16, 999, 1005, 1006, 5000] {
             let result = Message::close(code, "").into_tungstenite();
-            assert!(matches!(result, Err(Error::InvalidCloseFrame(_))), "code {code}");
+            assert!(
+                matches!(result, Err(Error::InvalidCloseFrame(_))),
+                "code {code}"
+            );
         }
     }
 }

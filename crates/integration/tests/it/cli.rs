@@ -17,7 +17,10 @@ fn an_unknown_flag_is_a_usage_error_with_status_2() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--no-such-flag"), "{stderr}");
-    assert!(output.stdout.is_empty(), "usage errors print nothing on stdout");
+    assert!(
+        output.stdout.is_empty(),
+        "usage errors print nothing on stdout"
+    );
 }
 
 #[test]
@@ -33,7 +36,11 @@ fn the_ready_line_follows_the_contract() {
     let keys: Vec<&str> = ready.keys().map(String::as_str).collect();
     assert_eq!(keys, ["event", "mode", "addr", "url"]);
     assert_eq!(ready["mode"], "echo");
-    assert_ne!(server.addr().port(), 0, "port 0 is replaced by the bound port");
+    assert_ne!(
+        server.addr().port(),
+        0,
+        "port 0 is replaced by the bound port"
+    );
     assert_eq!(server.url(), format!("ws://{}/", server.addr()));
     let (status, stopped) = server.stop();
     assert!(status.success());
@@ -47,11 +54,21 @@ fn a_port_in_use_exits_1_with_one_line_naming_the_address() {
     let output = run_test_servers(&["echo", "--host", "127.0.0.1", "--port", &port]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let errors: Vec<&str> = stderr.lines().filter(|line| line.starts_with("error:")).collect();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("error:"))
+        .collect();
     assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(errors[0].contains(&server.addr().to_string()), "{}", errors[0]);
+    assert!(
+        errors[0].contains(&server.addr().to_string()),
+        "{}",
+        errors[0]
+    );
     assert!(errors[0].to_lowercase().contains("in use"), "{}", errors[0]);
-    assert!(output.stdout.is_empty(), "no ready line when the bind failed");
+    assert!(
+        output.stdout.is_empty(),
+        "no ready line when the bind failed"
+    );
 }
 
 #[test]
@@ -67,7 +84,10 @@ fn sigterm_and_sigint_stop_the_server_gracefully() {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
 
-    for (signal, reason) in [(Signal::SIGTERM, "terminate"), (Signal::SIGINT, "interrupt")] {
+    for (signal, reason) in [
+        (Signal::SIGTERM, "terminate"),
+        (Signal::SIGINT, "interrupt"),
+    ] {
         let mut server = TestServer::start("echo");
         kill(Pid::from_raw(server.pid() as i32), signal).unwrap();
         let (status, stopped) = server.wait_stopped();

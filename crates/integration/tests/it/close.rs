@@ -11,9 +11,14 @@ async fn client_disconnect_completes_the_close_handshake() {
     let mut connection = connect(server.url()).await;
     within(connection.send("bye")).await.unwrap();
     within(connection.receive_message()).await.unwrap();
-    within(connection.disconnect()).await.expect("close handshake");
+    within(connection.disconnect())
+        .await
+        .expect("close handshake");
     assert_eq!(connection.state(), ConnectionState::Closed);
-    assert!(matches!(within(connection.send("late")).await, Err(Error::ConnectionClosed)));
+    assert!(matches!(
+        within(connection.send("late")).await,
+        Err(Error::ConnectionClosed)
+    ));
     let (status, stopped) = server.stop();
     assert!(status.success());
     assert_eq!(stopped["connections_accepted"], 1);
@@ -29,34 +34,59 @@ async fn server_shutdown_reaches_the_client_as_1001_going_away() {
     within(connection.receive_message()).await.unwrap();
 
     let stopping = tokio::task::spawn_blocking(move || server.stop());
-    let close = within(connection.receive_message()).await.expect("the server's close frame");
+    let close = within(connection.receive_message())
+        .await
+        .expect("the server's close frame");
     assert_eq!(close.message_type, MessageType::Close);
     assert_eq!(close.close_code(), Some(1001));
     match within(connection.receive_message()).await {
-        Err(Error::ClosedByPeer { code: 1001, reason }) => assert!(reason.contains("shutting down"), "{reason}"),
+        Err(Error::ClosedByPeer { code: 1001, reason }) => {
+            assert!(reason.contains("shutting down"), "{reason}")
+        }
         other => panic!("expected ClosedByPeer 1001, got {other:?}"),
     }
     let (status, stopped) = within(stopping).await.unwrap();
     assert!(status.success());
-    assert_eq!(stopped["clean"], true, "every session closed within the grace period");
+    assert_eq!(
+        stopped["clean"], true,
+        "every session closed within the grace period"
+    );
 }
 
 #[tokio::test]
 async fn a_message_over_the_server_limit_is_closed_with_1009() {
     let server = echo_server(&["--max-message-size", "1024"]);
     let mut connection = connect(server.url()).await;
-    within(connection.send(Message::binary(vec![7u8; 1024]))).await.unwrap();
-    assert_eq!(within(connection.receive_message()).await.unwrap().data.len(), 1024);
+    within(connection.send(Message::binary(vec![7u8; 1024])))
+        .await
+        .unwrap();
+    assert_eq!(
+        within(connection.receive_message())
+            .await
+            .unwrap()
+            .data
+            .len(),
+        1024
+    );
 
     // Sending may or may not complete before the server reacts; the close must arrive.
     let _ = within(connection.send(Message::binary(vec![7u8; 2 << 20]))).await;
-    let close = within(connection.receive_message()).await.expect("the server's close frame");
+    let close = within(connection.receive_message())
+        .await
+        .expect("the server's close frame");
     assert_eq!(close.close_code(), Some(1009), "{close:?}");
 
     // One client breaking the limit does not disturb the next one.
     let mut next = connect(server.url()).await;
     within(next.send("still serving")).await.unwrap();
-    assert_eq!(within(next.receive_message()).await.unwrap().as_text().unwrap(), "still serving");
+    assert_eq!(
+        within(next.receive_message())
+            .await
+            .unwrap()
+            .as_text()
+            .unwrap(),
+        "still serving"
+    );
     let (_, stopped) = server.stop();
     assert_eq!(stopped["protocol_errors"], 1);
 }
@@ -70,19 +100,33 @@ async fn the_client_refuses_to_send_over_its_own_limit() {
     })
     .await;
     match within(connection.send(Message::binary(vec![0u8; 1001]))).await {
-        Err(Error::MessageTooLarge { size: 1001, limit: 1000 }) => {}
+        Err(Error::MessageTooLarge {
+            size: 1001,
+            limit: 1000,
+        }) => {}
         other => panic!("expected MessageTooLarge, got {other:?}"),
     }
     // Nothing was sent, so the connection is still fine.
-    within(connection.send(Message::binary(vec![1u8; 1000]))).await.unwrap();
-    assert_eq!(within(connection.receive_message()).await.unwrap().data.len(), 1000);
+    within(connection.send(Message::binary(vec![1u8; 1000])))
+        .await
+        .unwrap();
+    assert_eq!(
+        within(connection.receive_message())
+            .await
+            .unwrap()
+            .data
+            .len(),
+        1000
+    );
 }
 
 #[tokio::test]
 async fn idle_connections_are_closed_after_the_idle_timeout() {
     let server = echo_server(&["--idle-timeout", "300ms"]);
     let mut connection = connect(server.url()).await;
-    let close = within(connection.receive_message()).await.expect("a close after the idle timeout");
+    let close = within(connection.receive_message())
+        .await
+        .expect("a close after the idle timeout");
     assert_eq!(close.close_code(), Some(1001));
     assert_eq!(close.close_reason().as_deref(), Some("idle timeout"));
 }

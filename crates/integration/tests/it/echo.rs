@@ -13,11 +13,16 @@ async fn binary_echo_is_exact_at_every_frame_length_boundary() {
     let mut connection = connect(server.url()).await;
     for (seed, size) in BOUNDARY_SIZES.into_iter().enumerate() {
         let payload = pattern(size, seed as u8);
-        within(connection.send(Message::binary(payload.clone()))).await.unwrap();
+        within(connection.send(Message::binary(payload.clone())))
+            .await
+            .unwrap();
         let echo = within(connection.receive_message()).await.unwrap();
         assert_eq!(echo.message_type, MessageType::Binary, "size {size}");
         assert_eq!(echo.data.len(), size);
-        assert!(echo.data == payload, "binary payload of {size} bytes came back changed");
+        assert!(
+            echo.data == payload,
+            "binary payload of {size} bytes came back changed"
+        );
     }
     within(connection.disconnect()).await.unwrap();
 }
@@ -27,11 +32,18 @@ async fn text_echo_is_exact_at_every_frame_length_boundary() {
     let server = echo_server(&[]);
     let mut connection = connect(server.url()).await;
     for size in BOUNDARY_SIZES {
-        let text: String = (0..size).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
-        within(connection.send_message(&Message::text(text.clone()))).await.unwrap();
+        let text: String = (0..size)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        within(connection.send_message(&Message::text(text.clone())))
+            .await
+            .unwrap();
         let echo = within(connection.receive_message()).await.unwrap();
         assert_eq!(echo.message_type, MessageType::Text, "size {size}");
-        assert!(echo.as_text().unwrap() == text, "text of {size} bytes came back changed");
+        assert!(
+            echo.as_text().unwrap() == text,
+            "text of {size} bytes came back changed"
+        );
     }
     within(connection.disconnect()).await.unwrap();
 }
@@ -51,7 +63,9 @@ async fn a_thousand_sequential_messages_come_back_in_order() {
     let server = echo_server(&[]);
     let mut connection = connect(server.url()).await;
     for i in 0..1000 {
-        within(connection.send(format!("message {i}"))).await.unwrap();
+        within(connection.send(format!("message {i}")))
+            .await
+            .unwrap();
         let echo = within(connection.receive_message()).await.unwrap();
         assert_eq!(echo.as_text().unwrap(), format!("message {i}"));
     }
@@ -67,7 +81,9 @@ async fn a_thousand_pipelined_messages_come_back_in_order() {
     let server = echo_server(&[]);
     let mut connection = connect(server.url()).await;
     for i in 0..1000u32 {
-        within(connection.queue(Message::binary(i.to_be_bytes().to_vec()))).await.unwrap();
+        within(connection.queue(Message::binary(i.to_be_bytes().to_vec())))
+            .await
+            .unwrap();
     }
     within(connection.flush()).await.unwrap();
     for i in 0..1000u32 {
@@ -105,11 +121,20 @@ async fn fifty_concurrent_clients_each_get_only_their_own_echoes() {
 async fn a_ping_is_answered_with_a_pong_carrying_the_same_payload() {
     let server = echo_server(&[]);
     let mut connection = connect(server.url()).await;
-    within(connection.send(Message::ping(b"are you there?".to_vec()))).await.unwrap();
+    within(connection.send(Message::ping(b"are you there?".to_vec())))
+        .await
+        .unwrap();
     let pong = within(connection.receive_message()).await.unwrap();
     assert_eq!(pong.message_type, MessageType::Pong);
     assert_eq!(pong.data, b"are you there?");
     // The connection keeps working after the control frame.
     within(connection.send("after ping")).await.unwrap();
-    assert_eq!(within(connection.receive_message()).await.unwrap().as_text().unwrap(), "after ping");
+    assert_eq!(
+        within(connection.receive_message())
+            .await
+            .unwrap()
+            .as_text()
+            .unwrap(),
+        "after ping"
+    );
 }

@@ -33,7 +33,9 @@ async fn test_echo() {
 async fn test_binary() {
     let server = echo_server(&[]);
     let url = server.url().to_owned();
-    let mut connection = within(WebSocketConnection::new(TransportConfig::new(&url))).await.unwrap();
+    let mut connection = within(WebSocketConnection::new(TransportConfig::new(&url)))
+        .await
+        .unwrap();
     within(connection.connect(&url)).await.unwrap();
     let message = Message {
         data: vec![0x00, 0x01, 0x02, 0x03, 0xFF],
@@ -49,7 +51,9 @@ async fn test_binary() {
 async fn test_throughput() {
     let server = echo_server(&[]);
     let url = server.url().to_owned();
-    let mut connection = within(WebSocketConnection::new(TransportConfig::new(&url))).await.unwrap();
+    let mut connection = within(WebSocketConnection::new(TransportConfig::new(&url)))
+        .await
+        .unwrap();
     within(connection.connect(&url)).await.unwrap();
     let count = 1000;
     let started = Instant::now();
@@ -60,7 +64,10 @@ async fn test_throughput() {
         assert_eq!(response.data, message.data);
     }
     let rate = f64::from(count) / started.elapsed().as_secs_f64();
-    assert!(rate > 100.0, "throughput {rate:.0} msg/s is not above 100 msg/s");
+    assert!(
+        rate > 100.0,
+        "throughput {rate:.0} msg/s is not above 100 msg/s"
+    );
     within(connection.disconnect()).await.unwrap();
 }
 
@@ -68,17 +75,24 @@ async fn test_throughput() {
 async fn test_latency() {
     let server = echo_server(&[]);
     let url = server.url().to_owned();
-    let mut connection = within(WebSocketConnection::new(TransportConfig::new(&url))).await.unwrap();
+    let mut connection = within(WebSocketConnection::new(TransportConfig::new(&url)))
+        .await
+        .unwrap();
     within(connection.connect(&url)).await.unwrap();
     let rounds = 100u32;
     let mut total = Duration::ZERO;
     for _ in 0..rounds {
         let started = Instant::now();
-        within(connection.send_message(&Message::text("ping"))).await.unwrap();
+        within(connection.send_message(&Message::text("ping")))
+            .await
+            .unwrap();
         within(connection.receive_message()).await.unwrap();
         total += started.elapsed();
     }
     let average = total / rounds;
-    assert!(average < Duration::from_millis(10), "average latency {average:?} is not below 10 ms");
+    assert!(
+        average < Duration::from_millis(10),
+        "average latency {average:?} is not below 10 ms"
+    );
     within(connection.disconnect()).await.unwrap();
 }

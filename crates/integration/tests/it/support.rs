@@ -43,5 +43,7 @@ pub(crate) async fn connect_with(config: TransportConfig) -> WebSocketConnection
 /// A payload of `len` bytes whose content depends on `seed` and the position, so that
 /// reordered, truncated or mixed-up messages are caught.
 pub(crate) fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }

@@ -148,15 +148,24 @@ impl RpcClient {
 
     /// Serves JSON-RPC over an already open connection (`config.transport` is not used
     /// for connecting then). Must be called within a Tokio runtime.
-    pub fn from_connection(connection: WebSocketConnection, config: RpcConfig) -> Result<Self, Error> {
+    pub fn from_connection(
+        connection: WebSocketConnection,
+        config: RpcConfig,
+    ) -> Result<Self, Error> {
         if config.max_in_flight == 0 || config.request_timeout.is_zero() {
-            return Err(Error::InvalidConfig("max_in_flight and request_timeout must be greater than zero".into()));
+            return Err(Error::InvalidConfig(
+                "max_in_flight and request_timeout must be greater than zero".into(),
+            ));
         }
         let (sender, receiver) = connection.split()?;
         let router = Arc::new(Router::default());
         let (outbox, queued) = mpsc::channel(config.max_in_flight + MAX_BURST);
         tokio::spawn(write_loop(sender, queued, Arc::clone(&router)));
-        let reader = tokio::spawn(router::read_loop(receiver, Arc::clone(&router), config.codec));
+        let reader = tokio::spawn(router::read_loop(
+            receiver,
+            Arc::clone(&router),
+            config.codec,
+        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 outbox,
@@ -178,9 +187,17 @@ impl RpcClient {
     /// response, error object included, within the default timeout. With
     /// [`RpcMethod::Notification`] nothing is awaited: the returned response is empty
     /// (`id` null, no result, no error) once the notification is sent.
-    pub async fn call(&self, method: &str, params: Value, kind: RpcMethod) -> Result<RpcResponse, Error> {
+    pub async fn call(
+        &self,
+        method: &str,
+        params: Value,
+        kind: RpcMethod,
+    ) -> Result<RpcResponse, Error> {
         match kind {
-            RpcMethod::Call => self.call_with_timeout(method, params, self.inner.config.request_timeout).await,
+            RpcMethod::Call => {
+                self.call_with_timeout(method, params, self.inner.config.request_timeout)
+                    .await
+            }
             RpcMethod::Notification => {
                 self.notify(method, params).await?;
                 Ok(RpcResponse {
@@ -193,24 +210,43 @@ impl RpcClient {
     }
 
     /// Calls `method` with its own timeout instead of the default.
-    pub async fn call_with_timeout(&self, method: &str, params: Value, timeout: Duration) -> Result<RpcResponse, Error> {
+    pub async fn call_with_timeout(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<RpcResponse, Error> {
         let attempt = self.call_unbounded(method, &params, None);
-        tokio::time::timeout(timeout, attempt).await.map_err(|_| Error::CallTimeout {
-            method: method.to_owned(),
-            after: timeout,
-        })?
+        tokio::time::timeout(timeout, attempt)
+            .await
+            .map_err(|_| Error::CallTimeout {
+                method: method.to_owned(),
+                after: timeout,
+            })?
     }
 
     /// Calls `method` and decodes its result as `T`; an error object becomes [`Error::Rpc`].
-    pub async fn request<T: DeserializeOwned>(&self, method: &str, params: impl Serialize) -> Result<T, Error> {
+    pub async fn request<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: impl Serialize,
+    ) -> Result<T, Error> {
         let params = serde_json::to_value(params).map_err(|e| Error::Codec(e.to_string()))?;
-        let result = self.call(method, params, RpcMethod::Call).await?.into_result()?;
-        serde_json::from_value(result).map_err(|e| Error::Codec(format!("result of {method:?}: {e}")))
+        let result = self
+            .call(method, params, RpcMethod::Call)
+            .await?
+            .into_result()?;
+        serde_json::from_value(result)
+            .map_err(|e| Error::Codec(format!("result of {method:?}: {e}")))
     }
 
     /// Sends a notification: no id, no answer.
     pub async fn notify(&self, method: &str, params: Value) -> Result<(), Error> {
-        let message = self.inner.config.codec.encode(&WireRequest::new(method, &params, None))?;
+        let message = self
+            .inner
+            .config
+            .codec
+            .encode(&WireRequest::new(method, &params, None))?;
         self.send(message).await
     }
 
@@ -236,18 +272,28 @@ impl RpcClient {
     ) -> Result<Subscription<T>, Error> {
         let (sink, source) = subscription::channel(self.inner.config.subscription_buffer);
         let timeout = self.inner.config.request_timeout;
-        let response = tokio::time::timeout(timeout, self.call_unbounded(method, &params, Some(sink)))
-            .await
-            .map_err(|_| Error::CallTimeout {
-                method: method.to_owned(),
-                after: timeout,
-            })??;
+        let response =
+            tokio::time::timeout(timeout, self.call_unbounded(method, &params, Some(sink)))
+                .await
+                .map_err(|_| Error::CallTimeout {
+                    method: method.to_owned(),
+                    after: timeout,
+                })??;
         let id = match response.into_result()? {
             Value::Number(n) if n.is_i64() => Id::Number(n.as_i64().unwrap_or_default()),
             Value::String(s) => Id::String(s),
-            other => return Err(Error::Codec(format!("{method:?} returned {other}, not a subscription id"))),
+            other => {
+                return Err(Error::Codec(format!(
+                    "{method:?} returned {other}, not a subscription id"
+                )));
+            }
         };
-        Ok(Subscription::new(id, source, self.clone(), unsubscribe_method.to_owned()))
+        Ok(Subscription::new(
+            id,
+            source,
+            self.clone(),
+            unsubscribe_method.to_owned(),
+        ))
     }
 
     /// Closes the connection with a close handshake and waits (within the transport's
@@ -255,7 +301,12 @@ impl RpcClient {
     /// [`Error::ConnectionClosed`].
     pub async fn close(&self) -> Result<(), Error> {
         let _ = self.inner.outbox.send(Outgoing::Close).await;
-        let reader = self.inner.reader.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let reader = self
+            .inner
+            .reader
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(reader) = reader {
             let after = self.inner.config.transport.close_timeout;
             if tokio::time::timeout(after, reader).await.is_err() {
@@ -278,9 +329,16 @@ impl RpcClient {
         subscription: Option<subscription::SubscriptionSink>,
     ) -> Result<RpcResponse, Error> {
         let inner = &*self.inner;
-        let _slot = inner.slots.acquire().await.map_err(|_| Error::ConnectionClosed)?;
+        let _slot = inner
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| Error::ConnectionClosed)?;
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let message = inner.config.codec.encode(&WireRequest::new(method, params, Some(id)))?;
+        let message = inner
+            .config
+            .codec
+            .encode(&WireRequest::new(method, params, Some(id)))?;
         let (reply, answer) = oneshot::channel();
         let pending = match subscription {
             Some(sink) => Pending::Subscribe(reply, sink),
@@ -298,11 +356,21 @@ impl RpcClient {
         response
     }
 
-    async fn batch_unbounded(&self, entries: &[BatchEntry]) -> Result<Vec<Option<RpcResponse>>, Error> {
+    async fn batch_unbounded(
+        &self,
+        entries: &[BatchEntry],
+    ) -> Result<Vec<Option<RpcResponse>>, Error> {
         let inner = &*self.inner;
-        let calls = entries.iter().filter(|e| matches!(e, BatchEntry::Call { .. })).count();
+        let calls = entries
+            .iter()
+            .filter(|e| matches!(e, BatchEntry::Call { .. }))
+            .count();
         let wanted = u32::try_from(calls.min(inner.config.max_in_flight)).unwrap_or(u32::MAX);
-        let _slots = inner.slots.acquire_many(wanted).await.map_err(|_| Error::ConnectionClosed)?;
+        let _slots = inner
+            .slots
+            .acquire_many(wanted)
+            .await
+            .map_err(|_| Error::ConnectionClosed)?;
         let mut wire = Vec::with_capacity(entries.len());
         let mut answers = Vec::with_capacity(entries.len());
         let mut guards = Vec::with_capacity(calls);
@@ -351,7 +419,12 @@ impl RpcClient {
 
     /// Sends a notification without waiting (from `Drop`); dropped if the outbox is full.
     pub(crate) fn notify_nowait(&self, method: &str, params: Value) {
-        if let Ok(message) = self.inner.config.codec.encode(&WireRequest::new(method, &params, None)) {
+        if let Ok(message) = self
+            .inner
+            .config
+            .codec
+            .encode(&WireRequest::new(method, &params, None))
+        {
             let _ = self.inner.outbox.try_send(Outgoing::Message(message));
         }
     }
@@ -361,7 +434,10 @@ impl RpcClient {
     }
 
     fn closed_error(&self) -> Error {
-        self.inner.router.closed().unwrap_or(Error::ConnectionClosed)
+        self.inner
+            .router
+            .closed()
+            .unwrap_or(Error::ConnectionClosed)
     }
 }
 

@@ -31,7 +31,8 @@ impl Codec for JsonCodec {
     }
 
     fn decode<T: DeserializeOwned>(&self, message: &Message) -> Result<T, Error> {
-        serde_json::from_slice(&message.data).map_err(|e| Error::Codec(format!("invalid JSON: {e}")))
+        serde_json::from_slice(&message.data)
+            .map_err(|e| Error::Codec(format!("invalid JSON: {e}")))
     }
 
     fn is_batch(&self, message: &Message) -> bool {
@@ -53,7 +54,8 @@ impl Codec for MessagePackCodec {
     }
 
     fn decode<T: DeserializeOwned>(&self, message: &Message) -> Result<T, Error> {
-        rmp_serde::from_slice(&message.data).map_err(|e| Error::Codec(format!("invalid MessagePack: {e}")))
+        rmp_serde::from_slice(&message.data)
+            .map_err(|e| Error::Codec(format!("invalid MessagePack: {e}")))
     }
 
     fn is_batch(&self, message: &Message) -> bool {
@@ -110,7 +112,11 @@ mod tests {
         let batch = codec.encode(&[&request, &request]).unwrap();
         assert!(codec.is_batch(&batch));
         let response: RpcResponse = codec
-            .decode(&codec.encode(&json!({"jsonrpc": "2.0", "result": null, "id": "x"})).unwrap())
+            .decode(
+                &codec
+                    .encode(&json!({"jsonrpc": "2.0", "result": null, "id": "x"}))
+                    .unwrap(),
+            )
             .unwrap();
         assert_eq!(response.result, Some(serde_json::Value::Null));
         assert_eq!(response.id, Id::String("x".into()));
@@ -119,18 +125,30 @@ mod tests {
     #[test]
     fn json_round_trips() {
         round_trip(RpcCodec::Json);
-        assert_eq!(RpcCodec::Json.encode(&json!(1)).unwrap().message_type, MessageType::Text);
+        assert_eq!(
+            RpcCodec::Json.encode(&json!(1)).unwrap().message_type,
+            MessageType::Text
+        );
     }
 
     #[test]
     fn message_pack_round_trips() {
         round_trip(RpcCodec::MessagePack);
-        assert_eq!(RpcCodec::MessagePack.encode(&json!(1)).unwrap().message_type, MessageType::Binary);
+        assert_eq!(
+            RpcCodec::MessagePack
+                .encode(&json!(1))
+                .unwrap()
+                .message_type,
+            MessageType::Binary
+        );
     }
 
     #[test]
     fn garbage_is_a_codec_error() {
         let garbage = Message::text("{not json");
-        assert!(matches!(JsonCodec.decode::<RpcResponse>(&garbage), Err(Error::Codec(_))));
+        assert!(matches!(
+            JsonCodec.decode::<RpcResponse>(&garbage),
+            Err(Error::Codec(_))
+        ));
     }
 }

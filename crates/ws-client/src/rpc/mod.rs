@@ -13,6 +13,8 @@ mod types;
 
 pub use client::{BatchEntry, RpcClient};
 pub use codec::{Codec, JsonCodec, MessagePackCodec, RpcCodec};
-pub use config::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SUBSCRIPTION_BUFFER, RpcConfig};
+pub use config::{
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SUBSCRIPTION_BUFFER, RpcConfig,
+};
 pub use subscription::Subscription;
 pub use types::{Id, RpcError, RpcMethod, RpcRequest, RpcResponse, error_code};

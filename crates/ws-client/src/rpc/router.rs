@@ -104,7 +104,10 @@ impl Router {
             if tables.closed.is_none() {
                 tables.closed = Some(reason.for_waiters());
             }
-            (std::mem::take(&mut tables.pending), std::mem::take(&mut tables.subscriptions))
+            (
+                std::mem::take(&mut tables.pending),
+                std::mem::take(&mut tables.subscriptions),
+            )
         };
         tracing::debug!(calls = pending.len(), subscriptions = subscriptions.len(), %reason, "connection ended");
         for (_, waiting) in pending {
@@ -131,7 +134,10 @@ impl Router {
                 ..
             } => {
                 let Some(waiting) = self.lock().pending.remove(&id) else {
-                    tracing::debug!(id, "discarding an answer to a call that timed out or was dropped");
+                    tracing::debug!(
+                        id,
+                        "discarding an answer to a call that timed out or was dropped"
+                    );
                     return;
                 };
                 let response = RpcResponse {
@@ -142,7 +148,9 @@ impl Router {
                 let reply = match waiting {
                     Pending::Call(reply) => reply,
                     Pending::Subscribe(reply, sink) => {
-                        if let Some(subscription) = response.result.as_ref().and_then(subscription_id) {
+                        if let Some(subscription) =
+                            response.result.as_ref().and_then(subscription_id)
+                        {
                             self.lock().subscriptions.insert(subscription, sink);
                         }
                         reply
@@ -151,7 +159,11 @@ impl Router {
                 let _ = reply.send(Ok(response));
             }
             Incoming { id, error, .. } => {
-                tracing::warn!(?id, ?error, "server message matches no call (an answer with id null means the server could not read a request)");
+                tracing::warn!(
+                    ?id,
+                    ?error,
+                    "server message matches no call (an answer with id null means the server could not read a request)"
+                );
             }
         }
     }
@@ -193,7 +205,9 @@ pub(crate) async fn read_loop(mut receiver: WsReceiver, router: Arc<Router>, cod
         };
         if codec.is_batch(&message) {
             match codec.decode::<Vec<Incoming>>(&message) {
-                Ok(batch) => batch.into_iter().for_each(|incoming| router.route(incoming)),
+                Ok(batch) => batch
+                    .into_iter()
+                    .for_each(|incoming| router.route(incoming)),
                 Err(error) => tracing::warn!(%error, "undecodable batch from the server ignored"),
             }
         } else {

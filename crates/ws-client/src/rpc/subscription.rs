@@ -94,7 +94,12 @@ impl std::fmt::Debug for SubscriptionSource {
 }
 
 impl<T> Subscription<T> {
-    pub(crate) fn new(id: Id, source: SubscriptionSource, client: RpcClient, unsubscribe_method: String) -> Self {
+    pub(crate) fn new(
+        id: Id,
+        source: SubscriptionSource,
+        client: RpcClient,
+        unsubscribe_method: String,
+    ) -> Self {
         Self {
             id,
             receiver: source.receiver,
@@ -117,7 +122,9 @@ impl<T> Subscription<T> {
         self.unsubscribed = true;
         self.client.forget_subscription(&self.id);
         let params = Value::Array(vec![id_value(&self.id)]);
-        self.client.request::<Value>(&self.unsubscribe_method, params).await
+        self.client
+            .request::<Value>(&self.unsubscribe_method, params)
+            .await
     }
 }
 
@@ -142,11 +149,17 @@ impl<T: DeserializeOwned> Stream for Subscription<T> {
         }
         match self.receiver.poll_recv(cx) {
             Poll::Ready(Some(value)) => Poll::Ready(Some(
-                serde_json::from_value(value).map_err(|e| Error::Codec(format!("subscription item: {e}"))),
+                serde_json::from_value(value)
+                    .map_err(|e| Error::Codec(format!("subscription item: {e}"))),
             )),
             Poll::Ready(None) => {
                 self.finished = true;
-                let reason = self.shared.ended.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let reason = self
+                    .shared
+                    .ended
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
                 Poll::Ready(reason.map(Err))
             }
             Poll::Pending => Poll::Pending,

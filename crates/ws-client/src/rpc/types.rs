@@ -99,7 +99,11 @@ pub struct RpcResponse {
     /// empty response a notification returns).
     pub id: Id,
     /// The result on success. `Some(Value::Null)` is a successful `null` result.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub result: Option<Value>,
     /// The error object on failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,7 +145,9 @@ impl From<RpcError> for crate::Error {
 
 /// Keeps a present `null` as `Some(Value::Null)`, so a `null` result is told apart from a
 /// missing one.
-pub(crate) fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+pub(crate) fn present<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Value>, D::Error> {
     Value::deserialize(deserializer).map(Some)
 }
 
@@ -152,7 +158,8 @@ mod tests {
 
     #[test]
     fn null_result_is_kept_apart_from_a_missing_one() {
-        let with_null: RpcResponse = serde_json::from_value(json!({"jsonrpc": "2.0", "result": null, "id": 1})).unwrap();
+        let with_null: RpcResponse =
+            serde_json::from_value(json!({"jsonrpc": "2.0", "result": null, "id": 1})).unwrap();
         assert_eq!(with_null.result, Some(Value::Null));
         let error: RpcResponse = serde_json::from_value(
             json!({"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}, "id": "1"}),
@@ -165,7 +172,11 @@ mod tests {
 
     #[test]
     fn notifications_have_no_id_member() {
-        let text = serde_json::to_string(&RpcRequest::notification("update", Some(json!([1, 2])))).unwrap();
-        assert_eq!(text, r#"{"jsonrpc":"2.0","method":"update","params":[1,2]}"#);
+        let text = serde_json::to_string(&RpcRequest::notification("update", Some(json!([1, 2]))))
+            .unwrap();
+        assert_eq!(
+            text,
+            r#"{"jsonrpc":"2.0","method":"update","params":[1,2]}"#
+        );
     }
 }

@@ -1,0 +1,255 @@
+//! `rpc` mode: a JSON-RPC 2.0 server over WebSocket, to the letter of the specification.
+//!
+//! Fast methods are answered inline; slow ones (`sleep`) run as tasks and answer through a
+//! channel, so one slow call never holds up the calls behind it. Answers are batched into
+//! the write buffer and flushed once nothing more is ready, as in `echo`.
+
+pub mod methods;
+pub mod protocol;
+pub mod ticks;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
+use tokio_util::sync::CancellationToken;
+
+use crate::server::Handler;
+use crate::session::{self, Event, ServerStream, Session};
+use methods::{MethodContext, Work};
+use protocol::{Framing, INVALID_REQUEST, PARSE_ERROR, RpcFailure};
+use ticks::Ticks;
+
+/// Answers queued by tasks (slow calls, ticks) before the connection applies backpressure.
+const OUTBOUND_CAPACITY: usize = 1024;
+/// Most queued answers written between two reads, so readers and writers take turns.
+const MAX_REPLIES_PER_TURN: usize = 1024;
+
+/// Per-connection limits of the `rpc` server.
+#[derive(Debug, Clone, Copy)]
+pub struct RpcLimits {
+    /// Most requests in one batch.
+    pub max_batch_size: usize,
+    /// Most slow calls running at once on one connection.
+    pub max_calls_in_flight: usize,
+    /// Most tick subscriptions at once on one connection.
+    pub max_subscriptions: usize,
+}
+
+/// The JSON-RPC server.
+#[derive(Debug)]
+pub struct RpcServer {
+    /// Its limits.
+    pub limits: RpcLimits,
+}
+
+/// An answer now, or one that takes time.
+enum Answer {
+    Now(Option<Value>),
+    Later(Pin<Box<dyn Future<Output = Option<Value>> + Send>>),
+}
+
+/// What one connection's requests share.
+struct Connection {
+    outbound: mpsc::Sender<Message>,
+    ticks: Arc<Ticks>,
+    calls: Arc<Semaphore>,
+    closed: CancellationToken,
+}
+
+enum Step {
+    Event(Event),
+    Reply(Message),
+}
+
+impl Handler for RpcServer {
+    async fn serve(&self, mut ws: ServerStream, session: Session) {
+        let closed = session.shutdown.child_token();
+        let (outbound, mut replies) = mpsc::channel(OUTBOUND_CAPACITY);
+        let connection = Connection {
+            ticks: Arc::new(Ticks::new(
+                self.limits.max_subscriptions,
+                outbound.clone(),
+                closed.clone(),
+            )),
+            outbound,
+            calls: Arc::new(Semaphore::new(self.limits.max_calls_in_flight)),
+            closed: closed.clone(),
+        };
+        let _stop_tasks = closed.drop_guard();
+        loop {
+            let step = tokio::select! {
+                event = session.next(&mut ws) => Step::Event(event),
+                Some(reply) = replies.recv() => Step::Reply(reply),
+            };
+            let mut next = Some(step);
+            while let Some(step) = next.take() {
+                match step {
+                    Step::Event(Event::Message(message)) => {
+                        if let Some(answer) = self.handle_frame(message, &connection) {
+                            if session.feed(&mut ws, answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Step::Event(Event::Ended | Event::Failed) => return,
+                    Step::Event(Event::Shutdown) => {
+                        return session::close_gracefully(
+                            &mut ws,
+                            CloseCode::Away,
+                            "server shutting down",
+                        )
+                        .await;
+                    }
+                    Step::Event(Event::Idle) => {
+                        return session::close_gracefully(&mut ws, CloseCode::Away, "idle timeout")
+                            .await;
+                    }
+                    Step::Reply(reply) => {
+                        if session.feed(&mut ws, reply).await.is_err() {
+                            return;
+                        }
+                        for _ in 1..MAX_REPLIES_PER_TURN {
+                            let Ok(reply) = replies.try_recv() else { break };
+                            if session.feed(&mut ws, reply).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                next = session.next_ready(&mut ws).await.map(Step::Event);
+            }
+            if futures_util::SinkExt::flush(&mut ws).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl RpcServer {
+    /// Answers one frame: a request or a batch. `None` when there is nothing to send now.
+    fn handle_frame(&self, message: Message, connection: &Connection) -> Option<Message> {
+        let framing = match &message {
+            Message::Text(_) => Framing::Json,
+            Message::Binary(_) => Framing::MessagePack,
+            _ => return None, // pings are answered by tungstenite; pongs and closes need nothing here
+        };
+        let value = match framing.decode(&message.into_data()) {
+            Ok(value) => value,
+            Err(reason) => {
+                tracing::debug!(%reason, "unparseable request");
+                let answer =
+                    protocol::error_response(Value::Null, &RpcFailure::standard(PARSE_ERROR));
+                return Some(framing.encode(&answer));
+            }
+        };
+        let answer = match value {
+            Value::Array(requests) => self.handle_batch(requests, framing, connection),
+            single => self.handle_request(single, framing, connection),
+        };
+        match answer {
+            Answer::Now(answer) => answer.map(|answer| framing.encode(&answer)),
+            Answer::Later(pending) => {
+                let outbound = connection.outbound.clone();
+                let closed = connection.closed.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        Some(answer) = pending => { let _ = outbound.send(framing.encode(&answer)).await; }
+                        () = closed.cancelled() => {}
+                        else => {}
+                    }
+                });
+                None
+            }
+        }
+    }
+
+    /// Answers a batch: one array with an answer per call, in request order.
+    fn handle_batch(
+        &self,
+        requests: Vec<Value>,
+        framing: Framing,
+        connection: &Connection,
+    ) -> Answer {
+        if requests.is_empty() {
+            return Answer::Now(Some(protocol::error_response(
+                Value::Null,
+                &RpcFailure::standard(INVALID_REQUEST),
+            )));
+        }
+        if requests.len() > self.limits.max_batch_size {
+            let failure = RpcFailure {
+                data: Some(Value::String(format!(
+                    "a batch of {} requests exceeds the limit of {} (--max-batch-size)",
+                    requests.len(),
+                    self.limits.max_batch_size
+                ))),
+                ..RpcFailure::standard(INVALID_REQUEST)
+            };
+            return Answer::Now(Some(protocol::error_response(Value::Null, &failure)));
+        }
+        let answers: Vec<Answer> = requests
+            .into_iter()
+            .map(|request| self.handle_request(request, framing, connection))
+            .collect();
+        let collect = |answers: Vec<Option<Value>>| {
+            let answers: Vec<Value> = answers.into_iter().flatten().collect();
+            // A batch of notifications only is not answered at all.
+            (!answers.is_empty()).then_some(Value::Array(answers))
+        };
+        if answers
+            .iter()
+            .all(|answer| matches!(answer, Answer::Now(_)))
+        {
+            let now = answers.into_iter().map(|answer| match answer {
+                Answer::Now(answer) => answer,
+                Answer::Later(_) => None,
+            });
+            return Answer::Now(collect(now.collect()));
+        }
+        Answer::Later(Box::pin(async move {
+            let all = answers.into_iter().map(|answer| async move {
+                match answer {
+                    Answer::Now(answer) => answer,
+                    Answer::Later(pending) => pending.await,
+                }
+            });
+            collect(futures_util::future::join_all(all).await)
+        }))
+    }
+
+    /// Answers one request object.
+    fn handle_request(&self, value: Value, framing: Framing, connection: &Connection) -> Answer {
+        let request = match protocol::check_request(value) {
+            Ok(request) => request,
+            Err(answer) => return Answer::Now(Some(answer)),
+        };
+        let context = MethodContext {
+            ticks: Arc::clone(&connection.ticks),
+            framing,
+        };
+        match methods::dispatch(&request.method, request.params, &context) {
+            Work::Done(outcome) => Answer::Now(protocol::answer(request.id, outcome)),
+            // A slow notification has no answer and no effect: skip the work.
+            Work::Later(_) if request.id.is_none() => Answer::Now(None),
+            Work::Later(work) => {
+                let Ok(slot) = Arc::clone(&connection.calls).try_acquire_owned() else {
+                    let failure = RpcFailure::busy(format!(
+                        "too many calls in flight on this connection (limit {})",
+                        self.limits.max_calls_in_flight
+                    ));
+                    return Answer::Now(protocol::answer(request.id, Err(failure)));
+                };
+                let id = request.id;
+                Answer::Later(Box::pin(async move {
+                    let outcome = work.await;
+                    drop(slot);
+                    protocol::answer(id, outcome)
+                }))
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! JSON-RPC 2.0 wire rules for the `rpc` server: decoding frames (JSON in text frames,
+//! MessagePack in binary ones), checking request objects, and building responses exactly
+//! as the specification shows them.
+
+use serde_json::{Map, Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Invalid JSON was received.
+pub const PARSE_ERROR: i64 = -32700;
+/// The JSON sent is not a valid request object.
+pub const INVALID_REQUEST: i64 = -32600;
+/// The method does not exist.
+pub const METHOD_NOT_FOUND: i64 = -32601;
+/// Invalid method parameters.
+pub const INVALID_PARAMS: i64 = -32602;
+/// Internal error.
+pub const INTERNAL_ERROR: i64 = -32603;
+/// Implementation-defined server error: a per-connection limit was reached.
+pub const SERVER_BUSY: i64 = -32000;
+
+/// How a request arrived, and so how its answer is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// JSON in a text frame.
+    Json,
+    /// MessagePack in a binary frame.
+    MessagePack,
+}
+
+impl Framing {
+    /// Decodes a frame's payload, or says why it is not a readable value.
+    pub fn decode(self, payload: &[u8]) -> Result<Value, String> {
+        match self {
+            Framing::Json => serde_json::from_slice(payload).map_err(|e| e.to_string()),
+            Framing::MessagePack => rmp_serde::from_slice(payload).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Encodes a response (or a batch of them) as a frame.
+    pub fn encode(self, value: &Value) -> Message {
+        match self {
+            Framing::Json => Message::text(value.to_string()),
+            // Encoding a serde_json::Value to MessagePack cannot fail.
+            Framing::MessagePack => {
+                Message::binary(rmp_serde::to_vec_named(value).unwrap_or_default())
+            }
+        }
+    }
+}
+
+/// An error object, with an optional `data` member.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcFailure {
+    /// The error code.
+    pub code: i64,
+    /// The message.
+    pub message: String,
+    /// Extra data, left out of the answer when `None`.
+    pub data: Option<Value>,
+}
+
+impl RpcFailure {
+    /// A standard error with the specification's message and no data.
+    pub fn standard(code: i64) -> Self {
+        let message = match code {
+            PARSE_ERROR => "Parse error",
+            INVALID_REQUEST => "Invalid Request",
+            METHOD_NOT_FOUND => "Method not found",
+            INVALID_PARAMS => "Invalid params",
+            _ => "Internal error",
+        };
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Invalid params, with a hint in `data` saying what was expected.
+    pub fn invalid_params(hint: impl Into<String>) -> Self {
+        Self {
+            data: Some(Value::String(hint.into())),
+            ..Self::standard(INVALID_PARAMS)
+        }
+    }
+
+    /// A server error (-32000) for a limit that was reached.
+    pub fn busy(what: impl Into<String>) -> Self {
+        Self {
+            code: SERVER_BUSY,
+            message: what.into(),
+            data: None,
+        }
+    }
+}
+
+/// A checked request object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// `None` for a notification (no `id` member): it is never answered.
+    pub id: Option<Value>,
+    /// The method name.
+    pub method: String,
+    /// The params: an array, an object, or `Null` when absent.
+    pub params: Value,
+}
+
+/// Checks one request object (section 4). On failure returns the answer to send, which
+/// carries the request's id only when that id itself was valid.
+pub fn check_request(value: Value) -> Result<Request, Value> {
+    let Value::Object(mut object) = value else {
+        return Err(error_response(
+            Value::Null,
+            &RpcFailure::standard(INVALID_REQUEST),
+        ));
+    };
+    let id = object.remove("id");
+    let id_is_valid = matches!(
+        id,
+        None | Some(Value::Null | Value::Number(_) | Value::String(_))
+    );
+    let invalid = || {
+        let answer_id = if id_is_valid {
+            id.clone().unwrap_or(Value::Null)
+        } else {
+            Value::Null
+        };
+        error_response(answer_id, &RpcFailure::standard(INVALID_REQUEST))
+    };
+    if !id_is_valid || object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(invalid());
+    }
+    let method = match object.remove("method") {
+        Some(Value::String(method)) => method,
+        _ => return Err(invalid()),
+    };
+    let params = match object.remove("params") {
+        None => Value::Null,
+        Some(params @ (Value::Array(_) | Value::Object(_))) => params,
+        Some(_) => return Err(invalid()),
+    };
+    Ok(Request { id, method, params })
+}
+
+/// A success answer.
+pub fn result_response(id: Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "result": result, "id": id})
+}
+
+/// An error answer.
+pub fn error_response(id: Value, failure: &RpcFailure) -> Value {
+    let mut error = Map::new();
+    error.insert("code".into(), failure.code.into());
+    error.insert("message".into(), failure.message.clone().into());
+    if let Some(data) = &failure.data {
+        error.insert("data".into(), data.clone());
+    }
+    json!({"jsonrpc": "2.0", "error": error, "id": id})
+}
+
+/// The answer to a call with `id`: `None` for a notification.
+pub fn answer(id: Option<Value>, outcome: Result<Value, RpcFailure>) -> Option<Value> {
+    let id = id?;
+    Some(match outcome {
+        Ok(result) => result_response(id, result),
+        Err(failure) => error_response(id, &failure),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_valid_call_and_a_notification_pass() {
+        let call =
+            check_request(json!({"jsonrpc": "2.0", "method": "add", "params": [1, 2], "id": 1}))
+                .unwrap();
+        assert_eq!(call.id, Some(json!(1)));
+        let notification = check_request(json!({"jsonrpc": "2.0", "method": "update"})).unwrap();
+        assert_eq!(notification.id, None);
+        assert_eq!(notification.params, Value::Null);
+    }
+
+    #[test]
+    fn invalid_requests_are_answered_with_minus_32600() {
+        let expected = json!({"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": null});
+        for bad in [
+            json!(1),
+            json!({"foo": "boo"}),
+            json!({"jsonrpc": "2.0", "method": 1, "params": "bar"}),
+            json!({"jsonrpc": "1.0", "method": "x"}),
+            json!({"jsonrpc": "2.0", "method": "x", "id": [1]}),
+        ] {
+            assert_eq!(check_request(bad.clone()).unwrap_err(), expected, "{bad}");
+        }
+        let with_id = check_request(json!({"jsonrpc": "2.0", "method": "x", "params": 3, "id": 7}))
+            .unwrap_err();
+        assert_eq!(with_id["id"], 7);
+    }
+
+    #[test]
+    fn message_pack_frames_round_trip() {
+        let value = json!({"jsonrpc": "2.0", "result": [1, "two", null], "id": 3});
+        let frame = Framing::MessagePack.encode(&value);
+        assert_eq!(
+            Framing::MessagePack.decode(&frame.into_data()).unwrap(),
+            value
+        );
+    }
+}

@@ -1,0 +1,56 @@
+//! Builds `cargo` commands (honouring `$CARGO`) that run from the workspace root, and runs them
+//! with errors that name the command.
+
+use std::env;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// The workspace root: the parent of this crate's directory.
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// `cargo <args>`, run from the workspace root, using the cargo that runs us (`$CARGO`).
+pub(crate) fn cargo<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let program = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let mut command = Command::new(program);
+    command.args(args).current_dir(workspace_root());
+    command
+}
+
+/// The command as a person would type it, for messages: `cargo test -p integration`.
+pub(crate) fn display(command: &Command) -> String {
+    let program = Path::new(command.get_program()).file_stem().map_or_else(
+        || command.get_program().to_string_lossy(),
+        |stem| stem.to_string_lossy(),
+    );
+    let mut shown = program.into_owned();
+    for arg in command.get_args() {
+        shown.push(' ');
+        shown.push_str(&arg.to_string_lossy());
+    }
+    shown
+}
+
+/// Runs `command` with inherited stdio, announcing it first; fails unless it exits with 0.
+pub(crate) fn run(command: &mut Command) -> Result<()> {
+    let shown = display(command);
+    eprintln!("$ {shown}");
+    let status = command
+        .status()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(())
+}
