@@ -56,6 +56,7 @@ pub async fn run<H: Handler>(
         stats: Arc::clone(&stats),
         shutdown: shutdown.clone(),
         idle_timeout: args.idle_timeout(),
+        target: String::from("/"),
     };
 
     events::emit(&Listening {
@@ -86,7 +87,7 @@ pub async fn run<H: Handler>(
         let session = session.clone();
         let handshake_timeout = args.handshake_timeout;
         tracker.spawn(async move {
-            let Some(ws) = handshake(
+            let Some((ws, target)) = handshake(
                 tcp,
                 peer,
                 slot.is_some(),
@@ -103,6 +104,7 @@ pub async fn run<H: Handler>(
                 .stats
                 .connections_active
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let session = Session { target, ..session };
             handler.serve(ws, session.clone()).await;
             session
                 .stats
@@ -152,11 +154,15 @@ async fn handshake(
     config: WebSocketConfig,
     deadline: Duration,
     stats: &Stats,
-) -> Option<ServerStream> {
+) -> Option<(ServerStream, String)> {
     let _ = tcp.set_nodelay(true);
+    let mut target = String::from("/");
     // The callback's signature is tungstenite's; its large error type is not ours to box.
     #[allow(clippy::result_large_err)]
-    let check = move |_request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+    let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+        if let Some(path_and_query) = request.uri().path_and_query() {
+            target = path_and_query.to_string();
+        }
         if admitted {
             return Ok(response);
         }
@@ -175,7 +181,7 @@ async fn handshake(
     )
     .await;
     match outcome {
-        Ok(Ok(ws)) if admitted => Some(ws),
+        Ok(Ok(ws)) if admitted => Some((ws, target)),
         Ok(Ok(_)) => None,
         Ok(Err(e)) => {
             Stats::bump(&stats.connections_rejected);

@@ -49,6 +49,8 @@ pub struct Session {
     pub shutdown: CancellationToken,
     /// Close the connection after this long without a message.
     pub idle_timeout: Option<Duration>,
+    /// The request target of the upgrade request: path and query, e.g. `/sink?count=5`.
+    pub target: String,
 }
 
 impl Session {
