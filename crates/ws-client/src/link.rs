@@ -10,7 +10,7 @@ use std::sync::{
 };
 use std::time::Duration;
 
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio_tungstenite::tungstenite;
 
 use crate::error::{self, Error};
@@ -130,16 +130,36 @@ where
             Ok(())
         }
     };
-    match tokio::time::timeout(link.send_timeout, write).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(fail(link, error::from_tungstenite(e))),
-        Err(_) => {
-            link.set_state(ConnectionState::Closed);
-            Err(Error::SendTimeout {
-                after: link.send_timeout,
-            })
+    bounded(link, write).await
+}
+
+/// Queues the messages of `rest` in order without flushing, taking each out of `rest` only
+/// once the sink has room for it: if this future is dropped, nothing taken is lost.
+pub(crate) async fn send_queued<S>(
+    sink: &mut S,
+    link: &Link,
+    rest: &mut std::collections::VecDeque<Message>,
+) -> Result<(), Error>
+where
+    S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
+{
+    while !rest.is_empty() {
+        link.check_can_send()?;
+        bounded(link, std::future::poll_fn(|cx| sink.poll_ready_unpin(cx))).await?;
+        let Some(message) = rest.pop_front() else {
+            break;
+        };
+        if message.data.len() > link.max_message_size {
+            return Err(Error::MessageTooLarge {
+                size: message.data.len(),
+                limit: link.max_message_size,
+            });
         }
+        let frame = message.into_tungstenite()?;
+        sink.start_send_unpin(frame)
+            .map_err(|e| fail(link, error::from_tungstenite(e)))?;
     }
+    Ok(())
 }
 
 /// Writes out everything queued. Bounded by the link's send timeout.
@@ -147,15 +167,30 @@ pub(crate) async fn flush<S>(sink: &mut S, link: &Link) -> Result<(), Error>
 where
     S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
 {
-    match tokio::time::timeout(link.send_timeout, sink.flush()).await {
-        Ok(result) => result.map_err(|e| fail(link, error::from_tungstenite(e))),
-        Err(_) => {
-            link.set_state(ConnectionState::Closed);
-            Err(Error::SendTimeout {
-                after: link.send_timeout,
-            })
-        }
-    }
+    bounded(link, sink.flush()).await
+}
+
+/// Runs a socket write under the send timeout. The timer is armed only when the write
+/// cannot finish at once: most writes only fill the buffer, and a timer per write would
+/// cost more than the write itself.
+async fn bounded<F>(link: &Link, write: F) -> Result<(), Error>
+where
+    F: Future<Output = Result<(), tungstenite::Error>>,
+{
+    let mut write = std::pin::pin!(write);
+    let outcome = match write.as_mut().now_or_never() {
+        Some(outcome) => outcome,
+        None => match tokio::time::timeout(link.send_timeout, write).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                link.set_state(ConnectionState::Closed);
+                return Err(Error::SendTimeout {
+                    after: link.send_timeout,
+                });
+            }
+        },
+    };
+    outcome.map_err(|e| fail(link, error::from_tungstenite(e)))
 }
 
 /// What one receive step produced.

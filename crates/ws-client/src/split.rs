@@ -70,6 +70,14 @@ impl WsSender {
         link::flush(&mut *sink, &self.link).await
     }
 
+    /// The sink, once no other task is writing.
+    pub(crate) async fn lock(&self) -> SinkGuard<'_> {
+        SinkGuard {
+            sink: self.sink.lock().await,
+            link: &self.link,
+        }
+    }
+
     /// Starts the close handshake with `code` and `reason`. The receiver then gets the
     /// peer's answering close message and, after it, [`Error::ConnectionClosed`].
     pub async fn close(&self, code: u16, reason: &str) -> Result<(), Error> {
@@ -79,6 +87,27 @@ impl WsSender {
     /// Where the connection is in its lifecycle.
     pub fn state(&self) -> ConnectionState {
         self.link.state()
+    }
+}
+
+/// Exclusive use of a sender's sink, for several writes in a row.
+pub(crate) struct SinkGuard<'a> {
+    sink: tokio::sync::MutexGuard<'a, SplitSink<WsStream, tungstenite::Message>>,
+    link: &'a Link,
+}
+
+impl SinkGuard<'_> {
+    /// Queues the messages of `rest` without flushing; cancel-safe (see `link::send_queued`).
+    pub(crate) async fn queue_all(
+        &mut self,
+        rest: &mut std::collections::VecDeque<Message>,
+    ) -> Result<(), Error> {
+        link::send_queued(&mut *self.sink, self.link, rest).await
+    }
+
+    /// Writes out everything queued.
+    pub(crate) async fn flush(&mut self) -> Result<(), Error> {
+        link::flush(&mut *self.sink, self.link).await
     }
 }
 

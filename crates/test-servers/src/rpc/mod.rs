@@ -137,7 +137,13 @@ impl RpcServer {
             Message::Binary(_) => Framing::MessagePack,
             _ => return None, // pings are answered by tungstenite; pongs and closes need nothing here
         };
-        let value = match framing.decode(&message.into_data()) {
+        let payload = message.into_data();
+        if framing == Framing::Json {
+            if let Some(call) = protocol::BorrowedCall::parse(&payload) {
+                return self.handle_plain_call(call, connection);
+            }
+        }
+        let value = match framing.decode(&payload) {
             Ok(value) => value,
             Err(reason) => {
                 tracing::debug!(%reason, "unparseable request");
@@ -150,6 +156,16 @@ impl RpcServer {
             Value::Array(requests) => self.handle_batch(requests, framing, connection),
             single => self.handle_request(single, framing, connection),
         };
+        self.answer_later(answer, framing, connection)
+    }
+
+    /// Sends an answer now, or spawns the work and sends its answer when it is done.
+    fn answer_later(
+        &self,
+        answer: Answer,
+        framing: Framing,
+        connection: &Connection,
+    ) -> Option<Message> {
         match answer {
             Answer::Now(answer) => answer.map(|answer| framing.encode(&answer)),
             Answer::Later(pending) => {
@@ -163,6 +179,25 @@ impl RpcServer {
                     }
                 });
                 None
+            }
+        }
+    }
+
+    /// Answers a plain JSON call from the fast path.
+    fn handle_plain_call(
+        &self,
+        mut call: protocol::BorrowedCall<'_>,
+        connection: &Connection,
+    ) -> Option<Message> {
+        let context = MethodContext {
+            ticks: Arc::clone(&connection.ticks),
+            framing: Framing::Json,
+        };
+        match methods::dispatch(call.method, call.take_params(), &context) {
+            Work::Done(outcome) => Some(Message::text(call.answer(&outcome))),
+            Work::Later(work) => {
+                let answer = self.later(Some(call.owned_id()), work, connection);
+                self.answer_later(answer, Framing::Json, connection)
             }
         }
     }
@@ -235,21 +270,28 @@ impl RpcServer {
             Work::Done(outcome) => Answer::Now(protocol::answer(request.id, outcome)),
             // A slow notification has no answer and no effect: skip the work.
             Work::Later(_) if request.id.is_none() => Answer::Now(None),
-            Work::Later(work) => {
-                let Ok(slot) = Arc::clone(&connection.calls).try_acquire_owned() else {
-                    let failure = RpcFailure::busy(format!(
-                        "too many calls in flight on this connection (limit {})",
-                        self.limits.max_calls_in_flight
-                    ));
-                    return Answer::Now(protocol::answer(request.id, Err(failure)));
-                };
-                let id = request.id;
-                Answer::Later(Box::pin(async move {
-                    let outcome = work.await;
-                    drop(slot);
-                    protocol::answer(id, outcome)
-                }))
-            }
+            Work::Later(work) => self.later(request.id, work, connection),
         }
+    }
+
+    /// Slow work, if a slot is free on this connection; the busy error otherwise.
+    fn later(
+        &self,
+        id: Option<Value>,
+        work: Pin<Box<dyn Future<Output = Result<Value, RpcFailure>> + Send>>,
+        connection: &Connection,
+    ) -> Answer {
+        let Ok(slot) = Arc::clone(&connection.calls).try_acquire_owned() else {
+            let failure = RpcFailure::busy(format!(
+                "too many calls in flight on this connection (limit {})",
+                self.limits.max_calls_in_flight
+            ));
+            return Answer::Now(protocol::answer(id, Err(failure)));
+        };
+        Answer::Later(Box::pin(async move {
+            let outcome = work.await;
+            drop(slot);
+            protocol::answer(id, outcome)
+        }))
     }
 }

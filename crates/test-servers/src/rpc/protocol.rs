@@ -2,6 +2,8 @@
 //! MessagePack in binary ones), checking request objects, and building responses exactly
 //! as the specification shows them.
 
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -167,6 +169,99 @@ pub fn answer(id: Option<Value>, outcome: Result<Value, RpcFailure>) -> Option<V
     })
 }
 
+/// A well-formed JSON call, read without building a `Value` tree for its envelope (the
+/// common case, and the hot path of a benchmark). Anything unusual (escapes, duplicate or
+/// missing members, a notification) fails to parse and takes the general path instead.
+#[derive(Debug, Deserialize)]
+pub struct BorrowedCall<'a> {
+    jsonrpc: &'a str,
+    /// The method name.
+    pub method: &'a str,
+    #[serde(default, deserialize_with = "present")]
+    params: Option<Value>,
+    #[serde(borrow)]
+    id: &'a RawValue,
+}
+
+impl<'a> BorrowedCall<'a> {
+    /// Parses `payload` if it is a plain, valid call; `None` sends it down the general path.
+    pub fn parse(payload: &'a [u8]) -> Option<Self> {
+        let call: Self = serde_json::from_slice(payload).ok()?;
+        let id_is_valid = matches!(
+            call.id.get().as_bytes().first(),
+            Some(b'"' | b'-' | b'0'..=b'9' | b'n')
+        );
+        let params_are_valid =
+            matches!(call.params, None | Some(Value::Array(_) | Value::Object(_)));
+        (call.jsonrpc == "2.0" && id_is_valid && params_are_valid).then_some(call)
+    }
+
+    /// The params (`Null` when absent).
+    pub fn take_params(&mut self) -> Value {
+        self.params.take().unwrap_or(Value::Null)
+    }
+
+    /// The id as an owned value, for answers given later.
+    pub fn owned_id(&self) -> Value {
+        serde_json::from_str(self.id.get()).unwrap_or(Value::Null)
+    }
+
+    /// The answer text, written straight from borrowed parts.
+    pub fn answer(&self, outcome: &Result<Value, RpcFailure>) -> String {
+        #[derive(Serialize)]
+        struct Success<'r> {
+            jsonrpc: &'static str,
+            result: &'r Value,
+            id: &'r RawValue,
+        }
+        #[derive(Serialize)]
+        struct Failure<'r> {
+            jsonrpc: &'static str,
+            error: &'r ErrorObject,
+            id: &'r RawValue,
+        }
+        let text = match outcome {
+            Ok(result) => serde_json::to_string(&Success {
+                jsonrpc: "2.0",
+                result,
+                id: self.id,
+            }),
+            Err(failure) => serde_json::to_string(&Failure {
+                jsonrpc: "2.0",
+                error: &ErrorObject::from(failure),
+                id: self.id,
+            }),
+        };
+        // Serializing values that were just parsed cannot fail.
+        text.unwrap_or_default()
+    }
+}
+
+/// The error member of an answer.
+#[derive(Serialize)]
+struct ErrorObject {
+    code: i64,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Value>,
+}
+
+impl From<&RpcFailure> for ErrorObject {
+    fn from(failure: &RpcFailure) -> Self {
+        Self {
+            code: failure.code,
+            message: failure.message.clone(),
+            data: failure.data.clone(),
+        }
+    }
+}
+
+/// Keeps a present `null` as `Some(Value::Null)`, so `"params": null` is told apart from
+/// absent params (and refused).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +292,32 @@ mod tests {
         let with_id = check_request(json!({"jsonrpc": "2.0", "method": "x", "params": 3, "id": 7}))
             .unwrap_err();
         assert_eq!(with_id["id"], 7);
+    }
+
+    #[test]
+    fn the_fast_path_takes_only_plain_calls() {
+        let mut call =
+            BorrowedCall::parse(br#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":7}"#)
+                .unwrap();
+        assert_eq!(call.method, "add");
+        assert_eq!(call.take_params(), json!([1, 2]));
+        assert_eq!(
+            call.answer(&Ok(json!(3))),
+            r#"{"jsonrpc":"2.0","result":3,"id":7}"#
+        );
+        for unusual in [
+            &br#"{"jsonrpc":"2.0","method":"update"}"#[..],
+            br#"{"jsonrpc":"2.0","method":"x","params":null,"id":1}"#,
+            br#"{"jsonrpc":"2.0","method":"x","id":[1]}"#,
+            br#"{"jsonrpc":"1.0","method":"x","id":1}"#,
+            br#"{"jsonrpc":"2.0","method":"x","id":1,"id":2}"#,
+        ] {
+            assert!(
+                BorrowedCall::parse(unusual).is_none(),
+                "{}",
+                String::from_utf8_lossy(unusual)
+            );
+        }
     }
 
     #[test]

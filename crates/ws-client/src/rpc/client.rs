@@ -1,9 +1,8 @@
 //! `RpcClient`: JSON-RPC 2.0 calls, notifications, batches and subscriptions over one
 //! WebSocket connection, with many calls in flight matched by id.
 //!
-//! Two tasks serve the connection: a writer that drains an outbox and flushes once per
-//! burst (so 256 calls in flight cost far fewer than 256 system calls), and a reader that
-//! routes answers (see `router`). Callers never touch the socket.
+//! Callers queue their requests for the writing task (see `writer`: one flush per burst),
+//! and one reader task routes the answers (see `router`). Callers never touch the socket.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::connection::WebSocketConnection;
@@ -22,17 +21,7 @@ use crate::rpc::config::RpcConfig;
 use crate::rpc::router::{self, Pending, Router};
 use crate::rpc::subscription::{self, Subscription};
 use crate::rpc::types::{Id, RpcMethod, RpcResponse};
-use crate::split::WsSender;
-
-/// Most messages written between two flushes.
-const MAX_BURST: usize = 256;
-
-/// What the writer task is asked to do.
-#[derive(Debug)]
-enum Outgoing {
-    Message(Message),
-    Close,
-}
+use crate::rpc::writer::Writer;
 
 /// A JSON-RPC 2.0 client. Cheap to clone; clones share the connection.
 ///
@@ -57,12 +46,19 @@ pub struct RpcClient {
 
 #[derive(Debug)]
 struct Inner {
-    outbox: mpsc::Sender<Outgoing>,
+    writer: Arc<Writer>,
     router: Arc<Router>,
     slots: Arc<Semaphore>,
     next_id: AtomicI64,
     config: RpcConfig,
     reader: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: close the connection politely (the reader then ends).
+    fn drop(&mut self) {
+        self.writer.close();
+    }
 }
 
 /// One entry of a [`batch`](RpcClient::batch).
@@ -159,8 +155,7 @@ impl RpcClient {
         }
         let (sender, receiver) = connection.split()?;
         let router = Arc::new(Router::default());
-        let (outbox, queued) = mpsc::channel(config.max_in_flight + MAX_BURST);
-        tokio::spawn(write_loop(sender, queued, Arc::clone(&router)));
+        let writer = Writer::start(sender, Arc::clone(&router));
         let reader = tokio::spawn(router::read_loop(
             receiver,
             Arc::clone(&router),
@@ -168,7 +163,7 @@ impl RpcClient {
         ));
         Ok(Self {
             inner: Arc::new(Inner {
-                outbox,
+                writer,
                 router,
                 slots: Arc::new(Semaphore::new(config.max_in_flight)),
                 next_id: AtomicI64::new(1),
@@ -300,7 +295,7 @@ impl RpcClient {
     /// close timeout) until it has ended. Calls still waiting fail with
     /// [`Error::ConnectionClosed`].
     pub async fn close(&self) -> Result<(), Error> {
-        let _ = self.inner.outbox.send(Outgoing::Close).await;
+        self.inner.writer.close();
         let reader = self
             .inner
             .reader
@@ -410,11 +405,8 @@ impl RpcClient {
         if let Some(reason) = self.inner.router.closed() {
             return Err(reason);
         }
-        self.inner
-            .outbox
-            .send(Outgoing::Message(message))
-            .await
-            .map_err(|_| self.closed_error())
+        self.inner.writer.send(message);
+        Ok(())
     }
 
     /// Sends a notification without waiting (from `Drop`); dropped if the outbox is full.
@@ -425,7 +417,7 @@ impl RpcClient {
             .codec
             .encode(&WireRequest::new(method, &params, None))
         {
-            let _ = self.inner.outbox.try_send(Outgoing::Message(message));
+            self.inner.writer.send(message);
         }
     }
 
@@ -439,35 +431,4 @@ impl RpcClient {
             .closed()
             .unwrap_or(Error::ConnectionClosed)
     }
-}
-
-/// Writes queued messages, flushing once per burst; closes the connection when asked or
-/// when every client handle is gone.
-async fn write_loop(sender: WsSender, mut outbox: mpsc::Receiver<Outgoing>, router: Arc<Router>) {
-    while let Some(first) = outbox.recv().await {
-        let mut next = Some(first);
-        let mut written = 0;
-        while let Some(item) = next.take() {
-            match item {
-                Outgoing::Message(message) => {
-                    if let Err(error) = sender.queue(message).await {
-                        return router.fail_all(error);
-                    }
-                }
-                Outgoing::Close => {
-                    let _ = sender.flush().await;
-                    let _ = sender.close(1000, "").await;
-                    return;
-                }
-            }
-            written += 1;
-            if written < MAX_BURST {
-                next = outbox.try_recv().ok();
-            }
-        }
-        if let Err(error) = sender.flush().await {
-            return router.fail_all(error);
-        }
-    }
-    let _ = sender.close(1000, "").await;
 }

@@ -10,6 +10,7 @@ mod config;
 mod router;
 mod subscription;
 mod types;
+mod writer;
 
 pub use client::{BatchEntry, RpcClient};
 pub use codec::{Codec, JsonCodec, MessagePackCodec, RpcCodec};
