@@ -3,7 +3,7 @@
 
 use ws_client::{ConnectionState, Error, Message, MessageType, TransportConfig};
 
-use crate::support::{connect, connect_with, echo_server, within};
+use crate::support::{assert_echoes, connect, connect_with, echo_server, within};
 
 #[tokio::test]
 async fn client_disconnect_completes_the_close_handshake() {
@@ -78,15 +78,7 @@ async fn a_message_over_the_server_limit_is_closed_with_1009() {
 
     // One client breaking the limit does not disturb the next one.
     let mut next = connect(server.url()).await;
-    within(next.send("still serving")).await.unwrap();
-    assert_eq!(
-        within(next.receive_message())
-            .await
-            .unwrap()
-            .as_text()
-            .unwrap(),
-        "still serving"
-    );
+    assert_echoes(&mut next, "still serving").await;
     let (_, stopped) = server.stop();
     assert_eq!(stopped["protocol_errors"], 1);
 }

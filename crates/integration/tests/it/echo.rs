@@ -2,7 +2,7 @@
 
 use ws_client::{Message, MessageType};
 
-use crate::support::{connect, echo_server, pattern, within};
+use crate::support::{assert_echoes, connect, echo_server, pattern, within};
 
 /// Payload lengths around the 7-bit, 16-bit and 64-bit length encodings, and 1 MiB.
 const BOUNDARY_SIZES: [usize; 7] = [0, 125, 126, 127, 65_535, 65_536, 1 << 20];
@@ -128,13 +128,5 @@ async fn a_ping_is_answered_with_a_pong_carrying_the_same_payload() {
     assert_eq!(pong.message_type, MessageType::Pong);
     assert_eq!(pong.data, b"are you there?");
     // The connection keeps working after the control frame.
-    within(connection.send("after ping")).await.unwrap();
-    assert_eq!(
-        within(connection.receive_message())
-            .await
-            .unwrap()
-            .as_text()
-            .unwrap(),
-        "after ping"
-    );
+    assert_echoes(&mut connection, "after ping").await;
 }

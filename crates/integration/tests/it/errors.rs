@@ -8,7 +8,7 @@ use ws_client::{
     ConnectionState, Error, Message, MessageType, TransportConfig, WebSocketConnection,
 };
 
-use crate::support::{connect, echo_server, within};
+use crate::support::{assert_echoes, connect, echo_server, within};
 
 #[tokio::test]
 async fn nothing_listening_is_connection_refused() {
@@ -112,15 +112,7 @@ async fn a_server_at_capacity_answers_503() {
         other => panic!("expected HandshakeRejected 503, got {other:?}"),
     }
     // The admitted client is unaffected, and its slot frees up when it leaves.
-    within(first.send("still here")).await.unwrap();
-    assert_eq!(
-        within(first.receive_message())
-            .await
-            .unwrap()
-            .as_text()
-            .unwrap(),
-        "still here"
-    );
+    assert_echoes(&mut first, "still here").await;
     within(first.disconnect()).await.unwrap();
     let mut second = within(async {
         loop {
@@ -135,15 +127,7 @@ async fn a_server_at_capacity_answers_503() {
         }
     })
     .await;
-    within(second.send("my turn")).await.unwrap();
-    assert_eq!(
-        within(second.receive_message())
-            .await
-            .unwrap()
-            .as_text()
-            .unwrap(),
-        "my turn"
-    );
+    assert_echoes(&mut second, "my turn").await;
 }
 
 #[tokio::test]
@@ -177,15 +161,7 @@ async fn text_that_is_not_utf8_is_refused_and_never_sent() {
         within(connection.send_message(&bad)).await,
         Err(Error::InvalidUtf8)
     ));
-    within(connection.send("fine")).await.unwrap();
-    assert_eq!(
-        within(connection.receive_message())
-            .await
-            .unwrap()
-            .as_text()
-            .unwrap(),
-        "fine"
-    );
+    assert_echoes(&mut connection, "fine").await;
     let (_, stopped) = server.stop();
     assert_eq!(
         stopped["messages_in"], 1,
@@ -205,13 +181,5 @@ async fn connecting_twice_is_refused() {
     within(connection.connect(server.url()))
         .await
         .expect("reconnect after disconnect");
-    within(connection.send("again")).await.unwrap();
-    assert_eq!(
-        within(connection.receive_message())
-            .await
-            .unwrap()
-            .as_text()
-            .unwrap(),
-        "again"
-    );
+    assert_echoes(&mut connection, "again").await;
 }

@@ -40,6 +40,13 @@ pub(crate) async fn connect_with(config: TransportConfig) -> WebSocketConnection
         .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
 }
 
+/// Sends `text` and asserts that the next message is its echo.
+pub(crate) async fn assert_echoes(connection: &mut WebSocketConnection, text: &str) {
+    within(connection.send(text)).await.unwrap();
+    let echo = within(connection.receive_message()).await.unwrap();
+    assert_eq!(echo.as_text().unwrap(), text);
+}
+
 /// A payload of `len` bytes whose content depends on `seed` and the position, so that
 /// reordered, truncated or mixed-up messages are caught.
 pub(crate) fn pattern(len: usize, seed: u8) -> Vec<u8> {
