@@ -8,6 +8,7 @@ use std::sync::{
     Mutex,
     atomic::{AtomicU8, Ordering},
 };
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
@@ -110,6 +111,59 @@ pub(crate) async fn send<S>(
 where
     S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
 {
+    let frame = prepare(link, message)?;
+    let is_close = matches!(frame, tungstenite::Message::Close(_));
+    if is_close {
+        link.set_state(ConnectionState::Closing);
+    }
+    if is_close {
+        return Box::pin(write_slowly(sink, link, frame, true)).await;
+    }
+    match write_now(sink, link, frame, flush)? {
+        WriteNow::Done => Ok(()),
+        // Boxed so that the fast path does not carry the slow paths' state.
+        WriteNow::FlushPending => Box::pin(bounded(link, sink.flush())).await,
+        WriteNow::NoRoom(frame) => Box::pin(write_slowly(sink, link, frame, flush)).await,
+    }
+}
+
+/// How far a write got without waiting.
+enum WriteNow {
+    Done,
+    FlushPending,
+    NoRoom(tungstenite::Message),
+}
+
+/// The common case of a write: the buffer has room and the socket takes the bytes at once,
+/// so no future, timer or waker is needed.
+fn write_now<S>(
+    sink: &mut S,
+    link: &Link,
+    frame: tungstenite::Message,
+    flush: bool,
+) -> Result<WriteNow, Error>
+where
+    S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
+{
+    let failed = |e| fail(link, error::from_tungstenite(e));
+    let mut context = Context::from_waker(Waker::noop());
+    match sink.poll_ready_unpin(&mut context) {
+        Poll::Ready(ready) => ready
+            .and_then(|()| sink.start_send_unpin(frame))
+            .map_err(failed)?,
+        Poll::Pending => return Ok(WriteNow::NoRoom(frame)),
+    }
+    if !flush {
+        return Ok(WriteNow::Done);
+    }
+    match sink.poll_flush_unpin(&mut context) {
+        Poll::Ready(flushed) => flushed.map(|()| WriteNow::Done).map_err(failed),
+        Poll::Pending => Ok(WriteNow::FlushPending),
+    }
+}
+
+/// Checks a message against the link's state and limits and converts it for tungstenite.
+fn prepare(link: &Link, message: Message) -> Result<tungstenite::Message, Error> {
     link.check_can_send()?;
     if message.data.len() > link.max_message_size {
         return Err(Error::MessageTooLarge {
@@ -117,18 +171,22 @@ where
             limit: link.max_message_size,
         });
     }
-    let is_close = message.message_type == MessageType::Close;
-    let frame = message.into_tungstenite()?;
-    if is_close {
-        link.set_state(ConnectionState::Closing);
-    }
+    message.into_tungstenite()
+}
+
+/// Feeds `frame` (waiting for room under the send timeout) and flushes if asked.
+async fn write_slowly<S>(
+    sink: &mut S,
+    link: &Link,
+    frame: tungstenite::Message,
+    flush: bool,
+) -> Result<(), Error>
+where
+    S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
+{
     let write = async {
         sink.feed(frame).await?;
-        if flush || is_close {
-            sink.flush().await
-        } else {
-            Ok(())
-        }
+        if flush { sink.flush().await } else { Ok(()) }
     };
     bounded(link, write).await
 }
@@ -144,18 +202,11 @@ where
     S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
 {
     while !rest.is_empty() {
-        link.check_can_send()?;
         bounded(link, std::future::poll_fn(|cx| sink.poll_ready_unpin(cx))).await?;
         let Some(message) = rest.pop_front() else {
             break;
         };
-        if message.data.len() > link.max_message_size {
-            return Err(Error::MessageTooLarge {
-                size: message.data.len(),
-                limit: link.max_message_size,
-            });
-        }
-        let frame = message.into_tungstenite()?;
+        let frame = prepare(link, message)?;
         sink.start_send_unpin(frame)
             .map_err(|e| fail(link, error::from_tungstenite(e)))?;
     }
