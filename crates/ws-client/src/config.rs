@@ -76,6 +76,10 @@ pub struct TransportConfig {
     /// a peer that stops reading applies backpressure to the sender instead of growing
     /// memory. Default: [`DEFAULT_WRITE_BUFFER_SIZE`] (64 KiB).
     pub write_buffer_size: usize,
+    /// Local address to connect from (port chosen by the system), for example one of
+    /// several loopback addresses to get past the ~28k ephemeral ports of one address
+    /// pair. Default: `None` (the system picks).
+    pub local_address: Option<std::net::IpAddr>,
     /// Disable Nagle's algorithm (`TCP_NODELAY`) so small messages leave at once.
     /// Default: `true`.
     pub tcp_nodelay: bool,
@@ -94,6 +98,7 @@ impl Default for TransportConfig {
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
             write_buffer_size: DEFAULT_WRITE_BUFFER_SIZE,
+            local_address: None,
             tcp_nodelay: true,
         }
     }

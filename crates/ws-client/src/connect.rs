@@ -1,7 +1,9 @@
 //! Connection set-up: URL checks, TCP connect, socket options and the upgrade handshake,
 //! all under one deadline.
 
-use tokio::net::TcpStream;
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
     tungstenite::{
@@ -35,7 +37,7 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
     let port = parsed.port_or_known_default().unwrap_or(80);
 
     let attempt = async {
-        let tcp = TcpStream::connect((host.as_str(), port))
+        let tcp = open_tcp(&host, port, config.local_address)
             .await
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::ConnectionRefused => Error::ConnectionRefused {
@@ -67,6 +69,36 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
             url: url.to_owned(),
             after: config.connect_timeout,
         })?
+}
+
+/// Opens the TCP connection, from `local` when given (trying each resolved address of the
+/// same family in turn).
+async fn open_tcp(host: &str, port: u16, local: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(local) = local else {
+        return TcpStream::connect((host, port)).await;
+    };
+    let mut last_error = None;
+    for remote in tokio::net::lookup_host((host, port)).await? {
+        if remote.is_ipv4() != local.is_ipv4() {
+            continue;
+        }
+        let socket = if local.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.bind(SocketAddr::new(local, 0))?;
+        match socket.connect(remote).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("{host} has no address of the same family as {local}"),
+        )
+    }))
 }
 
 /// Parses and checks a WebSocket URL.

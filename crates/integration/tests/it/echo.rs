@@ -130,3 +130,14 @@ async fn a_ping_is_answered_with_a_pong_carrying_the_same_payload() {
     // The connection keeps working after the control frame.
     assert_echoes(&mut connection, "after ping").await;
 }
+
+#[tokio::test]
+async fn connecting_from_a_chosen_loopback_address_works() {
+    let server = echo_server(&[]);
+    let mut connection = crate::support::connect_with(ws_client::TransportConfig {
+        local_address: Some("127.0.0.2".parse().unwrap()),
+        ..ws_client::TransportConfig::new(server.url())
+    })
+    .await;
+    assert_echoes(&mut connection, "from 127.0.0.2").await;
+}
