@@ -1,9 +1,11 @@
-//! `cargo xtask`: the project's chores (integration run, CI gates) as plain Rust, so they work
-//! the same on every OS. One file per task; `cargo.rs` builds and runs the cargo commands.
+//! `cargo xtask`: the project's chores (integration run, CI gates, benchmarks) as plain Rust,
+//! so they work the same on every OS. One file per task; `cargo.rs` builds and runs the cargo
+//! commands.
 
 // xtask reports to the terminal by design: its summaries belong on stdout.
 #![allow(clippy::print_stdout)]
 
+mod bench;
 mod cargo;
 mod ci;
 mod integration;
@@ -24,11 +26,15 @@ enum Task {
     Integration(integration::Args),
     /// Run what CI runs: format check, clippy with -D warnings, every test.
     Ci,
+    /// Build release binaries, run the benchmark suite with its baselines, write
+    /// target/bench/report.json and report.html.
+    Bench(bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Integration(args) => integration::run(&args),
         Task::Ci => ci::run(),
+        Task::Bench(args) => bench::run(&args),
     }
 }

@@ -24,6 +24,10 @@ pub enum Mode {
     Echo(EchoArgs),
     /// A JSON-RPC 2.0 server: echo, add, sleep, fail, ticks and the specification's examples.
     Rpc(RpcArgs),
+    /// A benchmark target: /echo, /sink (count and discard), /source?count=N&size=S (push).
+    Perf(PerfArgs),
+    /// Many cheap connections: / and /idle hold (and echo), /broadcast fans messages out.
+    Load(LoadArgs),
 }
 
 impl Mode {
@@ -32,6 +36,8 @@ impl Mode {
         match self {
             Mode::Echo(_) => "echo",
             Mode::Rpc(_) => "rpc",
+            Mode::Perf(_) => "perf",
+            Mode::Load(_) => "load",
         }
     }
 }
@@ -65,6 +71,39 @@ pub struct RpcArgs {
     pub max_subscriptions: u32,
 }
 
+/// Options of `test-servers perf`.
+#[derive(Debug, Args)]
+pub struct PerfArgs {
+    /// Options every server mode shares.
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Messages /source sends when the URL has no `count=`.
+    #[arg(long, default_value_t = 1000)]
+    pub source_count: u64,
+
+    /// Bytes per /source message when the URL has no `size=` (at most --max-message-size).
+    #[arg(long, default_value_t = 16)]
+    pub source_size: u64,
+}
+
+/// Options of `test-servers load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Options every server mode shares (--read-buffer-size defaults to 512 here).
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Messages the /broadcast ring holds; a receiver that falls further behind is closed
+    /// with 1008. The ring's memory is at most this times --max-broadcast-size.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1 << 20))]
+    pub broadcast_capacity: u32,
+
+    /// Largest message accepted on /broadcast, in bytes; a larger one is closed with 1009.
+    #[arg(long, default_value_t = 64 << 10, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    pub max_broadcast_size: u64,
+}
+
 /// Options every server mode shares: where to listen, limits and shutdown.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
@@ -96,6 +135,16 @@ pub struct ServerArgs {
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
+    /// Bytes tungstenite reads per system call, allocated up front for every connection
+    /// (much of what an idle connection costs) [default: 4096; 512 in load mode].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(16..=1 << 24))]
+    pub read_buffer_size: Option<u32>,
+
+    /// Print a `stats` line on stdout this often (e.g. 1s): counters, rates over the
+    /// interval and resident memory; 0 prints none.
+    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    pub stats_interval: Duration,
+
     /// Shut down gracefully when standard input reaches end of file (lets a parent
     /// process stop the server by closing the pipe, and stops it if the parent dies).
     #[arg(long)]
@@ -106,6 +155,11 @@ impl ServerArgs {
     /// The idle timeout, or `None` when disabled.
     pub fn idle_timeout(&self) -> Option<Duration> {
         (!self.idle_timeout.is_zero()).then_some(self.idle_timeout)
+    }
+
+    /// The stats interval, or `None` when no `stats` lines are wanted.
+    pub fn stats_interval(&self) -> Option<Duration> {
+        (!self.stats_interval.is_zero()).then_some(self.stats_interval)
     }
 }
 
@@ -140,8 +194,40 @@ mod tests {
         };
         assert_eq!(args.server.idle_timeout(), None);
         assert_eq!(args.server.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(args.server.stats_interval(), None);
+        assert_eq!(args.server.read_buffer_size, None);
         assert!(
             Cli::try_parse_from(["test-servers", "echo", "--handshake-timeout", "soon"]).is_err()
         );
+    }
+
+    #[test]
+    fn perf_and_load_options_parse() {
+        let cli = Cli::try_parse_from([
+            "test-servers",
+            "perf",
+            "--source-count",
+            "5",
+            "--stats-interval",
+            "250ms",
+        ])
+        .unwrap();
+        let Mode::Perf(args) = cli.mode else {
+            panic!("parsed the wrong mode")
+        };
+        assert_eq!(args.source_count, 5);
+        assert_eq!(args.source_size, 16);
+        assert_eq!(
+            args.server.stats_interval(),
+            Some(Duration::from_millis(250))
+        );
+        let cli =
+            Cli::try_parse_from(["test-servers", "load", "--read-buffer-size", "256"]).unwrap();
+        let Mode::Load(args) = cli.mode else {
+            panic!("parsed the wrong mode")
+        };
+        assert_eq!(args.server.read_buffer_size, Some(256));
+        assert_eq!(args.broadcast_capacity, 1024);
+        assert!(Cli::try_parse_from(["test-servers", "load", "--read-buffer-size", "8"]).is_err());
     }
 }

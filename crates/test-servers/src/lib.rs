@@ -5,11 +5,18 @@
 pub mod cli;
 pub mod echo;
 pub mod events;
+pub mod fd_limit;
+pub mod load;
+pub mod perf;
 pub mod rpc;
 pub mod server;
 pub mod session;
 pub mod shutdown;
 pub mod stats;
+pub mod stats_line;
+pub mod target;
+
+use anyhow::ensure;
 
 use cli::{Cli, Mode};
 
@@ -25,6 +32,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 max_subscriptions: args.max_subscriptions as usize,
             };
             server::run(name, &args.server, rpc::RpcServer { limits }).await
+        }
+        Mode::Perf(args) => {
+            ensure!(
+                args.source_size <= args.server.max_message_size,
+                "--source-size {} exceeds --max-message-size {}",
+                args.source_size,
+                args.server.max_message_size
+            );
+            let perf = perf::PerfServer {
+                source_count: args.source_count,
+                source_size: usize::try_from(args.source_size)?,
+                max_message_size: usize::try_from(args.server.max_message_size)?,
+            };
+            server::run(name, &args.server, perf).await
+        }
+        Mode::Load(args) => {
+            let mut server_args = args.server;
+            server_args
+                .read_buffer_size
+                .get_or_insert(load::LOAD_READ_BUFFER_SIZE);
+            let load = load::LoadServer::new(
+                args.broadcast_capacity as usize,
+                usize::try_from(args.max_broadcast_size)?,
+            );
+            server::run(name, &server_args, load).await
         }
     }
 }

@@ -21,14 +21,24 @@ use crate::events::{self, Listening, Stopped};
 use crate::session::{ServerStream, Session};
 use crate::shutdown::ShutdownSignal;
 use crate::stats::Stats;
+use crate::stats_line::{self, ExtraCounters};
 
 /// How long open sessions get to finish their close handshakes at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Read buffer per connection unless `--read-buffer-size` says otherwise.
+pub const DEFAULT_READ_BUFFER_SIZE: usize = 4 << 10;
+/// File descriptors the process needs besides its connections (listener, stdio, runtime).
+const SPARE_FDS: u64 = 64;
 
 /// A server mode: what to do with each accepted WebSocket.
 pub trait Handler: Send + Sync + 'static {
     /// Serves one connection until it ends.
     fn serve(&self, ws: ServerStream, session: Session) -> impl Future<Output = ()> + Send;
+
+    /// Counters of the mode's own, added to each `stats` line (none by default).
+    fn extra_stats(&self) -> ExtraCounters {
+        ExtraCounters::new()
+    }
 }
 
 /// Runs `handler` under the shared command-line contract until a shutdown signal.
@@ -37,6 +47,7 @@ pub async fn run<H: Handler>(
     args: &ServerArgs,
     handler: H,
 ) -> anyhow::Result<()> {
+    crate::fd_limit::raise(u64::from(args.max_connections) + SPARE_FDS);
     let requested = SocketAddr::new(args.host, args.port);
     let listener = TcpListener::bind(requested).await.with_context(|| {
         format!("cannot listen on {requested} (is another server using that port? try --port 0)")
@@ -66,6 +77,16 @@ pub async fn run<H: Handler>(
         url: format!("ws://{addr}/"),
     });
     tracing::info!(%addr, mode, "listening");
+    if let Some(interval) = args.stats_interval() {
+        let handler = Arc::clone(&handler);
+        tracker.spawn(stats_line::report(
+            mode,
+            interval,
+            Arc::clone(&stats),
+            move || handler.extra_stats(),
+            shutdown.clone(),
+        ));
+    }
 
     let stop = stop.wait();
     tokio::pin!(stop);
@@ -85,29 +106,27 @@ pub async fn run<H: Handler>(
         let slot = Arc::clone(&slots).try_acquire_owned().ok();
         let handler = Arc::clone(&handler);
         let session = session.clone();
-        let handshake_timeout = args.handshake_timeout;
+        // Boxed, and made outside the task: the handshake's state (and its arguments) is
+        // freed once it is done instead of staying part of every connection's task.
+        let handshaking = Box::pin(handshake(
+            tcp,
+            peer,
+            slot.is_some(),
+            ws_config,
+            args.handshake_timeout,
+            Arc::clone(&session.stats),
+        ));
         tracker.spawn(async move {
-            let Some((ws, target)) = handshake(
-                tcp,
-                peer,
-                slot.is_some(),
-                ws_config,
-                handshake_timeout,
-                &session.stats,
-            )
-            .await
-            else {
+            let Some((ws, target)) = handshaking.await else {
                 return;
             };
-            Stats::bump(&session.stats.connections_accepted);
-            session
-                .stats
+            let stats = Arc::clone(&session.stats);
+            Stats::bump(&stats.connections_accepted);
+            stats
                 .connections_active
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let session = Session { target, ..session };
-            handler.serve(ws, session.clone()).await;
-            session
-                .stats
+            handler.serve(ws, Session { target, ..session }).await;
+            stats
                 .connections_active
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             drop(slot);
@@ -138,8 +157,11 @@ fn websocket_config(args: &ServerArgs) -> WebSocketConfig {
     let max_frame = usize::try_from(args.max_frame_size)
         .unwrap_or(usize::MAX)
         .min(max_message);
+    let read_buffer = args
+        .read_buffer_size
+        .map_or(DEFAULT_READ_BUFFER_SIZE, |size| size as usize);
     WebSocketConfig::default()
-        .read_buffer_size(4 << 10)
+        .read_buffer_size(read_buffer)
         .write_buffer_size(64 << 10)
         .max_write_buffer_size((64 << 10) + max_message + 14)
         .max_message_size(Some(max_message))
@@ -153,7 +175,7 @@ async fn handshake(
     admitted: bool,
     config: WebSocketConfig,
     deadline: Duration,
-    stats: &Stats,
+    stats: Arc<Stats>,
 ) -> Option<(ServerStream, String)> {
     let _ = tcp.set_nodelay(true);
     let mut target = String::from("/");

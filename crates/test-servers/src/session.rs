@@ -167,7 +167,8 @@ pub async fn fail_connection(ws: &mut ServerStream, code: CloseCode, reason: &st
     let tcp = ws.get_mut();
     let drain = async {
         let _ = tcp.shutdown().await;
-        let mut scratch = [0u8; 4096];
+        // On the heap: an array here would sit in every idle connection's task.
+        let mut scratch = vec![0u8; 4096];
         while matches!(tcp.read(&mut scratch).await, Ok(n) if n > 0) {}
     };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;

@@ -5,6 +5,8 @@ mod cli;
 mod close;
 mod echo;
 mod errors;
+mod load;
+mod perf;
 mod rpc_client;
 mod rpc_spec;
 mod seed_examples;

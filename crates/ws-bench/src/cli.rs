@@ -1,0 +1,269 @@
+//! The command line: one subcommand per scenario, plus `merge` and the baseline `serve`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::threshold::Threshold;
+
+/// Load generator and benchmarks for any ws:// server, built on ws-client, with raw TCP and
+/// bare tokio-tungstenite baselines to compare against.
+///
+/// Results go to stdout (a table, or one JSON object with --json); progress and notes go to
+/// stderr. Exit status: 0 ok, 1 runtime failure, 2 usage error, 3 a --threshold violated.
+#[derive(Debug, Parser)]
+#[command(name = "ws-bench", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Sequential round trips: send one message, wait for its echo, repeat.
+    Rtt(RttArgs),
+    /// Pipelined messages: one-way into a sink, or echo with a window of messages in flight.
+    Throughput(ThroughputArgs),
+    /// Connect + handshake + close, C at a time: latency and rate.
+    Connect(ConnectArgs),
+    /// Open N idle connections and hold them.
+    Idle(IdleArgs),
+    /// JSON-RPC calls with W in flight on one connection.
+    Rpc(RpcArgs),
+    /// N connections each sending at a fixed rate; latency from the intended send time.
+    OpenModel(OpenModelArgs),
+    /// Merge the --json outputs of several runs of one scenario (e.g. from several machines).
+    Merge(MergeArgs),
+    /// Run a baseline server (prints a JSON ready line on stdout, like test-servers).
+    Serve(ServeArgs),
+}
+
+/// Which client implementation drives the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ClientKind {
+    /// This workspace's client library.
+    #[value(name = "ws-client")]
+    WsClient,
+    /// Bare tokio-tungstenite with its default configuration (TCP_NODELAY on).
+    Tungstenite,
+    /// Raw tokio TCP, each message prefixed by its 4-byte big-endian length.
+    Tcp,
+}
+
+impl ClientKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ClientKind::WsClient => "ws-client",
+            ClientKind::Tungstenite => "tungstenite",
+            ClientKind::Tcp => "tcp",
+        }
+    }
+}
+
+/// Options every scenario shares: output, thresholds, runtime.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CommonArgs {
+    /// Print one JSON object (figures and serialized histograms) instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Fail (exit 3) unless the run meets this, e.g. 'p99<5ms', 'rate>100000'. Metrics:
+    /// p50, p90, p99, p99.9, max, mean (latency, with a unit ns/us/ms/s) and rate (per second).
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub(crate) thresholds: Vec<Threshold>,
+
+    /// Runtime worker threads; 1 runs everything on one thread (the fairest on a small box).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) threads: u16,
+
+    /// Abort the run when no progress is made for this long.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub(crate) stall_timeout: Duration,
+}
+
+/// How long a scenario runs: a number of operations or a duration (not both).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BudgetArgs {
+    /// Operations to measure (messages, calls, ...).
+    #[arg(long, conflicts_with = "duration")]
+    pub(crate) count: Option<u64>,
+
+    /// How long to measure, e.g. 10s, 1m.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub(crate) duration: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RttArgs {
+    /// Server URL (ws://..., or host:port / tcp://host:port for --client tcp).
+    pub(crate) url: String,
+    /// Payload bytes per message.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) size: usize,
+    #[arg(long, value_enum, default_value_t = ClientKind::WsClient)]
+    pub(crate) client: ClientKind,
+    /// Unmeasured round trips before measuring.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) warmup: u64,
+    #[command(flatten)]
+    pub(crate) budget: BudgetArgs,
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+/// What happens to pipelined messages at the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ThroughputMode {
+    /// The server discards them; the run ends when the server answers our close.
+    OneWay,
+    /// The server echoes them; another task receives the echoes.
+    Echo,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ThroughputArgs {
+    /// Server URL: a sink for one-way, an echo server for echo.
+    pub(crate) url: String,
+    /// Payload bytes per message.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) size: usize,
+    #[arg(long, value_enum, default_value_t = ThroughputMode::OneWay)]
+    pub(crate) mode: ThroughputMode,
+    #[arg(long, value_enum, default_value_t = ClientKind::WsClient)]
+    pub(crate) client: ClientKind,
+    /// Echo mode: most messages in flight (sent, echo not yet received).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(4..))]
+    pub(crate) window: u32,
+    #[command(flatten)]
+    pub(crate) budget: BudgetArgs,
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConnectArgs {
+    /// Server URL.
+    pub(crate) url: String,
+    /// Connections to open and close.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) count: u64,
+    /// Connections in progress at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) concurrency: u32,
+    #[arg(long, value_enum, default_value_t = ClientKind::WsClient)]
+    pub(crate) client: ClientKind,
+    /// Spread connections over source addresses 127.0.0.1 ..= 127.0.0.N (not with ws-client).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
+    pub(crate) source_addrs: u8,
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IdleArgs {
+    /// Server URL.
+    pub(crate) url: String,
+    /// Connections to open and hold.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) connections: u64,
+    /// How long to hold them once opened.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub(crate) hold: Duration,
+    /// Connection attempts in progress at once.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) concurrency: u32,
+    /// Spread connections over source addresses 127.0.0.1 ..= 127.0.0.N; above 1 the
+    /// connections are made with tokio-tungstenite set up like ws-client (4 KiB read buffer).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
+    pub(crate) source_addrs: u8,
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+/// The JSON-RPC method each call makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RpcMethodArg {
+    /// `add` with `[1,2]`, expecting 3.
+    Add,
+    /// `echo` with `[1,2]`, expecting it back.
+    Echo,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RpcArgs {
+    /// URL of a JSON-RPC server (e.g. test-servers rpc).
+    pub(crate) url: String,
+    /// Calls in flight at once on the one connection.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) window: u32,
+    #[arg(long, value_enum, default_value_t = RpcMethodArg::Add)]
+    pub(crate) method: RpcMethodArg,
+    /// ws-client's RpcClient, or bare tokio-tungstenite + serde_json (tcp is not offered).
+    #[arg(long, value_enum, default_value_t = ClientKind::WsClient)]
+    pub(crate) client: ClientKind,
+    #[command(flatten)]
+    pub(crate) budget: BudgetArgs,
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OpenModelArgs {
+    /// URL of an echo server.
+    pub(crate) url: String,
+    /// Connections, each sending at --rate.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) connections: u32,
+    /// Messages per second per connection.
+    #[arg(long, default_value_t = 100.0)]
+    pub(crate) rate: f64,
+    /// Connections start evenly spread over this time.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub(crate) ramp_up: Duration,
+    /// How long every connection sends after the ramp-up.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub(crate) duration: Duration,
+    /// Payload bytes per message (at least 8: it carries the intended send time).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(8..))]
+    pub(crate) size: u64,
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MergeArgs {
+    /// Files holding the --json output of runs of the same scenario.
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+/// The baseline servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ServeMode {
+    /// Raw TCP: writes back every byte it reads.
+    TcpEcho,
+    /// Raw TCP: reads and discards until the client shuts down its side.
+    TcpSink,
+    /// Bare tokio-tungstenite: echoes text and binary messages.
+    TungsteniteEcho,
+    /// Bare tokio-tungstenite: discards every message, answers close.
+    TungsteniteSink,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[arg(value_enum)]
+    pub(crate) mode: ServeMode,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) host: std::net::IpAddr,
+    /// Port; 0 picks a free one (see the ready line).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) port: u16,
+    /// Stop when stdin closes (for parent processes).
+    #[arg(long)]
+    pub(crate) exit_on_stdin_eof: bool,
+}

@@ -1,0 +1,108 @@
+//! `ws-bench`: a load generator for any ws:// server, built on ws-client, with raw TCP and
+//! bare tokio-tungstenite baselines. Parses the command line, runs one scenario on a Tokio
+//! runtime, prints its report and checks the thresholds.
+
+// A command-line tool: its results belong on stdout.
+#![allow(clippy::print_stdout)]
+
+mod cli;
+mod clients;
+mod net;
+mod output;
+mod progress;
+mod report;
+mod rpc_baseline;
+mod scenario;
+mod serve;
+mod threshold;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use crate::cli::{Cli, Command, CommonArgs};
+use crate::report::Report;
+
+/// Exit status when a `--threshold` is not met.
+const THRESHOLD_VIOLATED: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let open_file_limit = net::raise_open_file_limit();
+    let (report, common) = match &cli.command {
+        Command::Serve(args) => {
+            runtime(1)?.block_on(serve::run(args))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Merge(args) => {
+            let mut reports = Vec::new();
+            for file in &args.files {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let report: Report = serde_json::from_str(text.trim()).with_context(|| {
+                    format!("{} is not a ws-bench --json report", file.display())
+                })?;
+                reports.push(report);
+            }
+            (Report::merge(reports)?, &args.common)
+        }
+        Command::Rtt(args) => (on(&args.common, scenario::rtt::run(args))?, &args.common),
+        Command::Throughput(args) => (
+            on(&args.common, scenario::throughput::run(args))?,
+            &args.common,
+        ),
+        Command::Connect(args) => (
+            on(&args.common, scenario::connect::run(args))?,
+            &args.common,
+        ),
+        Command::Idle(args) => (
+            on(&args.common, scenario::idle::run(args, open_file_limit))?,
+            &args.common,
+        ),
+        Command::Rpc(args) => (on(&args.common, scenario::rpc::run(args))?, &args.common),
+        Command::OpenModel(args) => (
+            on(&args.common, scenario::open_model::run(args))?,
+            &args.common,
+        ),
+    };
+    output::emit(&report, common.json)?;
+    let violations = threshold::check(&report, &common.thresholds);
+    for violation in &violations {
+        eprintln!("{violation}");
+    }
+    Ok(if violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(THRESHOLD_VIOLATED)
+    })
+}
+
+/// Runs a scenario on a runtime with the requested number of threads.
+fn on(common: &CommonArgs, scenario: impl Future<Output = Result<Report>>) -> Result<Report> {
+    runtime(common.threads)?.block_on(scenario)
+}
+
+fn runtime(threads: u16) -> Result<tokio::runtime::Runtime> {
+    let mut builder = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(usize::from(threads));
+        builder
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("cannot start the Tokio runtime")
+}

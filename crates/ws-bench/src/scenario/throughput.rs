@@ -1,0 +1,155 @@
+//! `throughput`: pipelined messages on one connection. One-way sends into a sink and ends
+//! when the server answers our close (so it has read everything); echo keeps a window of
+//! messages in flight while another task receives the echoes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use hdrhistogram::Histogram;
+use tokio::sync::Semaphore;
+
+use crate::cli::{ThroughputArgs, ThroughputMode};
+use crate::clients::{Conn, Rx, stamp};
+use crate::progress::{Budget, Planned, Progress};
+use crate::report::{self, LATENCY, Report};
+use crate::scenario::{check_echo, nanos_since, since_stamp};
+
+pub(crate) async fn run(args: &ThroughputArgs) -> Result<Report> {
+    let planned = Budget::from_args(&args.budget, 1_000_000);
+    let progress = Progress::new("throughput", planned, args.common.stall_timeout);
+    let conn = Conn::open(args.client, &args.url).await?;
+    let (count, elapsed, histogram) = match args.mode {
+        ThroughputMode::OneWay => {
+            let work = one_way(conn, args.size, planned, progress.counter());
+            let (count, elapsed) = progress.watch(work).await?;
+            (count, elapsed, None)
+        }
+        ThroughputMode::Echo => {
+            let work = echo(conn, args, planned, progress.counter());
+            let (count, elapsed, histogram) = progress.watch(work).await?;
+            (count, elapsed, Some(histogram))
+        }
+    };
+    let mode = match args.mode {
+        ThroughputMode::OneWay => "one-way",
+        ThroughputMode::Echo => "echo",
+    };
+    let mut report = Report::new("throughput", args.client.name(), &args.url, "msg/s")
+        .param("mode", mode)
+        .param("size", args.size);
+    if args.mode == ThroughputMode::Echo {
+        report = report.param("window", args.window);
+    }
+    report.timed(count, count * args.size as u64, elapsed);
+    if let Some(histogram) = histogram {
+        report.histogram(LATENCY, &histogram)?;
+    }
+    Ok(report)
+}
+
+/// Sends until the budget is spent, then closes; the time includes the server's answer to
+/// the close, which it sends after reading every message.
+async fn one_way(
+    mut conn: Conn,
+    size: usize,
+    planned: Planned,
+    done: Arc<AtomicU64>,
+) -> Result<(u64, Duration)> {
+    let payload = vec![0x2a_u8; size];
+    let budget = Budget::start(planned);
+    let started = Instant::now();
+    let mut sent = 0;
+    while !budget.exhausted(sent) {
+        conn.queue(&payload).await.context("sending")?;
+        sent += 1;
+        if sent % 1024 == 0 {
+            done.store(sent, Ordering::Relaxed);
+        }
+    }
+    done.store(sent, Ordering::Relaxed);
+    conn.close()
+        .await
+        .context("closing (waiting for the server to read everything)")?;
+    Ok((sent, started.elapsed()))
+}
+
+/// Keeps up to `window` messages in flight, sending in chunks of a quarter window with one
+/// flush each; the time ends when the last echo is in.
+async fn echo(
+    conn: Conn,
+    args: &ThroughputArgs,
+    planned: Planned,
+    done: Arc<AtomicU64>,
+) -> Result<(u64, Duration, Histogram<u64>)> {
+    let window = args.window as usize;
+    let chunk = (window / 4).max(1);
+    let size = args.size;
+    let (mut tx, rx) = conn.split()?;
+    let permits = Arc::new(Semaphore::new(window));
+    let epoch = Instant::now();
+    let receiver = tokio::spawn(receive_echoes(rx, size, epoch, Arc::clone(&permits), done));
+
+    let mut payload = vec![0x2a_u8; size];
+    let budget = Budget::start(planned);
+    let started = Instant::now();
+    let mut sent = 0;
+    'sending: loop {
+        let Ok(granted) = permits.acquire_many(chunk as u32).await else {
+            break;
+        };
+        granted.forget();
+        for queued in 0..chunk {
+            if budget.exhausted(sent) {
+                permits.add_permits(chunk - queued);
+                break 'sending;
+            }
+            stamp(&mut payload, nanos_since(epoch));
+            tx.queue(&payload).await.context("sending")?;
+            sent += 1;
+        }
+        tx.flush().await.context("sending")?;
+    }
+    tx.flush().await.context("sending")?;
+    // Every permit back means every echo is in (or the receiver failed and closed them).
+    let all_in = permits.acquire_many(window as u32).await.is_ok();
+    let elapsed = started.elapsed();
+    if all_in {
+        tx.close().await.context("closing")?;
+    }
+    let (received, histogram) = receiver.await.context("the receiving task panicked")??;
+    if received != sent {
+        bail!("sent {sent} messages but {received} echoes came back");
+    }
+    Ok((sent, elapsed, histogram))
+}
+
+/// Receives echoes until the close, recording each one's time since its stamp.
+async fn receive_echoes(
+    mut rx: Rx,
+    size: usize,
+    epoch: Instant,
+    permits: Arc<Semaphore>,
+    done: Arc<AtomicU64>,
+) -> Result<(u64, Histogram<u64>)> {
+    let mut histogram = report::new_histogram();
+    let mut received = 0;
+    let result = async {
+        while let Some(echo) = rx.recv().await.context("receiving")? {
+            let echo = check_echo(Some(echo), size)?;
+            if size >= 8 {
+                report::record(&mut histogram, since_stamp(epoch, echo.stamp));
+            }
+            received += 1;
+            permits.add_permits(1);
+            if received % 256 == 0 {
+                done.store(received, Ordering::Relaxed);
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    permits.close();
+    result.map(|()| (received, histogram))
+}

@@ -1,0 +1,222 @@
+//! The ws-bench binary against real servers (test-servers via the integration harness, and
+//! its own baselines): JSON fields, thresholds, merging. Small runs: correctness, not speed.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use integration::TestServer;
+use serde_json::Value;
+use wait_timeout::ChildExt;
+
+/// Longest any ws-bench run in these tests may take.
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `ws-bench args...` to completion (killed after [`RUN_TIMEOUT`]).
+fn ws_bench(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ws-bench"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ws-bench");
+    let stdout = collect(child.stdout.take().expect("piped stdout"));
+    let stderr = collect(child.stderr.take().expect("piped stderr"));
+    let status = match child.wait_timeout(RUN_TIMEOUT).expect("wait for ws-bench") {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ws-bench {args:?} did not finish within {RUN_TIMEOUT:?}");
+        }
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+fn collect(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+/// Runs ws-bench with `--json`, expects success, returns the report.
+fn report(args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let output = ws_bench(&all);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "ws-bench {args:?} failed: {stderr}"
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+fn assert_latency_fields(report: &Value) {
+    let latency = &report["summary"]["latency"];
+    for key in ["count", "min", "p50", "p90", "p99", "p99.9", "max", "mean"] {
+        assert!(
+            latency[key].is_number(),
+            "summary.latency.{key} missing: {report}"
+        );
+    }
+    assert!(latency["p50"].as_f64().unwrap() > 0.0, "{report}");
+    let histogram = &report["histograms"]["latency"];
+    assert_eq!(histogram["unit"], "ns");
+    assert_eq!(histogram["encoding"], "hdrhistogram-v2-deflate-base64");
+    assert!(
+        !histogram["data"].as_str().unwrap_or("").is_empty(),
+        "{report}"
+    );
+}
+
+#[test]
+fn rtt_json_has_the_promised_fields() {
+    let server = TestServer::start("echo");
+    let report = report(&["rtt", server.url(), "--count", "200", "--warmup", "10"]);
+    assert_eq!(report["scenario"], "rtt");
+    assert_eq!(report["client"], "ws-client");
+    assert_eq!(report["url"], server.url());
+    assert_eq!(report["params"]["size"], 16);
+    assert_eq!(report["count"], 200);
+    assert_eq!(report["errors"], 0);
+    assert_eq!(report["bytes"], 200 * 16);
+    assert_eq!(report["rate_unit"], "msg/s");
+    assert!(report["rate"].as_f64().unwrap() > 0.0);
+    assert!(report["elapsed_s"].as_f64().unwrap() > 0.0);
+    assert!(report["mb_per_s"].is_number());
+    assert_latency_fields(&report);
+    assert_eq!(report["summary"]["latency"]["count"], 200);
+}
+
+#[test]
+fn rpc_json_has_the_promised_fields() {
+    let server = TestServer::start("rpc");
+    for client in ["ws-client", "tungstenite"] {
+        let report = report(&[
+            "rpc",
+            server.url(),
+            "--window",
+            "8",
+            "--count",
+            "500",
+            "--client",
+            client,
+        ]);
+        assert_eq!(report["scenario"], "rpc");
+        assert_eq!(report["client"], client);
+        assert_eq!(report["params"]["window"], 8);
+        assert_eq!(report["params"]["method"], "add");
+        assert_eq!(report["count"], 500, "{report}");
+        assert_eq!(report["errors"], 0, "{report}");
+        assert_eq!(report["rate_unit"], "calls/s");
+        assert_latency_fields(&report);
+    }
+}
+
+#[test]
+fn a_failed_threshold_exits_non_zero_with_a_message() {
+    let server = TestServer::start("echo");
+    let output = ws_bench(&[
+        "rtt",
+        server.url(),
+        "--count",
+        "50",
+        "--warmup",
+        "0",
+        "--threshold",
+        "p50<1ns",
+        "--threshold",
+        "rate>1",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "stderr: {stderr}");
+    assert!(stderr.contains("threshold violated: p50<1ns"), "{stderr}");
+    assert!(
+        !stderr.contains("rate>1"),
+        "a met threshold was reported: {stderr}"
+    );
+    // The report is printed all the same.
+    assert!(String::from_utf8_lossy(&output.stdout).contains("latency"));
+}
+
+#[test]
+fn merge_sums_the_counts_of_two_runs() {
+    let server = TestServer::start("echo");
+    let dir = std::env::temp_dir().join(format!("ws-bench-merge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut files: Vec<PathBuf> = Vec::new();
+    for (name, count) in [("a.json", "120"), ("b.json", "80")] {
+        let report = report(&["rtt", server.url(), "--count", count, "--warmup", "0"]);
+        let path = dir.join(name);
+        std::fs::write(&path, report.to_string()).expect("write report");
+        files.push(path);
+    }
+    let merged = report(&[
+        "merge",
+        files[0].to_str().unwrap(),
+        files[1].to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(merged["scenario"], "rtt");
+    assert_eq!(merged["count"], 200, "{merged}");
+    assert_eq!(merged["runs"], 2);
+    assert_eq!(merged["bytes"], 200 * 16);
+    assert_eq!(merged["summary"]["latency"]["count"], 200);
+}
+
+/// Starts `ws-bench serve MODE` and returns it with the URL from its ready line.
+fn serve(mode: &str) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ws-bench"))
+        .args(["serve", mode, "--port", "0", "--exit-on-stdin-eof"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ws-bench serve");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (lines, ready) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = lines.send(line);
+    });
+    let line = ready
+        .recv_timeout(RUN_TIMEOUT)
+        .expect("a ready line in time");
+    let event: Value = serde_json::from_str(&line).expect("a JSON ready line");
+    assert_eq!(event["event"], "listening", "{line}");
+    assert!(line.starts_with(r#"{"event":"listening""#), "{line}");
+    (child, event["url"].as_str().expect("url").to_owned())
+}
+
+#[test]
+fn baselines_serve_and_measure() {
+    for (mode, client, scenario) in [
+        ("tcp-echo", "tcp", "rtt"),
+        ("tungstenite-echo", "tungstenite", "rtt"),
+        ("tcp-sink", "tcp", "throughput"),
+        ("tungstenite-sink", "ws-client", "throughput"),
+    ] {
+        let (mut server, url) = serve(mode);
+        let report = report(&[scenario, &url, "--client", client, "--count", "300"]);
+        let _ = server.kill();
+        let _ = server.wait();
+        assert_eq!(report["count"], 300, "{mode}: {report}");
+        assert_eq!(report["client"], client);
+    }
+}

@@ -1,0 +1,284 @@
+//! `cargo xtask bench [--quick]`: builds release `test-servers` and `ws-bench`, starts the
+//! servers (test-servers echo/rpc/perf and ws-bench's baselines), runs the standard suite
+//! with raw TCP and bare tokio-tungstenite beside ws-client, prints a comparison with ratios
+//! and writes `target/bench/report.json` and a self-contained `report.html`.
+
+mod html;
+mod suite;
+mod table;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use wait_timeout::ChildExt;
+
+use crate::cargo;
+use suite::Urls;
+
+/// How long a server may take to print its ready line.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one benchmark run may take before it is killed.
+const RUN_TIMEOUT: Duration = Duration::from_secs(180);
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// A short run (about a second per figure) that finishes in under a minute.
+    #[arg(long)]
+    quick: bool,
+}
+
+/// A server child process, killed and reaped when dropped.
+#[derive(Debug)]
+struct Server {
+    name: String,
+    child: Child,
+    _stdin: Option<ChildStdin>,
+    url: String,
+}
+
+impl Server {
+    /// Starts `program args... --port 0 --exit-on-stdin-eof` and reads its ready line.
+    fn start(name: &str, program: &Path, args: &[&str]) -> Result<Self> {
+        let mut child = Command::new(program)
+            .args(args)
+            .args(["--port", "0", "--exit-on-stdin-eof"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", program.display()))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().context("server stdout was not piped")?;
+        let mut server = Self {
+            name: name.to_owned(),
+            child,
+            _stdin: stdin,
+            url: String::new(),
+        };
+        let (lines, first) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = lines.send(line);
+        });
+        let line = first
+            .recv_timeout(READY_TIMEOUT)
+            .with_context(|| format!("{name}: no ready line within {READY_TIMEOUT:?}"))?;
+        let ready: Value = serde_json::from_str(line.trim())
+            .with_context(|| format!("{name}: the ready line is not JSON: {line:?}"))?;
+        server.url = ready["url"]
+            .as_str()
+            .with_context(|| format!("{name}: the ready line has no url: {ready}"))?
+            .to_owned();
+        eprintln!("{name} listening on {}", server.url);
+        Ok(server)
+    }
+
+    /// The URL with `path` (e.g. `sink`) in place of `/`.
+    fn path(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        eprintln!("{} stopped", self.name);
+    }
+}
+
+pub(crate) fn run(args: &Args) -> Result<()> {
+    let started = Instant::now();
+    let binaries = build()?;
+    let test_servers = binaries
+        .get("test-servers")
+        .context("cargo built no test-servers executable")?;
+    let ws_bench = binaries
+        .get("ws-bench")
+        .context("cargo built no ws-bench executable")?;
+    let build_time = started.elapsed();
+
+    let has_perf = has_perf_mode(test_servers)?;
+    let echo = Server::start("test-servers echo", test_servers, &["echo"])?;
+    let rpc = Server::start("test-servers rpc", test_servers, &["rpc"])?;
+    let perf = if has_perf {
+        Some(Server::start("test-servers perf", test_servers, &["perf"])?)
+    } else {
+        None
+    };
+    let tcp_echo = Server::start("tcp-echo", ws_bench, &["serve", "tcp-echo"])?;
+    let tcp_sink = Server::start("tcp-sink", ws_bench, &["serve", "tcp-sink"])?;
+    let tung_sink = Server::start("tungstenite-sink", ws_bench, &["serve", "tungstenite-sink"])?;
+    let (ws_echo, ws_sink) = match &perf {
+        Some(perf) => (perf.path("echo"), perf.path("sink")),
+        None => (echo.url.clone(), tung_sink.url.clone()),
+    };
+
+    let urls = Urls {
+        echo: echo.url.clone(),
+        ws_echo,
+        ws_sink,
+        tcp_echo: tcp_echo.url.clone(),
+        tcp_sink: tcp_sink.url.clone(),
+        rpc: rpc.url.clone(),
+    };
+    let groups = suite::suite(&urls, args.quick);
+    let mut results = Vec::new();
+    let mut failures = 0;
+    for group in &groups {
+        let mut measured = Vec::new();
+        for (contender, bench_args) in &group.runs {
+            eprintln!("[{}] {contender}", group.name);
+            match run_one(ws_bench, bench_args) {
+                Ok(report) => measured.push(json!({"contender": contender, "report": report})),
+                Err(e) => {
+                    failures += 1;
+                    eprintln!("  failed: {e:#}");
+                    measured.push(json!({"contender": contender, "error": format!("{e:#}")}));
+                }
+            }
+        }
+        results.push(json!({"name": group.name, "metric": group.metric, "results": measured}));
+    }
+    drop((echo, rpc, perf, tcp_echo, tcp_sink, tung_sink));
+
+    let table = table::comparison(&results);
+    println!("{table}");
+    let document = json!({
+        "quick": args.quick,
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "servers": {"websocket_sink": urls.ws_sink, "websocket_echo": urls.ws_echo,
+                    "perf_mode": has_perf},
+        "wall_time_s": started.elapsed().as_secs_f64(),
+        "build_time_s": build_time.as_secs_f64(),
+        "groups": results,
+    });
+    let out = cargo::workspace_root().join("target").join("bench");
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let json_path = out.join("report.json");
+    let text = serde_json::to_string_pretty(&document).context("serializing the report")?;
+    std::fs::write(&json_path, text)
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    let html_path = out.join("report.html");
+    std::fs::write(&html_path, html::render(&document, &table))
+        .with_context(|| format!("cannot write {}", html_path.display()))?;
+    println!(
+        "wall time {:.1}s (build {:.1}s); wrote {} and {}",
+        started.elapsed().as_secs_f64(),
+        build_time.as_secs_f64(),
+        json_path.display(),
+        html_path.display()
+    );
+    if failures > 0 {
+        bail!("{failures} benchmark run(s) failed");
+    }
+    Ok(())
+}
+
+/// Runs `ws-bench args...` and returns the JSON report it prints.
+fn run_one(ws_bench: &Path, args: &[String]) -> Result<Value> {
+    let mut child = Command::new(ws_bench)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot start {}", ws_bench.display()))?;
+    let mut stdout = child.stdout.take().context("stdout was not piped")?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let status = match child
+        .wait_timeout(RUN_TIMEOUT)
+        .context("waiting for ws-bench")?
+    {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("ws-bench {} took over {RUN_TIMEOUT:?}", args.join(" "));
+        }
+    };
+    let text = reader.join().unwrap_or_default();
+    if !status.success() {
+        bail!("ws-bench {} failed ({status})", args.join(" "));
+    }
+    serde_json::from_str(text.trim())
+        .with_context(|| format!("ws-bench printed no JSON report: {text:?}"))
+}
+
+/// Builds release `test-servers` and `ws-bench`; returns their executables by name.
+fn build() -> Result<HashMap<String, PathBuf>> {
+    let mut command = cargo::cargo([
+        "build",
+        "--release",
+        "-p",
+        "test-servers",
+        "-p",
+        "ws-bench",
+        "--message-format=json-render-diagnostics",
+    ]);
+    let shown = cargo::display(&command);
+    eprintln!("$ {shown}");
+    let output = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    if !output.status.success() {
+        bail!("`{shown}` failed ({})", output.status);
+    }
+    Ok(executables(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// Executables of cargo's `compiler-artifact` messages, by target name.
+fn executables(messages: &str) -> HashMap<String, PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter_map(|message| {
+            let name = message["target"]["name"].as_str()?.to_owned();
+            let path = PathBuf::from(message["executable"].as_str()?);
+            Some((name, path))
+        })
+        .collect()
+}
+
+/// Whether this test-servers has a `perf` mode (listed in its `--help`).
+fn has_perf_mode(test_servers: &Path) -> Result<bool> {
+    let output = Command::new(test_servers)
+        .arg("--help")
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run test-servers --help")?;
+    let help = String::from_utf8_lossy(&output.stdout);
+    Ok(help
+        .lines()
+        .any(|line| line.trim_start().starts_with("perf ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executables_are_found_by_target_name() {
+        let messages = r#"{"reason":"compiler-artifact","target":{"name":"anyhow"},"executable":null}
+{"reason":"compiler-artifact","target":{"name":"ws-bench"},"executable":"/t/release/ws-bench"}
+{"reason":"build-finished","success":true}"#;
+        let found = executables(messages);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found["ws-bench"], PathBuf::from("/t/release/ws-bench"));
+    }
+}

@@ -1,0 +1,231 @@
+//! The self-contained HTML page of `cargo xtask bench`: the comparison table, a latency
+//! percentile curve per contender and throughput bars, as inline SVG (no scripts, no
+//! network).
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+const COLORS: [&str; 4] = ["#6b7280", "#d97706", "#2563eb", "#059669"];
+const POINTS: [(&str, &str); 6] = [
+    ("min", "min"),
+    ("p50", "p50"),
+    ("p90", "p90"),
+    ("p99", "p99"),
+    ("p99.9", "p99.9"),
+    ("max", "max"),
+];
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 260.0;
+const LEFT: f64 = 70.0;
+const BOTTOM: f64 = 30.0;
+const TOP: f64 = 16.0;
+
+/// The whole page for the suite's `document` (as written to report.json).
+pub(super) fn render(document: &Value, table: &str) -> String {
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "<p>{} run on {} cores, wall time {:.1}s. Ratios compare each contender with the \
+         first of its group (lower latency / higher rate is better). WebSocket sink: <code>{}</code>, \
+         echo: <code>{}</code>.</p>",
+        if document["quick"] == true {
+            "Quick"
+        } else {
+            "Full"
+        },
+        document["cores"],
+        document["wall_time_s"].as_f64().unwrap_or(0.0),
+        escape(document["servers"]["websocket_sink"].as_str().unwrap_or("")),
+        escape(document["servers"]["websocket_echo"].as_str().unwrap_or("")),
+    );
+    let _ = writeln!(body, "<pre>{}</pre>", escape(table));
+    for group in document["groups"].as_array().into_iter().flatten() {
+        let name = group["name"].as_str().unwrap_or("");
+        let results = group["results"].as_array().cloned().unwrap_or_default();
+        let _ = writeln!(body, "<h2>{}</h2>", escape(name));
+        if results
+            .iter()
+            .any(|r| r["report"]["summary"]["latency"].is_object())
+        {
+            body.push_str(&percentile_chart(&results));
+        }
+        if group["metric"] == "rate" {
+            body.push_str(&rate_bars(&results));
+        }
+    }
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>ws-client benchmarks</title><style>\
+         body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#111}}\
+         pre{{background:#f3f4f6;padding:1rem;overflow-x:auto;font-size:.8rem}}\
+         svg{{display:block;margin:.5rem 0 1.5rem}} text{{font-size:11px;fill:#374151}}\
+         </style></head><body><h1>ws-client benchmarks</h1>\n{body}</body></html>\n"
+    )
+}
+
+/// Latency at each percentile, one line per contender, on a log scale of microseconds.
+fn percentile_chart(results: &[Value]) -> String {
+    let series: Vec<(String, Vec<f64>)> = results
+        .iter()
+        .filter_map(|r| {
+            let latency = &r["report"]["summary"]["latency"];
+            let values: Option<Vec<f64>> = POINTS
+                .iter()
+                .map(|(key, _)| latency[*key].as_f64())
+                .collect();
+            Some((r["contender"].as_str()?.to_owned(), values?))
+        })
+        .collect();
+    let all = series.iter().flat_map(|(_, v)| v.iter().copied());
+    let low = all.clone().fold(f64::INFINITY, f64::min).max(0.1);
+    let high = all.fold(0.0, f64::max).max(low * 10.0);
+    let (low_decade, high_decade) = (low.log10().floor(), high.log10().ceil());
+    let plot_w = WIDTH - LEFT - 120.0;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let x = |i: usize| LEFT + plot_w * i as f64 / (POINTS.len() - 1) as f64;
+    let y = |us: f64| {
+        let t = (us.max(0.1).log10() - low_decade) / (high_decade - low_decade);
+        TOP + plot_h * (1.0 - t)
+    };
+    let mut svg = format!(
+        "<svg width=\"{WIDTH}\" height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" \
+         role=\"img\" aria-label=\"latency percentiles\">"
+    );
+    let mut decade = low_decade;
+    while decade <= high_decade {
+        let value = 10f64.powf(decade);
+        let gy = y(value);
+        let _ = write!(
+            svg,
+            "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{gy:.1}\" y2=\"{gy:.1}\" stroke=\"#e5e7eb\"/>\
+             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            LEFT + plot_w,
+            LEFT - 6.0,
+            gy + 4.0,
+            micros_label(value)
+        );
+        decade += 1.0;
+    }
+    for (i, (_, label)) in POINTS.iter().enumerate() {
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{label}</text>",
+            x(i),
+            HEIGHT - 10.0
+        );
+    }
+    for (n, (name, values)) in series.iter().enumerate() {
+        let color = COLORS[n % COLORS.len()];
+        let points: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v)))
+            .collect();
+        let _ = write!(
+            svg,
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\
+             <rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{color}\"/>\
+             <text x=\"{}\" y=\"{}\">{}</text>",
+            points.join(" "),
+            LEFT + plot_w + 14.0,
+            TOP + 16.0 * n as f64,
+            LEFT + plot_w + 28.0,
+            TOP + 9.0 + 16.0 * n as f64,
+            escape(name)
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// One horizontal bar per contender, proportional to its rate.
+fn rate_bars(results: &[Value]) -> String {
+    let bars: Vec<(String, f64, String)> = results
+        .iter()
+        .filter_map(|r| {
+            let report = &r["report"];
+            Some((
+                r["contender"].as_str()?.to_owned(),
+                report["rate"].as_f64()?,
+                report["rate_unit"].as_str().unwrap_or("/s").to_owned(),
+            ))
+        })
+        .collect();
+    let top = bars.iter().map(|b| b.1).fold(0.0, f64::max).max(1.0);
+    let row = 24.0;
+    let height = row * bars.len() as f64 + 8.0;
+    let label_w = 170.0;
+    let plot_w = WIDTH - label_w - 120.0;
+    let mut svg = format!(
+        "<svg width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\" \
+         role=\"img\" aria-label=\"throughput\">"
+    );
+    for (n, (name, rate, unit)) in bars.iter().enumerate() {
+        let top_y = 4.0 + row * n as f64;
+        let width = plot_w * rate / top;
+        let _ = write!(
+            svg,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\
+             <rect x=\"{label_w}\" y=\"{top_y:.1}\" width=\"{width:.1}\" height=\"{}\" fill=\"{}\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\">{} {}</text>",
+            label_w - 6.0,
+            top_y + 14.0,
+            escape(name),
+            row - 6.0,
+            COLORS[n % COLORS.len()],
+            label_w + width + 6.0,
+            top_y + 14.0,
+            human(*rate),
+            escape(unit)
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn micros_label(us: f64) -> String {
+    if us >= 1e6 {
+        format!("{}s", us / 1e6)
+    } else if us >= 1e3 {
+        format!("{}ms", us / 1e3)
+    } else {
+        format!("{us}us")
+    }
+}
+
+fn human(rate: f64) -> String {
+    if rate >= 1e6 {
+        format!("{:.2}M", rate / 1e6)
+    } else if rate >= 1e3 {
+        format!("{:.1}k", rate / 1e3)
+    } else {
+        format!("{rate:.0}")
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_page_has_a_chart_per_kind_of_figure() {
+        let latency = json!({"min": 10.0, "p50": 20.0, "p90": 25.0, "p99": 40.0, "p99.9": 90.0, "max": 900.0});
+        let document = json!({"quick": true, "cores": 2, "wall_time_s": 1.0, "servers": {},
+            "groups": [{"name": "rt <16 B>", "metric": "rate", "results": [
+                {"contender": "ws-client", "report": {"rate": 5.0e4, "rate_unit": "msg/s",
+                    "summary": {"latency": latency}}}]}]});
+        let page = render(&document, "table");
+        assert!(page.contains("<polyline"), "{page}");
+        assert!(page.contains("<rect"), "{page}");
+        assert!(page.contains("rt &lt;16 B&gt;"), "{page}");
+    }
+}
