@@ -122,3 +122,21 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
     assert_eq!(close.close_code(), Some(1001));
     assert_eq!(close.close_reason().as_deref(), Some("idle timeout"));
 }
+
+#[tokio::test]
+async fn a_message_over_the_client_limit_fails_with_message_too_large() {
+    let server = integration::TestServer::start("perf");
+    let url = server.url_with_path("/source?count=1&size=5000");
+    let mut connection = connect_with(TransportConfig {
+        max_message_size: 1000,
+        ..TransportConfig::new(&url)
+    })
+    .await;
+    match within(connection.receive_message()).await {
+        Err(Error::MessageTooLarge { size, limit: 1000 }) => assert!(size >= 5000, "{size}"),
+        other => panic!("expected MessageTooLarge, got {other:?}"),
+    }
+    assert_eq!(connection.state(), ws_client::ConnectionState::Closed);
+    let (_, stopped) = server.stop();
+    assert_eq!(stopped["messages_out"], 1);
+}
