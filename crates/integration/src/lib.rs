@@ -29,10 +29,28 @@ pub fn test_servers_bin() -> &'static Path {
             return PathBuf::from(path);
         }
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-        let built = escargot::CargoBuild::new()
+        let mut build = escargot::CargoBuild::new()
             .manifest_path(manifest)
             .package("test-servers")
-            .bin("test-servers")
+            .bin("test-servers");
+        // Cargo sets these for the test process. Passed on, they differ from what a plain
+        // `cargo` sees, and build scripts that watch them (ring's) would rebuild every run.
+        for (key, _) in std::env::vars_os() {
+            let name = key.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_MANIFEST_")
+                || matches!(
+                    &*name,
+                    "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "OUT_DIR"
+                )
+            {
+                build = build.env_remove(key);
+            }
+        }
+        let built = build
             .run()
             .unwrap_or_else(|e| panic!("could not build test-servers: {e}"));
         built.path().to_path_buf()
@@ -151,14 +169,24 @@ impl TestServer {
         Ok(server)
     }
 
-    /// The `ws://` URL from the ready line.
+    /// The `ws://` (or, with `--tls`, `wss://`) URL from the ready line.
     pub fn url(&self) -> &str {
         &self.url
     }
 
     /// The URL with `path` (for example `"echo?n=3"`) in place of `/`.
     pub fn url_with_path(&self, path: &str) -> String {
-        format!("ws://{}/{}", self.addr, path.trim_start_matches('/'))
+        let scheme = if self.url.starts_with("wss://") {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!("{scheme}://{}/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    /// With `--tls`: the CA certificate's PEM file named by the ready line's `ca_cert`.
+    pub fn ca_cert(&self) -> Option<&Path> {
+        self.ready["ca_cert"].as_str().map(Path::new)
     }
 
     /// The bound address from the ready line.
@@ -235,6 +263,13 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A killed `--tls` server cannot remove its CA file: do it here.
+        if let Some(ca) = self.ca_cert() {
+            let _ = std::fs::remove_file(ca);
+            if let Some(dir) = ca.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
         if std::thread::panicking() {
             eprintln!("--- stderr of {} ---\n{}", self.description, self.stderr());
         }

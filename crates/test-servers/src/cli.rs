@@ -28,6 +28,9 @@ pub enum Mode {
     Perf(PerfArgs),
     /// Many cheap connections: / and /idle hold (and echo), /broadcast fans messages out.
     Load(LoadArgs),
+    /// A hostile server: the URL path picks an attack (/bad-accept, /reserved-bits...);
+    /// --list prints the catalogue.
+    Security(SecurityArgs),
 }
 
 impl Mode {
@@ -38,6 +41,7 @@ impl Mode {
             Mode::Rpc(_) => "rpc",
             Mode::Perf(_) => "perf",
             Mode::Load(_) => "load",
+            Mode::Security(_) => "security",
         }
     }
 }
@@ -104,6 +108,28 @@ pub struct LoadArgs {
     pub max_broadcast_size: u64,
 }
 
+/// Options of `test-servers security`.
+#[derive(Debug, Args)]
+pub struct SecurityArgs {
+    /// Options every server mode shares (the message and frame limits, the idle timeout
+    /// and the read buffer size do not apply: this server does not play by the rules).
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Print the catalogue of scenarios (name, category, attack, what a correct client
+    /// does) and exit without listening.
+    #[arg(long)]
+    pub list: bool,
+
+    /// With --list: print the catalogue as a JSON array.
+    #[arg(long, requires = "list")]
+    pub json: bool,
+
+    /// Longest time one connection is kept, whatever its scenario (e.g. 60s, 5s).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub max_scenario_time: Duration,
+}
+
 /// Options every server mode shares: where to listen, limits and shutdown.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
@@ -149,6 +175,16 @@ pub struct ServerArgs {
     /// process stop the server by closing the pipe, and stops it if the parent dies).
     #[arg(long)]
     pub exit_on_stdin_eof: bool,
+
+    /// Accept TLS (wss://) with a throw-away CA and server certificate made at start-up;
+    /// the ready line names the CA's PEM file in `ca_cert`.
+    #[arg(long)]
+    pub tls: bool,
+
+    /// Names and addresses the --tls certificate covers, comma-separated
+    /// [default: localhost,127.0.0.1,::1 and --host].
+    #[arg(long, value_delimiter = ',', requires = "tls")]
+    pub tls_names: Vec<String>,
 }
 
 impl ServerArgs {
@@ -229,5 +265,16 @@ mod tests {
         assert_eq!(args.server.read_buffer_size, Some(256));
         assert_eq!(args.broadcast_capacity, 1024);
         assert!(Cli::try_parse_from(["test-servers", "load", "--read-buffer-size", "8"]).is_err());
+    }
+
+    #[test]
+    fn security_options_parse() {
+        let cli = Cli::try_parse_from(["test-servers", "security", "--list", "--json"]).unwrap();
+        let Mode::Security(args) = cli.mode else {
+            panic!("parsed the wrong mode")
+        };
+        assert!(args.list && args.json);
+        assert_eq!(args.max_scenario_time, Duration::from_secs(60));
+        assert!(Cli::try_parse_from(["test-servers", "security", "--json"]).is_err());
     }
 }

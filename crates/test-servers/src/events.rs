@@ -20,6 +20,17 @@ pub struct Listening<'a> {
     pub url: String,
 }
 
+/// The ready line of a `--tls` server: the [`Listening`] fields, then where the CA
+/// certificate clients must trust was written (a PEM file).
+#[derive(Debug, Serialize)]
+pub struct ListeningTls<'a> {
+    /// The fields every ready line has (`url` is `wss://...`).
+    #[serde(flatten)]
+    pub listening: Listening<'a>,
+    /// Path of the CA certificate's PEM file.
+    pub ca_cert: String,
+}
+
 /// Printed once at exit, after open sessions were closed.
 #[derive(Debug, Serialize)]
 pub struct Stopped<'a> {

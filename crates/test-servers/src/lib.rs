@@ -9,12 +9,14 @@ pub mod fd_limit;
 pub mod load;
 pub mod perf;
 pub mod rpc;
+pub mod security;
 pub mod server;
 pub mod session;
 pub mod shutdown;
 pub mod stats;
 pub mod stats_line;
 pub mod target;
+pub mod tls;
 
 use anyhow::ensure;
 
@@ -58,5 +60,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             server::run(name, &server_args, load).await
         }
+        Mode::Security(args) => security::run(name, &args).await,
     }
 }

@@ -311,7 +311,8 @@ mod tests {
             .await
             .unwrap();
         let (tcp, _) = listener.accept().await.unwrap();
-        let ws = WebSocketStream::from_raw_socket(tcp, Role::Server, None).await;
+        let socket = crate::tls::ServerSocket::Plain(tcp);
+        let ws = WebSocketStream::from_raw_socket(socket, Role::Server, None).await;
         (ws, client)
     }
 

@@ -17,11 +17,12 @@ use tokio_tungstenite::tungstenite::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::cli::ServerArgs;
-use crate::events::{self, Listening, Stopped};
+use crate::events::{self, Listening, ListeningTls, Stopped};
 use crate::session::{ServerStream, Session};
 use crate::shutdown::ShutdownSignal;
 use crate::stats::Stats;
 use crate::stats_line::{self, ExtraCounters};
+use crate::tls::{self, ServerSocket, ServerTls};
 
 /// How long open sessions get to finish their close handshakes at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -48,6 +49,16 @@ pub async fn run<H: Handler>(
     handler: H,
 ) -> anyhow::Result<()> {
     crate::fd_limit::raise(u64::from(args.max_connections) + SPARE_FDS);
+    let tls = if args.tls {
+        let names = if args.tls_names.is_empty() {
+            tls::default_names(args.host)
+        } else {
+            args.tls_names.clone()
+        };
+        Some(Arc::new(ServerTls::generate(&names).context("--tls")?))
+    } else {
+        None
+    };
     let requested = SocketAddr::new(args.host, args.port);
     let listener = TcpListener::bind(requested).await.with_context(|| {
         format!("cannot listen on {requested} (is another server using that port? try --port 0)")
@@ -70,12 +81,19 @@ pub async fn run<H: Handler>(
         target: String::from("/"),
     };
 
-    events::emit(&Listening {
+    let listening = Listening {
         event: "listening",
         mode,
         addr: addr.to_string(),
-        url: format!("ws://{addr}/"),
-    });
+        url: format!("{}://{addr}/", if tls.is_some() { "wss" } else { "ws" }),
+    };
+    match &tls {
+        Some(tls) => events::emit(&ListeningTls {
+            listening,
+            ca_cert: tls.ca_path().display().to_string(),
+        }),
+        None => events::emit(&listening),
+    }
     tracing::info!(%addr, mode, "listening");
     if let Some(interval) = args.stats_interval() {
         let handler = Arc::clone(&handler);
@@ -110,6 +128,7 @@ pub async fn run<H: Handler>(
         // freed once it is done instead of staying part of every connection's task.
         let handshaking = Box::pin(handshake(
             tcp,
+            tls.clone(),
             peer,
             slot.is_some(),
             ws_config,
@@ -168,9 +187,11 @@ fn websocket_config(args: &ServerArgs) -> WebSocketConfig {
         .max_frame_size(Some(max_frame))
 }
 
-/// Performs the upgrade handshake within `deadline`; answers 503 when `admitted` is false.
+/// Performs the TLS handshake (with `--tls`) and the upgrade handshake within `deadline`;
+/// answers 503 when `admitted` is false.
 async fn handshake(
     tcp: TcpStream,
+    tls: Option<Arc<ServerTls>>,
     peer: SocketAddr,
     admitted: bool,
     config: WebSocketConfig,
@@ -197,11 +218,14 @@ async fn handshake(
             .insert("retry-after", "1".parse().expect("valid header value"));
         Err(refusal)
     };
-    let outcome = tokio::time::timeout(
-        deadline,
-        tokio_tungstenite::accept_hdr_async_with_config(tcp, check, Some(config)),
-    )
-    .await;
+    let upgrade = async {
+        let socket = match tls {
+            Some(tls) => tls.accept(tcp).await?,
+            None => ServerSocket::Plain(tcp),
+        };
+        tokio_tungstenite::accept_hdr_async_with_config(socket, check, Some(config)).await
+    };
+    let outcome = tokio::time::timeout(deadline, upgrade).await;
     match outcome {
         Ok(Ok(ws)) if admitted => Some((ws, target)),
         Ok(Ok(_)) => None,

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{
@@ -18,9 +17,10 @@ use tokio_tungstenite::{
 use tokio_util::sync::CancellationToken;
 
 use crate::stats::Stats;
+use crate::tls::ServerSocket;
 
-/// The server side of one WebSocket connection.
-pub type ServerStream = WebSocketStream<TcpStream>;
+/// The server side of one WebSocket connection, over plain TCP or TLS (`--tls`).
+pub type ServerStream = WebSocketStream<ServerSocket>;
 
 /// How long a closing handshake or a failing connection's drain may take.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -153,8 +153,9 @@ pub async fn close_gracefully(ws: &mut ServerStream, code: CloseCode, reason: &s
 }
 
 /// Fails a connection whose byte stream can no longer be trusted (a frame too large, bad
-/// framing): sends the close frame, half-closes TCP, and drains what the client is still
-/// sending so that the close frame is read rather than lost to a TCP reset.
+/// framing): sends the close frame, half-closes the stream (with TLS: close_notify, then
+/// TCP), and drains what the client is still sending so that the close frame is read
+/// rather than lost to a TCP reset.
 pub async fn fail_connection(ws: &mut ServerStream, code: CloseCode, reason: &str) {
     let frame = CloseFrame {
         code,
@@ -164,12 +165,12 @@ pub async fn fail_connection(ws: &mut ServerStream, code: CloseCode, reason: &st
     if !matches!(sent, Ok(Ok(()))) {
         return;
     }
-    let tcp = ws.get_mut();
+    let socket = ws.get_mut();
     let drain = async {
-        let _ = tcp.shutdown().await;
+        let _ = socket.shutdown().await;
         // On the heap: an array here would sit in every idle connection's task.
         let mut scratch = vec![0u8; 4096];
-        while matches!(tcp.read(&mut scratch).await, Ok(n) if n > 0) {}
+        while matches!(socket.read(&mut scratch).await, Ok(n) if n > 0) {}
     };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::error::Error;
+
 /// Default for [`TransportConfig::connect_timeout`]: 10 seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default for [`TransportConfig::close_timeout`]: 5 seconds.
@@ -35,14 +37,14 @@ pub const DEFAULT_WRITE_BUFFER_SIZE: usize = 64 << 10;
 /// the caller nor make it allocate without bound.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransportConfig {
-    /// The `ws://` URL to connect to when [`WebSocketConnection::open`] is used, or when
+    /// The `ws://` or `wss://` URL to connect to when [`WebSocketConnection::open`] is used, or when
     /// [`WebSocketConnection::connect`] is given an empty string. Default: empty.
     ///
     /// [`WebSocketConnection::open`]: crate::WebSocketConnection::open
     /// [`WebSocketConnection::connect`]: crate::WebSocketConnection::connect
     pub url: String,
-    /// Upper bound on the whole connection set-up: DNS, TCP connect and the HTTP upgrade
-    /// handshake together. Default: [`DEFAULT_CONNECT_TIMEOUT`] (10 s).
+    /// Upper bound on the whole connection set-up: DNS, TCP connect, the TLS handshake
+    /// (`wss://`) and the HTTP upgrade handshake together. Default: [`DEFAULT_CONNECT_TIMEOUT`] (10 s).
     pub connect_timeout: Duration,
     /// Upper bound on the close handshake in [`disconnect`](crate::WebSocketConnection::disconnect):
     /// how long to wait for the peer to answer our close frame. Default:
@@ -80,6 +82,12 @@ pub struct TransportConfig {
     /// several loopback addresses to get past the ~28k ephemeral ports of one address
     /// pair. Default: `None` (the system picks).
     pub local_address: Option<std::net::IpAddr>,
+    /// CA certificates trusted for `wss://` besides the built-in webpki roots (Mozilla's
+    /// root program, compiled in: the result does not depend on the platform's store).
+    /// Each entry is PEM (one or more `CERTIFICATE` blocks) or one DER certificate; a
+    /// malformed entry fails the connect with [`Error::InvalidConfig`](crate::Error::InvalidConfig).
+    /// [`with_ca_file`](Self::with_ca_file) adds one from a file. Default: none.
+    pub extra_root_certificates: Vec<Vec<u8>>,
     /// Disable Nagle's algorithm (`TCP_NODELAY`) so small messages leave at once.
     /// Default: `true`.
     pub tcp_nodelay: bool,
@@ -99,6 +107,7 @@ impl Default for TransportConfig {
             read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
             write_buffer_size: DEFAULT_WRITE_BUFFER_SIZE,
             local_address: None,
+            extra_root_certificates: Vec::new(),
             tcp_nodelay: true,
         }
     }
@@ -111,6 +120,23 @@ impl TransportConfig {
             url: url.into(),
             ..Self::default()
         }
+    }
+
+    /// Adds the CA certificate(s) in the PEM or DER file at `path` to
+    /// [`extra_root_certificates`](Self::extra_root_certificates), for example the
+    /// `ca_cert` a `test-servers --tls` ready line names. Fails with
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) if the file cannot be read or
+    /// holds no certificate.
+    pub fn with_ca_file(mut self, path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::InvalidConfig(format!("cannot read CA file {}: {e}", path.display()))
+        })?;
+        crate::tls::parse_certificates(&bytes).map_err(|reason| {
+            Error::InvalidConfig(format!("CA file {}: {reason}", path.display()))
+        })?;
+        self.extra_root_certificates.push(bytes);
+        Ok(self)
     }
 
     /// The tungstenite configuration these limits translate to.
@@ -144,5 +170,30 @@ mod tests {
         assert_eq!(ws.max_frame_size, Some(1000));
         assert_eq!(ws.max_message_size, Some(1000));
         assert_eq!(ws.read_buffer_size, 4096);
+    }
+
+    #[test]
+    fn ca_files_are_read_and_checked() {
+        let dir = std::env::temp_dir().join(format!("ws-client-ca-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let ca = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (pem, der, bad) = (dir.join("ca.pem"), dir.join("ca.der"), dir.join("bad.pem"));
+        std::fs::write(&pem, ca.pem()).unwrap();
+        std::fs::write(&der, ca.der()).unwrap();
+        std::fs::write(&bad, "not a certificate").unwrap();
+        let config = TransportConfig::new("wss://localhost/")
+            .with_ca_file(&pem)
+            .and_then(|c| c.with_ca_file(&der))
+            .unwrap();
+        assert_eq!(config.extra_root_certificates.len(), 2);
+        for path in [bad, dir.join("missing.pem")] {
+            let error = TransportConfig::default().with_ca_file(&path).unwrap_err();
+            assert!(matches!(error, Error::InvalidConfig(_)), "{error}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,11 +1,11 @@
-//! Connection set-up: URL checks, TCP connect, socket options and the upgrade handshake,
-//! all under one deadline.
+//! Connection set-up: URL checks, TCP connect, socket options, TLS for `wss://` and the
+//! upgrade handshake, all under one deadline.
 
 use std::net::{IpAddr, SocketAddr};
 
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream,
+    WebSocketStream,
     tungstenite::{
         client::IntoClientRequest,
         http::{HeaderName, HeaderValue, Request},
@@ -14,9 +14,10 @@ use tokio_tungstenite::{
 
 use crate::config::TransportConfig;
 use crate::error::{self, Error};
+use crate::tls::{self, Socket};
 
 /// The stream type behind every connection.
-pub(crate) type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type WsStream = WebSocketStream<Socket>;
 
 /// An established WebSocket and what the handshake negotiated.
 pub(crate) struct Established {
@@ -35,6 +36,7 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
         .trim_end_matches(']')
         .to_owned();
     let port = parsed.port_or_known_default().unwrap_or(80);
+    let secure = parsed.scheme() == "wss";
 
     let attempt = async {
         let tcp = open_tcp(&host, port, config.local_address)
@@ -46,13 +48,29 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
                 _ => Error::Io(e),
             })?;
         tcp.set_nodelay(config.tcp_nodelay)?;
+        let socket = if secure {
+            tls::handshake(tcp, url, &host, config).await?
+        } else {
+            Socket::Plain(tcp)
+        };
         let (stream, response) = tokio_tungstenite::client_async_with_config(
             request,
-            MaybeTlsStream::Plain(tcp),
+            socket,
             Some(config.websocket_config()),
         )
         .await
         .map_err(error::from_handshake)?;
+        // This client offers no extension, so a server that enables one (for example
+        // permessage-deflate) would send frames we cannot read: refuse it (RFC 6455 4.1).
+        if let Some(extension) = response.headers().get("sec-websocket-extensions") {
+            return Err(Error::HandshakeRejected {
+                status: Some(101),
+                reason: format!(
+                    "the server enabled extension {:?}, which this client did not offer",
+                    String::from_utf8_lossy(extension.as_bytes())
+                ),
+            });
+        }
         let subprotocol = response
             .headers()
             .get("sec-websocket-protocol")
@@ -109,13 +127,8 @@ fn parse_url(url: &str) -> Result<url::Url, Error> {
     };
     let parsed = url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
     match parsed.scheme() {
-        "ws" => {}
-        "wss" => {
-            return Err(invalid(
-                "wss:// (TLS) is not supported by this version yet; use ws://",
-            ));
-        }
-        other => return Err(invalid(&format!("scheme {other:?} is not ws://"))),
+        "ws" | "wss" => {}
+        other => return Err(invalid(&format!("scheme {other:?} is not ws:// or wss://"))),
     }
     match parsed.host_str() {
         Some(host) if !host.is_empty() => Ok(parsed),
@@ -165,10 +178,16 @@ mod tests {
     #[test]
     fn urls_are_checked() {
         assert!(parse_url("ws://example.com/").is_ok());
+        assert_eq!(
+            parse_url("wss://example.com/")
+                .unwrap()
+                .port_or_known_default(),
+            Some(443)
+        );
         for bad in [
             "not a url",
             "http://example.com/",
-            "wss://example.com/",
+            "https://example.com/",
             "ws://",
             "ws://:80/",
         ] {

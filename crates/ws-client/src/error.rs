@@ -169,9 +169,39 @@ pub enum Error {
         missed: u64,
     },
 
+    /// The TLS handshake of a `wss://` connection failed; `kind` says why and `reason`
+    /// what to do. An untrusted certificate: add the server's CA with
+    /// [`TransportConfig::extra_root_certificates`](crate::TransportConfig::extra_root_certificates)
+    /// or [`with_ca_file`](crate::TransportConfig::with_ca_file). A certificate for another
+    /// host: connect by a name the certificate covers. Otherwise the server may not speak
+    /// TLS on that port. Retrying will not help in the first two cases.
+    #[error("TLS handshake failed: {reason}")]
+    Tls {
+        /// The host name or address the certificate was checked against (also sent as SNI).
+        host: String,
+        /// Which kind of failure it was.
+        kind: TlsFailure,
+        /// What happened and what to do, in words.
+        reason: String,
+    },
+
     /// Any other I/O failure on the socket.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Why a TLS handshake failed (see [`Error::Tls`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The certificate chain does not lead to a trusted root (unknown issuer, expired,
+    /// bad signature...).
+    UntrustedCertificate,
+    /// The certificate is trusted but issued for other names than the host connected to.
+    WrongHost,
+    /// Anything else: the peer does not speak TLS, no common protocol version or cipher
+    /// suite, the connection closed during the handshake...
+    Other,
 }
 
 impl Error {

@@ -20,7 +20,7 @@
 //! ```
 //!
 //! Module map: [`config`] (limits and timeouts), `connect` (set-up), `connection` (the
-//! connection type), `split` (halves for two tasks), `link` (shared send/receive steps),
+//! connection type), `tls` (`wss://` on rustls), `split` (halves for two tasks), `link` (shared send/receive steps),
 //! [`message`], `error`, and [`rpc`] (the JSON-RPC 2.0 client on top).
 
 pub mod config;
@@ -31,10 +31,11 @@ mod link;
 pub mod message;
 pub mod rpc;
 mod split;
+mod tls;
 
 pub use config::TransportConfig;
 pub use connection::WebSocketConnection;
-pub use error::Error;
+pub use error::{Error, TlsFailure};
 pub use link::ConnectionState;
 pub use message::{Message, MessageType};
 pub use rpc::{JsonCodec, RpcClient, RpcError, RpcMethod, RpcRequest, RpcResponse};
