@@ -25,6 +25,20 @@ where
     let program = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut command = Command::new(program);
     command.args(args).current_dir(workspace_root());
+    // `cargo run -p xtask` sets these for us. Passed on, they differ from what a plain
+    // `cargo` sees, and build scripts that watch them (ring's) would rebuild every time.
+    for (key, _) in env::vars_os() {
+        let name = key.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                &*name,
+                "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_BIN_NAME"
+            )
+        {
+            command.env_remove(key);
+        }
+    }
     command
 }
 
