@@ -51,7 +51,7 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
         let socket = if secure {
             tls::handshake(tcp, url, &host, config).await?
         } else {
-            Socket::Plain(tcp)
+            Socket::Left(tcp)
         };
         let (stream, response) = tokio_tungstenite::client_async_with_config(
             request,

@@ -3,28 +3,20 @@
 //! the mapping of handshake failures to [`Error::Tls`].
 
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use rustls::{CertificateError, ClientConfig, RootCertStore};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsConnector, client::TlsStream};
 
 use crate::config::TransportConfig;
 use crate::error::{Error, TlsFailure};
 
-/// The byte stream under a connection: plain TCP for `ws://`, TLS over TCP for `wss://`.
-/// The TLS state is boxed so that plain connections stay as small as a bare `TcpStream`.
-#[derive(Debug)]
-pub(crate) enum Socket {
-    /// `ws://`.
-    Plain(TcpStream),
-    /// `wss://`.
-    Tls(Box<TlsStream<TcpStream>>),
-}
+/// The byte stream under a connection: plain TCP for `ws://` (left), TLS over TCP for
+/// `wss://` (right). tokio-util's `Either` forwards reads and writes to whichever it holds;
+/// the TLS state is boxed so that plain connections stay as small as a bare `TcpStream`.
+pub(crate) type Socket = tokio_util::either::Either<TcpStream, Box<TlsStream<TcpStream>>>;
 
 /// Runs the TLS handshake over `tcp` with `host` (from `url`) as SNI and as the name the
 /// certificate must cover.
@@ -43,7 +35,7 @@ pub(crate) async fn handshake(
         .connect(name, tcp)
         .await
         .map_err(|e| from_handshake_error(host, e))?;
-    Ok(Socket::Tls(Box::new(stream)))
+    Ok(Socket::Right(Box::new(stream)))
 }
 
 /// The rustls configuration: webpki roots plus `extra_root_certificates`, TLS 1.2 and 1.3,
@@ -136,64 +128,6 @@ fn from_handshake_error(host: &str, error: io::Error) -> Error {
         host: host.to_owned(),
         kind,
         reason,
-    }
-}
-
-impl AsyncRead for Socket {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Socket::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
-            Socket::Tls(tls) => Pin::new(tls).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Socket {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Socket::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
-            Socket::Tls(tls) => Pin::new(tls).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Socket::Plain(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
-            Socket::Tls(tls) => Pin::new(tls).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Socket::Plain(tcp) => tcp.is_write_vectored(),
-            Socket::Tls(tls) => tls.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Socket::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
-            Socket::Tls(tls) => Pin::new(tls).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Socket::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
-            Socket::Tls(tls) => Pin::new(tls).poll_shutdown(cx),
-        }
     }
 }
 
