@@ -266,6 +266,12 @@ where
                     continue;
                 };
                 if message.message_type == MessageType::Close {
+                    if is_substituted_invalid_close(&message) {
+                        link.set_state(ConnectionState::Closed);
+                        return Received::Failed(Error::Protocol(
+                            "the peer's close frame carried a close code RFC 6455 forbids".into(),
+                        ));
+                    }
                     // A close answering our own close is not the peer closing on us.
                     if link.state() == ConnectionState::Open {
                         link.record_peer_close(&message);
@@ -287,6 +293,16 @@ where
             }
         }
     }
+}
+
+/// tungstenite replaces a close code that RFC 6455 forbids (0-999, 1004-1006, 1015, 5000
+/// and up...) with exactly this code and reason before the application sees the frame, and
+/// answers it with 1002 itself. The peer did not send 1002, so it is reported as the
+/// protocol violation it is rather than as the peer's close. (A peer that really sends 1002
+/// with this reason is reported the same way, which says the same thing.)
+fn is_substituted_invalid_close(message: &Message) -> bool {
+    message.close_code() == Some(1002)
+        && message.close_reason().as_deref() == Some("Protocol violation")
 }
 
 /// After a receive error that RFC 6455 answers with a close code, sends that close frame,

@@ -1,6 +1,6 @@
-//! ws-client against every `security` scenario: records what the client reports for each
-//! (on stderr, shown with `--nocapture`) and asserts only that each run ends in bounded
-//! time without a panic. Judging each outcome against the catalogue's `expected` is later.
+//! ws-client against every `security` scenario: each run must end within a time bound,
+//! without a panic, with the outcome RFC 6455 prescribes for that attack (the table
+//! [`EXPECTED`]). The outcomes are printed on stderr (`--nocapture` shows them).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,6 +19,73 @@ const QUIET: Duration = Duration::from_secs(1);
 const MAX_MESSAGES: usize = 20_000;
 /// Sends tried on each connection (1 MiB each): enough to fill a peer that never reads.
 const SENDS: usize = 64;
+
+/// The longest one scenario may take with the client's 2 s timeouts.
+const SCENARIO_BOUND: Duration = Duration::from_secs(15);
+
+/// What ws-client must report for each scenario: the start of the run's log, naming the
+/// typed error of the step that ended it (the `Debug` form of [`ws_client::Error`]).
+const EXPECTED: &[(&str, &str)] = &[
+    (
+        "bad-accept",
+        "connect: HandshakeRejected { status: Some(101)",
+    ),
+    (
+        "bad-status",
+        "connect: HandshakeRejected { status: Some(200)",
+    ),
+    (
+        "no-upgrade-header",
+        "connect: HandshakeRejected { status: Some(101)",
+    ),
+    (
+        "unoffered-subprotocol",
+        "connect: HandshakeRejected { status: Some(101)",
+    ),
+    (
+        "unoffered-extension",
+        "connect: HandshakeRejected { status: Some(101)",
+    ),
+    ("slow-handshake", "connect: ConnectTimeout"),
+    ("no-response", "connect: ConnectTimeout"),
+    ("header-flood", "connect: HandshakeRejected { status: None"),
+    // Refused from the frame header, before any payload is buffered (close 1009).
+    ("length-msb-set", "connected; receive: MessageTooLarge"),
+    ("length-huge", "connected; receive: MessageTooLarge"),
+    ("oversized-message", "connected; receive: MessageTooLarge"),
+    ("endless-fragments", "connected; receive: MessageTooLarge"),
+    // Protocol violations: the connection is failed with close 1002.
+    ("fragmented-ping", "connected; receive: Protocol("),
+    ("oversized-ping", "connected; receive: Protocol("),
+    ("reserved-bits", "connected; receive: Protocol("),
+    ("reserved-opcode-data", "connected; receive: Protocol("),
+    ("reserved-opcode-control", "connected; receive: Protocol("),
+    ("masked-frame", "connected; receive: Protocol("),
+    ("orphan-continuation", "connected; receive: Protocol("),
+    ("close-one-byte", "connected; receive: Protocol("),
+    ("close-code-0", "connected; receive: Protocol("),
+    ("close-code-999", "connected; receive: Protocol("),
+    ("close-code-1005", "connected; receive: Protocol("),
+    ("close-code-1006", "connected; receive: Protocol("),
+    ("close-code-5000", "connected; receive: Protocol("),
+    ("data-after-close", "connected; receive: Protocol("),
+    // Invalid UTF-8: failed with close 1007.
+    ("invalid-utf8", "connected; receive: InvalidUtf8"),
+    ("invalid-utf8-fragmented", "connected; receive: InvalidUtf8"),
+    ("invalid-close-utf8", "connected; receive: InvalidUtf8"),
+    // Every ping answered; the connection stays usable and closes cleanly.
+    (
+        "ping-flood",
+        "connected; received {\"ping\": 10000, \"text\": 1}; sent 64 MiB; disconnect: ok",
+    ),
+    // Sends back up: the send times out instead of buffering without bound.
+    ("never-reads", "connected; received {\"text\": 1}; send #"),
+    (
+        "no-close-reply",
+        "connected; received {\"text\": 1}; sent 64 MiB; disconnect: CloseTimeout",
+    ),
+    ("reset-mid-frame", "connected; receive: ConnectionLost("),
+];
 
 /// Connects to `url`, reads until error or quiet, sends, then disconnects; describes
 /// every step's outcome.
@@ -86,7 +153,7 @@ async fn exercise(url: String) -> String {
 }
 
 #[tokio::test]
-async fn ws_client_survives_every_hostile_scenario() {
+async fn ws_client_meets_every_hostile_scenario_as_rfc_6455_prescribes() {
     let output = run_test_servers(&["security", "--list", "--json"]);
     assert!(output.status.success());
     let catalogue: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -100,8 +167,9 @@ async fn ws_client_survives_every_hostile_scenario() {
     let runs = names.iter().map(|name| {
         let url = server.url_with_path(name);
         async move {
+            let started = std::time::Instant::now();
             let outcome = tokio::spawn(exercise(url)).await;
-            (name, outcome)
+            (name, outcome, started.elapsed())
         }
     });
     let outcomes = within_for(
@@ -109,14 +177,39 @@ async fn ws_client_survives_every_hostile_scenario() {
         futures_util::future::join_all(runs),
     )
     .await;
-    let mut panics = Vec::new();
-    for (name, outcome) in outcomes {
+    let mut wrong = Vec::new();
+    for (name, outcome, took) in outcomes {
+        let expected = EXPECTED.iter().find(|(scenario, _)| scenario == name);
+        let Some((_, expected)) = expected else {
+            wrong.push(format!("{name}: no expected outcome in EXPECTED"));
+            continue;
+        };
         match outcome {
-            Ok(outcome) => eprintln!("{name:<26} {outcome}"),
-            Err(e) => panics.push(format!("{name}: {e}")),
+            Ok(outcome) => {
+                eprintln!("{name:<26} {took:>6.2?}  {outcome}");
+                if !outcome.starts_with(expected) {
+                    wrong.push(format!("{name}: got `{outcome}`, expected `{expected}...`"));
+                }
+                if name == "never-reads" && !outcome.contains("SendTimeout") {
+                    wrong.push(format!(
+                        "{name}: the blocked send did not time out: {outcome}"
+                    ));
+                }
+            }
+            Err(e) => wrong.push(format!("{name}: the client panicked: {e}")),
+        }
+        if took > SCENARIO_BOUND {
+            wrong.push(format!(
+                "{name}: took {took:?}, more than {SCENARIO_BOUND:?}"
+            ));
         }
     }
-    assert!(panics.is_empty(), "{panics:?}");
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert_eq!(
+        names.len(),
+        EXPECTED.len(),
+        "EXPECTED lists scenarios the catalogue lacks"
+    );
     let (status, stopped) = server.stop();
     assert!(status.success());
     eprintln!("{stopped}");
