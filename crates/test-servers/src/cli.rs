@@ -185,6 +185,18 @@ pub struct ServerArgs {
     /// [default: localhost,127.0.0.1,::1 and --host].
     #[arg(long, value_delimiter = ',', requires = "tls")]
     pub tls_names: Vec<String>,
+
+    /// Accept upgrades only from this `Origin` (e.g. https://app.example; repeat for
+    /// more); others, and requests without one, get HTTP 403 [default: any origin].
+    /// Scheme and host are compared case-insensitively, the rest exactly.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN", value_parser = ServerArgs::parse_origin)]
+    pub allowed_origins: Vec<String>,
+
+    /// Largest total size of an upgrade request's headers (names plus values), in bytes;
+    /// a larger request gets HTTP 431. tungstenite itself drops requests with more than
+    /// 124 headers or over 64 KiB, without an answer.
+    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_header_bytes: u32,
 }
 
 impl ServerArgs {
@@ -196,6 +208,19 @@ impl ServerArgs {
     /// The stats interval, or `None` when no `stats` lines are wanted.
     pub fn stats_interval(&self) -> Option<Duration> {
         (!self.stats_interval.is_zero()).then_some(self.stats_interval)
+    }
+
+    /// Parses an `--allowed-origin`: `scheme://host[:port]`, kept in the form
+    /// [`crate::server::normalize_origin`] gives so that it compares with `Origin` headers.
+    fn parse_origin(text: &str) -> Result<String, String> {
+        match text.split_once("://") {
+            Some((scheme, host))
+                if !scheme.is_empty() && !host.is_empty() && !host.contains('/') =>
+            {
+                Ok(crate::server::normalize_origin(text))
+            }
+            _ => Err("write an origin as scheme://host[:port], e.g. https://app.example".into()),
+        }
     }
 }
 

@@ -73,7 +73,12 @@ pub async fn run<H: Handler>(
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(args.max_connections as usize));
     let handler = Arc::new(handler);
-    let ws_config = websocket_config(args);
+    let rules = Arc::new(HandshakeRules {
+        config: websocket_config(args),
+        deadline: args.handshake_timeout,
+        allowed_origins: args.allowed_origins.clone(),
+        max_header_bytes: args.max_header_bytes as usize,
+    });
     let session = Session {
         stats: Arc::clone(&stats),
         shutdown: shutdown.clone(),
@@ -131,8 +136,7 @@ pub async fn run<H: Handler>(
             tls.clone(),
             peer,
             slot.is_some(),
-            ws_config,
-            args.handshake_timeout,
+            Arc::clone(&rules),
             Arc::clone(&session.stats),
         ));
         tracker.spawn(async move {
@@ -187,24 +191,101 @@ fn websocket_config(args: &ServerArgs) -> WebSocketConfig {
         .max_frame_size(Some(max_frame))
 }
 
-/// Performs the TLS handshake (with `--tls`) and the upgrade handshake within `deadline`;
-/// answers 503 when `admitted` is false.
+/// What every upgrade request is held to, from the command line.
+struct HandshakeRules {
+    config: WebSocketConfig,
+    /// `--handshake-timeout`.
+    deadline: Duration,
+    /// `--allowed-origin`, normalized; empty allows any origin.
+    allowed_origins: Vec<String>,
+    /// `--max-header-bytes`.
+    max_header_bytes: usize,
+}
+
+impl HandshakeRules {
+    /// Why `request` is refused, if it is: 431 for oversized headers, 403 for an origin
+    /// not allowed.
+    ///
+    /// tungstenite refuses some requests before they get here, as a failed connection
+    /// without any HTTP answer: more than `MAX_HEADERS` (124) headers, which is httparse's
+    /// buffer in `handshake/headers.rs`, and more than 65536 bytes (or 512 reads) before
+    /// the end of the headers (`AttackCheck` in `handshake/machine.rs`). Hence the cap of
+    /// 65536 on `--max-header-bytes`.
+    fn refusal(&self, request: &Request) -> Option<(StatusCode, &'static str)> {
+        let header_bytes: usize = request
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        if header_bytes > self.max_header_bytes {
+            return Some((
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request headers too large (--max-header-bytes)\n",
+            ));
+        }
+        if !self.allowed_origins.is_empty() {
+            // Exactly one Origin header, and one of the allowed ones.
+            let mut origins = request.headers().get_all("origin").iter();
+            let allowed = match (origins.next(), origins.next()) {
+                (Some(origin), None) => origin.to_str().is_ok_and(|origin| {
+                    let origin = normalize_origin(origin);
+                    self.allowed_origins.contains(&origin)
+                }),
+                _ => false,
+            };
+            if !allowed {
+                return Some((
+                    StatusCode::FORBIDDEN,
+                    "origin not allowed (--allowed-origin)\n",
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// An origin with its scheme and host (everything up to a path) ASCII-lowercased, so
+/// that `HTTPS://App.Example` matches `https://app.example`; anything not of the form
+/// `scheme://...` (such as `null`) is left as it is.
+pub fn normalize_origin(origin: &str) -> String {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return origin.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    format!(
+        "{}://{}{path}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase()
+    )
+}
+
+/// Performs the TLS handshake (with `--tls`) and the upgrade handshake within the
+/// deadline; refuses requests that break `rules` (431, 403), and answers 503 when
+/// `admitted` is false.
 async fn handshake(
     tcp: TcpStream,
     tls: Option<Arc<ServerTls>>,
     peer: SocketAddr,
     admitted: bool,
-    config: WebSocketConfig,
-    deadline: Duration,
+    rules: Arc<HandshakeRules>,
     stats: Arc<Stats>,
 ) -> Option<(ServerStream, String)> {
     let _ = tcp.set_nodelay(true);
     let mut target = String::from("/");
+    let config = rules.config;
+    let deadline = rules.deadline;
     // The callback's signature is tungstenite's; its large error type is not ours to box.
+    // A refusal makes tungstenite answer it and fail the handshake (counted as rejected).
     #[allow(clippy::result_large_err)]
     let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         if let Some(path_and_query) = request.uri().path_and_query() {
             target = path_and_query.to_string();
+        }
+        if let Some((status, body)) = rules.refusal(request) {
+            tracing::debug!(%peer, %status, "upgrade refused");
+            let mut refusal = ErrorResponse::new(Some(body.into()));
+            *refusal.status_mut() = status;
+            return Err(refusal);
         }
         if admitted {
             return Ok(response);
@@ -239,5 +320,126 @@ async fn handshake(
             tracing::debug!(%peer, "handshake timed out");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Mode};
+
+    fn server_args(args: &[&str]) -> Result<ServerArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["test-servers", "echo"].iter().chain(args))?;
+        let Mode::Echo(echo) = cli.mode else {
+            panic!("parsed the wrong mode")
+        };
+        Ok(echo.server)
+    }
+
+    fn rules(args: &[&str]) -> HandshakeRules {
+        let args = server_args(args).unwrap();
+        HandshakeRules {
+            config: websocket_config(&args),
+            deadline: args.handshake_timeout,
+            allowed_origins: args.allowed_origins,
+            max_header_bytes: args.max_header_bytes as usize,
+        }
+    }
+
+    fn request(headers: &[(&str, &str)]) -> Request {
+        let mut request = Request::builder().uri("/");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).unwrap()
+    }
+
+    #[test]
+    fn hardening_options_parse() {
+        let args = server_args(&[]).unwrap();
+        assert!(args.allowed_origins.is_empty());
+        assert_eq!(args.max_header_bytes, 8192);
+        let args = server_args(&[
+            "--allowed-origin",
+            "HTTPS://App.Example:8443",
+            "--allowed-origin",
+            "http://localhost",
+            "--max-header-bytes",
+            "1024",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.allowed_origins,
+            ["https://app.example:8443", "http://localhost"]
+        );
+        assert_eq!(args.max_header_bytes, 1024);
+        for bad in ["app.example", "https://", "://x", "https://a.example/path"] {
+            assert!(server_args(&["--allowed-origin", bad]).is_err(), "{bad}");
+        }
+        assert!(server_args(&["--max-header-bytes", "0"]).is_err());
+        assert!(server_args(&["--max-header-bytes", "65537"]).is_err());
+    }
+
+    #[test]
+    fn origins_normalize_scheme_and_host_only() {
+        assert_eq!(
+            normalize_origin("HTTPS://App.Example"),
+            "https://app.example"
+        );
+        assert_eq!(normalize_origin("HTTP://A.B:80/Path"), "http://a.b:80/Path");
+        assert_eq!(normalize_origin("null"), "null");
+    }
+
+    #[test]
+    fn origins_are_checked_when_listed() {
+        let any = rules(&[]);
+        assert_eq!(any.refusal(&request(&[])), None);
+        assert_eq!(
+            any.refusal(&request(&[("origin", "https://x.example")])),
+            None
+        );
+
+        let strict = rules(&["--allowed-origin", "https://good.example"]);
+        assert_eq!(
+            strict.refusal(&request(&[("origin", "https://good.example")])),
+            None
+        );
+        assert_eq!(
+            strict.refusal(&request(&[("origin", "HTTPS://Good.Example")])),
+            None
+        );
+        let forbidden = Some((
+            StatusCode::FORBIDDEN,
+            "origin not allowed (--allowed-origin)\n",
+        ));
+        for origins in [
+            &[][..],
+            &[("origin", "https://bad.example")],
+            &[("origin", "http://good.example")],
+            &[("origin", "https://good.example:444")],
+            &[("origin", "null")],
+            &[
+                ("origin", "https://good.example"),
+                ("origin", "https://good.example"),
+            ],
+        ] {
+            assert_eq!(strict.refusal(&request(origins)), forbidden, "{origins:?}");
+        }
+    }
+
+    #[test]
+    fn oversized_headers_are_431() {
+        let rules = rules(&["--max-header-bytes", "100"]);
+        let fits = "v".repeat(100 - "x-pad".len());
+        assert_eq!(rules.refusal(&request(&[("x-pad", &fits)])), None);
+        let over = format!("{fits}v");
+        assert_eq!(
+            rules
+                .refusal(&request(&[("x-pad", &over)]))
+                .map(|(status, _)| status),
+            Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        );
     }
 }

@@ -5,6 +5,7 @@ mod cli;
 mod close;
 mod echo;
 mod errors;
+mod hardening;
 mod hostile_client;
 mod hostile_server;
 mod load;

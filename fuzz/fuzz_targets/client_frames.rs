@@ -1,0 +1,90 @@
+//! Fuzz target: the client's handling of whatever a server sends after a valid handshake.
+//! A loopback server answers the upgrade, then writes the fuzz input and closes; the client
+//! reads until it fails. It must end with a typed error, never a panic or a hang.
+#![no_main]
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use ws_client::{TransportConfig, WebSocketConnection};
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+/// Answers one upgrade request with a valid 101, then sends `data` and closes.
+async fn hostile_server(listener: TcpListener, data: Vec<u8>) {
+    let Ok((mut tcp, _)) = listener.accept().await else {
+        return;
+    };
+    let mut request = Vec::new();
+    let mut byte = [0u8; 1];
+    while !request.ends_with(b"\r\n\r\n") {
+        if tcp.read(&mut byte).await.unwrap_or(0) == 0 {
+            return;
+        }
+        request.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&request);
+    let key = text
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("Sec-WebSocket-Key: ")
+                .or_else(|| line.strip_prefix("sec-websocket-key: "))
+        })
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        derive_accept_key(key.as_bytes())
+    );
+    let _ = tcp.write_all(response.as_bytes()).await;
+    let _ = tcp.write_all(&data).await;
+    let _ = tcp.shutdown().await;
+    let mut rest = [0u8; 1024];
+    while tcp.read(&mut rest).await.unwrap_or(0) > 0 {}
+}
+
+fuzz_target!(|data: &[u8]| {
+    runtime().block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/", listener.local_addr().unwrap());
+        let server = tokio::spawn(hostile_server(listener, data.to_vec()));
+        let config = TransportConfig {
+            connect_timeout: Duration::from_secs(2),
+            close_timeout: Duration::from_millis(200),
+            send_timeout: Duration::from_millis(200),
+            max_message_size: 1 << 16,
+            ..TransportConfig::new(url)
+        };
+        let outcome = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut connection = WebSocketConnection::open(config)
+                .await
+                .expect("valid handshake");
+            for _ in 0..10_000 {
+                if connection.receive_message().await.is_err() {
+                    break;
+                }
+            }
+            let _ = connection.disconnect().await;
+        })
+        .await;
+        assert!(
+            outcome.is_ok(),
+            "the client hung on {} bytes of server input",
+            data.len()
+        );
+        server.abort();
+    });
+});
