@@ -60,24 +60,29 @@ pub fn test_servers_bin() -> &'static Path {
 /// Runs `test-servers` with `args` to completion (for command-line tests), killing it if
 /// it takes longer than [`EXIT_TIMEOUT`].
 pub fn run_test_servers(args: &[&str]) -> Output {
-    let mut child = Command::new(test_servers_bin())
-        .args(args)
+    let mut command = Command::new(test_servers_bin());
+    command.args(args);
+    run_to_completion(command, EXIT_TIMEOUT)
+}
+
+/// Runs `command` with no stdin and captured output, killing it (and failing the test) if
+/// it takes longer than `limit`.
+pub fn run_to_completion(mut command: Command, limit: Duration) -> Output {
+    let shown = format!("{command:?}");
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn test-servers");
+        .unwrap_or_else(|e| panic!("cannot spawn {shown}: {e}"));
     let stdout = collect(child.stdout.take().expect("piped stdout"));
     let stderr = collect(child.stderr.take().expect("piped stderr"));
-    let status = match child
-        .wait_timeout(EXIT_TIMEOUT)
-        .expect("wait for test-servers")
-    {
+    let status = match child.wait_timeout(limit).expect("wait for the child") {
         Some(status) => status,
         None => {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("test-servers {args:?} did not exit within {EXIT_TIMEOUT:?}");
+            panic!("{shown} did not exit within {limit:?}");
         }
     };
     Output {

@@ -1,7 +1,7 @@
 //! The ws-bench binary against real servers (test-servers via the integration harness, and
 //! its own baselines): JSON fields, thresholds, merging. Small runs: correctness, not speed.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
@@ -9,43 +9,15 @@ use std::time::Duration;
 
 use integration::TestServer;
 use serde_json::Value;
-use wait_timeout::ChildExt;
 
 /// Longest any ws-bench run in these tests may take.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs `ws-bench args...` to completion (killed after [`RUN_TIMEOUT`]).
 fn ws_bench(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ws-bench"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ws-bench");
-    let stdout = collect(child.stdout.take().expect("piped stdout"));
-    let stderr = collect(child.stderr.take().expect("piped stderr"));
-    let status = match child.wait_timeout(RUN_TIMEOUT).expect("wait for ws-bench") {
-        Some(status) => status,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ws-bench {args:?} did not finish within {RUN_TIMEOUT:?}");
-        }
-    };
-    Output {
-        status,
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    }
-}
-
-fn collect(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        bytes
-    })
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ws-bench"));
+    command.args(args);
+    integration::run_to_completion(command, RUN_TIMEOUT)
 }
 
 /// Runs ws-bench with `--json`, expects success, returns the report.
