@@ -42,10 +42,12 @@ async fn a_thousand_connections_all_receive_one_broadcast() {
     let _ = rlimit::increase_nofile_limit(4096);
     let server = TestServer::start_with("load", &["--stats-interval", "20ms"]);
     let mut connections = open_many(&server.url_with_path("/broadcast"), 1000).await;
-    // A client's handshake completes just before the server subscribes it: wait until the
-    // server counts every receiver.
-    let line = stats_line_where(&server, |line| line["broadcast_receivers"] == 1000);
-    assert_eq!(line["connections_active"], 1000);
+    // A client's handshake completes just before the server subscribes it, and a stats
+    // line reads its counters one after the other: wait for a line that counts every
+    // connection and every receiver (or fail when none comes within the step timeout).
+    stats_line_where(&server, |line| {
+        line["broadcast_receivers"] == 1000 && line["connections_active"] == 1000
+    });
     within(connections[0].send("to everyone")).await.unwrap();
     for (i, connection) in connections.iter_mut().enumerate() {
         let message = within(connection.receive_message()).await.unwrap();

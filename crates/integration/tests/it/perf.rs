@@ -210,9 +210,11 @@ async fn stats_lines_report_counters_rates_and_memory() {
     }
     within(connection.flush()).await.unwrap();
     within(connection.disconnect()).await.unwrap();
-    let line = stats_line_where(&server, |line| line["messages_in"] == 10);
+    // Counters are read one after the other: wait for a line that has both.
+    let line = stats_line_where(&server, |line| {
+        line["messages_in"] == 10 && line["bytes_in"] == 1000
+    });
     assert_stats_fields(&line, "perf");
-    assert_eq!(line["bytes_in"], 1000);
     assert!(line["elapsed_ms"].as_u64().unwrap() >= 50);
     let (_, stopped) = server.stop();
     assert_eq!(stopped["messages_in"], 10);
