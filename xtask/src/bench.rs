@@ -218,41 +218,7 @@ fn run_one(ws_bench: &Path, args: &[String]) -> Result<Value> {
 
 /// Builds release `test-servers` and `ws-bench`; returns their executables by name.
 fn build() -> Result<HashMap<String, PathBuf>> {
-    let mut command = cargo::cargo([
-        "build",
-        "--release",
-        "-p",
-        "test-servers",
-        "-p",
-        "ws-bench",
-        "--message-format=json-render-diagnostics",
-    ]);
-    let shown = cargo::display(&command);
-    eprintln!("$ {shown}");
-    let output = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("could not start `{shown}`"))?;
-    if !output.status.success() {
-        bail!("`{shown}` failed ({})", output.status);
-    }
-    Ok(executables(&String::from_utf8_lossy(&output.stdout)))
-}
-
-/// Executables of cargo's `compiler-artifact` messages, by target name.
-fn executables(messages: &str) -> HashMap<String, PathBuf> {
-    messages
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|message| message["reason"] == "compiler-artifact")
-        .filter_map(|message| {
-            let name = message["target"]["name"].as_str()?.to_owned();
-            let path = PathBuf::from(message["executable"].as_str()?);
-            Some((name, path))
-        })
-        .collect()
+    cargo::build_executables(&["--release", "-p", "test-servers", "-p", "ws-bench"])
 }
 
 /// Whether this test-servers has a `perf` mode (listed in its `--help`).
@@ -277,7 +243,7 @@ mod tests {
         let messages = r#"{"reason":"compiler-artifact","target":{"name":"anyhow"},"executable":null}
 {"reason":"compiler-artifact","target":{"name":"ws-bench"},"executable":"/t/release/ws-bench"}
 {"reason":"build-finished","success":true}"#;
-        let found = executables(messages);
+        let found = cargo::executables(messages);
         assert_eq!(found.len(), 1);
         assert_eq!(found["ws-bench"], PathBuf::from("/t/release/ws-bench"));
     }

@@ -1,10 +1,11 @@
 //! Builds `cargo` commands (honouring `$CARGO`) that run from the workspace root, and runs them
 //! with errors that name the command.
 
+use std::collections::HashMap;
 use std::env;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -67,4 +68,39 @@ pub(crate) fn run(command: &mut Command) -> Result<()> {
         bail!("`{shown}` failed ({status})");
     }
     Ok(())
+}
+
+/// `cargo build <args>`: progress and rendered diagnostics go to the terminal; returns the
+/// executables it built, by target name, read from cargo's JSON messages.
+pub(crate) fn build_executables(args: &[&str]) -> Result<HashMap<String, PathBuf>> {
+    let mut command = cargo(["build"]);
+    command
+        .args(args)
+        .arg("--message-format=json-render-diagnostics");
+    let shown = display(&command);
+    eprintln!("$ {shown}");
+    let output = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    if !output.status.success() {
+        bail!("`{shown}` failed ({})", output.status);
+    }
+    Ok(executables(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// Executables of cargo's `compiler-artifact` messages, by target name (the last one wins).
+pub(crate) fn executables(messages: &str) -> HashMap<String, PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter_map(|message| {
+            let name = message["target"]["name"].as_str()?.to_owned();
+            let path = PathBuf::from(message["executable"].as_str()?);
+            Some((name, path))
+        })
+        .collect()
 }

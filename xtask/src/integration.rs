@@ -7,7 +7,6 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 
 use crate::cargo;
 
@@ -61,40 +60,17 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// Builds `test-servers` and returns the path of its executable, read from cargo's JSON
-/// messages on stdout; progress and rendered diagnostics go to the terminal on stderr.
+/// Builds `test-servers` and returns the path of its executable.
 fn build_test_servers() -> Result<PathBuf> {
-    let mut command = cargo::cargo([
-        "build",
-        "-p",
-        "test-servers",
-        "--message-format=json-render-diagnostics",
-    ]);
-    let shown = cargo::display(&command);
-    eprintln!("$ {shown}");
-    let output = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("could not start `{shown}`"))?;
-    if !output.status.success() {
-        bail!("`{shown}` failed ({})", output.status);
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    executable_from_messages(&stdout)
-        .with_context(|| format!("`{shown}` reported no `test-servers` executable"))
+    cargo::build_executables(&["-p", "test-servers"])?
+        .remove("test-servers")
+        .context("`cargo build -p test-servers` reported no `test-servers` executable")
 }
 
 /// The last `compiler-artifact` message for the `test-servers` target that has an executable.
+#[cfg(test)]
 fn executable_from_messages(messages: &str) -> Option<PathBuf> {
-    messages
-        .lines()
-        .rev()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|message| message["reason"] == "compiler-artifact")
-        .filter(|message| message["target"]["name"] == "test-servers")
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+    cargo::executables(messages).remove("test-servers")
 }
 
 /// Runs `command`, copying its stdout to ours as it arrives (stderr is inherited) and
