@@ -138,39 +138,11 @@ impl TransportConfig {
         self.extra_root_certificates.push(bytes);
         Ok(self)
     }
-
-    /// The tungstenite configuration these limits translate to.
-    pub(crate) fn websocket_config(
-        &self,
-    ) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-        let frame_limit = self.max_frame_size.min(self.max_message_size);
-        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .read_buffer_size(self.read_buffer_size.max(1))
-            .write_buffer_size(self.write_buffer_size)
-            // One whole message may sit in the buffer beyond the flush threshold (plus the
-            // 14-byte frame header); anything past that is backpressure, not growth.
-            .max_write_buffer_size(self.write_buffer_size + self.max_message_size + 14)
-            .max_message_size(Some(self.max_message_size))
-            .max_frame_size(Some(frame_limit))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn frame_limit_never_exceeds_message_limit() {
-        let config = TransportConfig {
-            max_message_size: 1000,
-            max_frame_size: 1 << 20,
-            ..Default::default()
-        };
-        let ws = config.websocket_config();
-        assert_eq!(ws.max_frame_size, Some(1000));
-        assert_eq!(ws.max_message_size, Some(1000));
-        assert_eq!(ws.read_buffer_size, 4096);
-    }
 
     #[test]
     fn ca_files_are_read_and_checked() {

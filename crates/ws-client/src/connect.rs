@@ -1,34 +1,28 @@
 //! Connection set-up: URL checks, TCP connect, socket options, TLS for `wss://` and the
-//! upgrade handshake, all under one deadline.
+//! upgrade handshake (`wire::handshake`), all under one deadline.
 
 use std::net::{IpAddr, SocketAddr};
 
+use http::{HeaderName, HeaderValue};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::{
-    WebSocketStream,
-    tungstenite::{
-        client::IntoClientRequest,
-        http::{HeaderName, HeaderValue, Request},
-    },
-};
 
 use crate::config::TransportConfig;
-use crate::error::{self, Error};
+use crate::error::Error;
 use crate::tls::{self, Socket};
-
-/// The stream type behind every connection.
-pub(crate) type WsStream = WebSocketStream<Socket>;
+use crate::wire::{self, Inbound, Outbound, ReadLimits, handshake};
 
 /// An established WebSocket and what the handshake negotiated.
+#[derive(Debug)]
 pub(crate) struct Established {
-    pub(crate) stream: WsStream,
+    pub(crate) inbound: Inbound,
+    pub(crate) outbound: Outbound,
     pub(crate) subprotocol: Option<String>,
 }
 
 /// Connects to `url` with the limits and timeouts of `config`.
 pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Established, Error> {
     let parsed = parse_url(url)?;
-    let request = build_request(&parsed, config)?;
+    check_headers(config)?;
     let host = parsed
         .host_str()
         .unwrap_or_default()
@@ -37,6 +31,16 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
         .to_owned();
     let port = parsed.port_or_known_default().unwrap_or(80);
     let secure = parsed.scheme() == "wss";
+    let host_header = match parsed.port() {
+        Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or_default()),
+        None => parsed.host_str().unwrap_or_default().to_owned(),
+    };
+    let request = handshake::Request {
+        host: &host_header,
+        target: &parsed[url::Position::BeforePath..url::Position::AfterQuery],
+        headers: &config.headers,
+        subprotocols: &config.subprotocols,
+    };
 
     let attempt = async {
         let tcp = open_tcp(&host, port, config.local_address)
@@ -48,37 +52,22 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
                 _ => Error::Io(e),
             })?;
         tcp.set_nodelay(config.tcp_nodelay)?;
-        let socket = if secure {
+        let mut socket = if secure {
             tls::handshake(tcp, url, &host, config).await?
         } else {
             Socket::Left(tcp)
         };
-        let (stream, response) = tokio_tungstenite::client_async_with_config(
-            request,
-            socket,
-            Some(config.websocket_config()),
-        )
-        .await
-        .map_err(error::from_handshake)?;
-        // This client offers no extension, so a server that enables one (for example
-        // permessage-deflate) would send frames we cannot read: refuse it (RFC 6455 4.1).
-        if let Some(extension) = response.headers().get("sec-websocket-extensions") {
-            return Err(Error::HandshakeRejected {
-                status: Some(101),
-                reason: format!(
-                    "the server enabled extension {:?}, which this client did not offer",
-                    String::from_utf8_lossy(extension.as_bytes())
-                ),
-            });
-        }
-        let subprotocol = response
-            .headers()
-            .get("sec-websocket-protocol")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let upgraded = handshake::upgrade(&mut socket, &request).await?;
+        let (read, write) = wire::socket::split(socket);
+        let limits = ReadLimits {
+            message: config.max_message_size,
+            frame: config.max_frame_size,
+            read_size: config.read_buffer_size,
+        };
         Ok(Established {
-            stream,
-            subprotocol,
+            inbound: Inbound::new(read, upgraded.buffered, limits),
+            outbound: Outbound::new(write),
+            subprotocol: upgraded.subprotocol,
         })
     };
     tokio::time::timeout(config.connect_timeout, attempt)
@@ -136,39 +125,28 @@ fn parse_url(url: &str) -> Result<url::Url, Error> {
     }
 }
 
-/// The upgrade request: URL plus configured headers and subprotocols.
-fn build_request(url: &url::Url, config: &TransportConfig) -> Result<Request<()>, Error> {
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| Error::InvalidUrl {
-            url: url.to_string(),
-            reason: e.to_string(),
-        })?;
-    let headers = request.headers_mut();
+/// Configured headers and subprotocols must be valid HTTP, so nothing can be smuggled
+/// into the request (a CR or LF in a value, a space in a name).
+fn check_headers(config: &TransportConfig) -> Result<(), Error> {
     for (name, value) in &config.headers {
-        let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+        HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
             Error::InvalidConfig(format!(
                 "header name {name:?} is not a valid HTTP header name"
             ))
         })?;
-        let header_value = HeaderValue::from_str(value).map_err(|_| {
+        HeaderValue::from_str(value).map_err(|_| {
             Error::InvalidConfig(format!(
                 "value of header {name:?} is not a valid HTTP header value"
             ))
         })?;
-        headers.append(header_name, header_value);
     }
-    if !config.subprotocols.is_empty() {
-        let offered = config.subprotocols.join(", ");
-        let value = HeaderValue::from_str(&offered).map_err(|_| {
-            Error::InvalidConfig(format!(
-                "subprotocols {offered:?} are not a valid header value"
-            ))
-        })?;
-        headers.insert("sec-websocket-protocol", value);
-    }
-    Ok(request)
+    let offered = config.subprotocols.join(", ");
+    HeaderValue::from_str(&offered).map_err(|_| {
+        Error::InvalidConfig(format!(
+            "subprotocols {offered:?} are not a valid header value"
+        ))
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -204,9 +182,16 @@ mod tests {
             headers: vec![("bad name".into(), "x".into())],
             ..Default::default()
         };
-        let url = parse_url("ws://example.com/").unwrap();
         assert!(matches!(
-            build_request(&url, &config),
+            check_headers(&config),
+            Err(Error::InvalidConfig(_))
+        ));
+        let config = TransportConfig {
+            headers: vec![("X-Ok".into(), "line\r\nInjected: yes".into())],
+            ..Default::default()
+        };
+        assert!(matches!(
+            check_headers(&config),
             Err(Error::InvalidConfig(_))
         ));
     }

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use crate::config::TransportConfig;
-use crate::connect::{self, WsStream};
+use crate::connect;
 use crate::error::Error;
 use crate::link::{self, ConnectionState, Link, Received};
 use crate::message::{Message, MessageType};
 use crate::split::{WsReceiver, WsSender};
+use crate::wire::{Inbound, Outbound};
 
 /// A WebSocket client connection.
 ///
@@ -37,7 +38,8 @@ pub struct WebSocketConnection {
 /// The parts that exist only while connected.
 #[derive(Debug)]
 struct OpenConnection {
-    stream: WsStream,
+    inbound: Inbound,
+    outbound: Outbound,
     link: Arc<Link>,
     subprotocol: Option<String>,
 }
@@ -84,7 +86,8 @@ impl WebSocketConnection {
         let established = connect::establish(url, &self.config).await?;
         tracing::debug!(url, "connected");
         self.open = Some(OpenConnection {
-            stream: established.stream,
+            inbound: established.inbound,
+            outbound: established.outbound,
             link: Arc::new(Link::new(&self.config)),
             subprotocol: established.subprotocol,
         });
@@ -116,7 +119,7 @@ impl WebSocketConnection {
     /// Sends one message, taking ownership (no copy of the payload), and flushes it.
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let open = self.open.as_mut().ok_or(Error::NotConnected)?;
-        link::send(&mut open.stream, &open.link, message.into(), true).await
+        link::send(&mut open.outbound, &open.link, message.into(), true).await
     }
 
     /// Queues one message without flushing: it is written once the write buffer passes
@@ -124,13 +127,13 @@ impl WebSocketConnection {
     /// send bursts with fewer system calls.
     pub async fn queue(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let open = self.open.as_mut().ok_or(Error::NotConnected)?;
-        link::send(&mut open.stream, &open.link, message.into(), false).await
+        link::send(&mut open.outbound, &open.link, message.into(), false).await
     }
 
     /// Writes out every queued message.
     pub async fn flush(&mut self) -> Result<(), Error> {
         let open = self.open.as_mut().ok_or(Error::NotConnected)?;
-        link::flush(&mut open.stream, &open.link).await
+        link::flush_bounded(&mut open.outbound, &open.link).await
     }
 
     /// Waits for the next message: data, ping, pong, or the peer's close (returned once,
@@ -140,16 +143,15 @@ impl WebSocketConnection {
     /// `tokio::time::timeout` without losing a message.
     pub async fn receive_message(&mut self) -> Result<Message, Error> {
         let open = self.open.as_mut().ok_or(Error::NotConnected)?;
-        match link::receive(&mut open.stream, &open.link).await {
-            Received::Message(message) => {
-                if message.message_type == MessageType::Close {
-                    // Answer the peer's close at once rather than on the next call.
-                    let _ = link::flush(&mut open.stream, &open.link).await;
+        match link::receive(&mut open.inbound, &open.link).await {
+            Received::Message { message, reply } => {
+                if let Some(reply) = reply {
+                    link::answer(&mut open.outbound, &open.link, &reply).await;
                 }
                 Ok(message)
             }
             Received::Failed(error) => {
-                link::send_failure_close(&mut open.stream, &open.link, &error).await;
+                link::send_failure_close(&mut open.outbound, &open.link, &error).await;
                 Err(error)
             }
         }
@@ -175,7 +177,7 @@ impl WebSocketConnection {
         let timeout = open.link.close_timeout;
         let handshake = async {
             link::send(
-                &mut open.stream,
+                &mut open.outbound,
                 &open.link,
                 Message::close(code, reason),
                 true,
@@ -183,11 +185,13 @@ impl WebSocketConnection {
             .await?;
             // Read until the peer answers our close (or ends the connection).
             loop {
-                match link::receive(&mut open.stream, &open.link).await {
-                    Received::Message(message) if message.message_type == MessageType::Close => {
+                match link::receive(&mut open.inbound, &open.link).await {
+                    Received::Message { message, .. }
+                        if message.message_type == MessageType::Close =>
+                    {
                         break;
                     }
-                    Received::Message(_) => continue,
+                    Received::Message { .. } => continue,
                     Received::Failed(Error::ConnectionClosed | Error::ClosedByPeer { .. }) => break,
                     Received::Failed(error) => return Err(error),
                 }
@@ -207,6 +211,6 @@ impl WebSocketConnection {
     /// tasks can send and receive at the same time.
     pub fn split(self) -> Result<(WsSender, WsReceiver), Error> {
         let open = self.open.ok_or(Error::NotConnected)?;
-        Ok(crate::split::split(open.stream, open.link))
+        Ok(crate::split::split(open.inbound, open.outbound, open.link))
     }
 }

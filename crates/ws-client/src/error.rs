@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use tokio_tungstenite::tungstenite::{self, error::ProtocolError};
-
 /// Everything that can go wrong, told apart so callers can react to each case.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -230,87 +228,14 @@ pub(crate) fn close_code_for(error: &Error) -> Option<u16> {
     }
 }
 
-/// Maps a tungstenite error seen on an established connection.
-pub(crate) fn from_tungstenite(error: tungstenite::Error) -> Error {
-    use tungstenite::error::CapacityError;
-    match error {
-        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
-            Error::ConnectionClosed
-        }
-        tungstenite::Error::Io(io) => match io.kind() {
-            std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::BrokenPipe
-            | std::io::ErrorKind::UnexpectedEof => Error::ConnectionLost(io.to_string()),
-            _ => Error::Io(io),
-        },
-        tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
-            Error::MessageTooLarge {
-                size,
-                limit: max_size,
-            }
-        }
-        tungstenite::Error::Capacity(other) => Error::Protocol(other.to_string()),
-        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-            Error::ConnectionLost(
-                "the peer closed the TCP connection without a close handshake".into(),
-            )
-        }
-        tungstenite::Error::Protocol(other) => Error::Protocol(other.to_string()),
-        tungstenite::Error::Utf8(_) => Error::InvalidUtf8,
-        tungstenite::Error::WriteBufferFull(_) => Error::Io(std::io::Error::new(
-            std::io::ErrorKind::WouldBlock,
-            "write buffer full: the peer is not reading",
-        )),
-        tungstenite::Error::AttackAttempt => {
-            Error::Protocol("the peer looks like an attack attempt".into())
-        }
-        tungstenite::Error::Http(response) => Error::HandshakeRejected {
-            status: Some(response.status().as_u16()),
-            reason: describe_rejection(&response),
-        },
-        other => Error::Protocol(other.to_string()),
-    }
-}
-
-/// A short description of a refused upgrade: reason phrase and the start of the body.
-fn describe_rejection(response: &http::Response<Option<Vec<u8>>>) -> String {
-    let phrase = response
-        .status()
-        .canonical_reason()
-        .unwrap_or("unexpected status");
-    match response.body().as_deref() {
-        Some(body) if !body.is_empty() => {
-            let body = String::from_utf8_lossy(&body[..body.len().min(200)]);
-            format!("{phrase}; body: {}", body.trim())
-        }
-        _ => phrase.to_string(),
-    }
-}
-
-/// Maps a tungstenite error seen during the upgrade handshake.
-pub(crate) fn from_handshake(error: tungstenite::Error) -> Error {
-    match error {
-        tungstenite::Error::Protocol(ProtocolError::HttparseError(parse)) => {
-            Error::HandshakeRejected {
-                status: None,
-                reason: format!("the answer is not an HTTP response ({parse})"),
-            }
-        }
-        tungstenite::Error::Protocol(protocol) => Error::HandshakeRejected {
-            status: Some(101),
-            reason: protocol.to_string(),
-        },
-        tungstenite::Error::Capacity(capacity) => Error::HandshakeRejected {
-            status: None,
-            reason: format!("the handshake response is too large ({capacity})"),
-        },
-        tungstenite::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            Error::HandshakeRejected {
-                status: None,
-                reason: "the server closed the connection during the handshake".into(),
-            }
-        }
-        other => from_tungstenite(other),
+/// Maps an I/O error on an established connection: the ways a peer can vanish are
+/// [`Error::ConnectionLost`], anything else stays [`Error::Io`].
+pub(crate) fn from_io(error: std::io::Error) -> Error {
+    match error.kind() {
+        std::io::ErrorKind::ConnectionReset
+        | std::io::ErrorKind::ConnectionAborted
+        | std::io::ErrorKind::BrokenPipe
+        | std::io::ErrorKind::UnexpectedEof => Error::ConnectionLost(error.to_string()),
+        _ => Error::Io(error),
     }
 }

@@ -32,6 +32,7 @@ pub mod message;
 pub mod rpc;
 mod split;
 mod tls;
+mod wire;
 
 pub use config::TransportConfig;
 pub use connection::WebSocketConnection;

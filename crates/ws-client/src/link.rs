@@ -2,20 +2,18 @@
 //!
 //! The whole connection ([`WebSocketConnection`](crate::WebSocketConnection)) and its split
 //! halves ([`WsSender`](crate::WsSender), [`WsReceiver`](crate::WsReceiver)) run the same
-//! code here, generic over the tungstenite sink and stream they hold.
+//! code here, on the read and write sides of `wire`.
 
 use std::sync::{
     Mutex,
     atomic::{AtomicU8, Ordering},
 };
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-
-use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
-use tokio_tungstenite::tungstenite;
 
 use crate::error::{self, Error};
 use crate::message::{Message, MessageType};
+use crate::wire::frame::OpCode;
+use crate::wire::{Inbound, Outbound};
 
 /// The lifecycle of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,6 +48,8 @@ pub(crate) struct Link {
     pub(crate) max_message_size: usize,
     pub(crate) send_timeout: Duration,
     pub(crate) close_timeout: Duration,
+    /// Buffered bytes after which frames are written without waiting for a flush.
+    pub(crate) write_buffer_size: usize,
 }
 
 impl Link {
@@ -60,6 +60,7 @@ impl Link {
             max_message_size: config.max_message_size,
             send_timeout: config.send_timeout,
             close_timeout: config.close_timeout,
+            write_buffer_size: config.write_buffer_size.max(1),
         }
     }
 
@@ -100,70 +101,34 @@ impl Link {
     }
 }
 
-/// Sends one message: validates it, queues it, and flushes when `flush` is set (or when the
-/// write buffer passes its threshold). Bounded by the link's send timeout.
-pub(crate) async fn send<S>(
-    sink: &mut S,
+/// Sends one message: validates it, encodes it into the write buffer, and writes the
+/// buffer out when `flush` is set (or when it passes the threshold). Bounded by the link's
+/// send timeout.
+///
+/// The common case does no waiting at all: the frame is encoded and the socket takes the
+/// bytes at once, so no timer is armed and no waker registered.
+pub(crate) async fn send(
+    out: &mut Outbound,
     link: &Link,
     message: Message,
     flush: bool,
-) -> Result<(), Error>
-where
-    S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
-{
-    let frame = prepare(link, message)?;
-    let is_close = matches!(frame, tungstenite::Message::Close(_));
-    if is_close {
+) -> Result<(), Error> {
+    let opcode = prepare(link, &message)?;
+    if opcode == OpCode::Close {
         link.set_state(ConnectionState::Closing);
     }
-    if is_close {
-        return Box::pin(write_slowly(sink, link, frame, true)).await;
+    if out.pending() >= link.write_buffer_size {
+        flush_bounded(out, link).await?;
     }
-    match write_now(sink, link, frame, flush)? {
-        WriteNow::Done => Ok(()),
-        // Boxed so that the fast path does not carry the slow paths' state.
-        WriteNow::FlushPending => Box::pin(bounded(link, sink.flush())).await,
-        WriteNow::NoRoom(frame) => Box::pin(write_slowly(sink, link, frame, flush)).await,
+    out.encode(opcode, &message.data);
+    if flush || out.pending() >= link.write_buffer_size {
+        flush_bounded(out, link).await?;
     }
+    Ok(())
 }
 
-/// How far a write got without waiting.
-enum WriteNow {
-    Done,
-    FlushPending,
-    NoRoom(tungstenite::Message),
-}
-
-/// The common case of a write: the buffer has room and the socket takes the bytes at once,
-/// so no future, timer or waker is needed.
-fn write_now<S>(
-    sink: &mut S,
-    link: &Link,
-    frame: tungstenite::Message,
-    flush: bool,
-) -> Result<WriteNow, Error>
-where
-    S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
-{
-    let failed = |e| fail(link, error::from_tungstenite(e));
-    let mut context = Context::from_waker(Waker::noop());
-    match sink.poll_ready_unpin(&mut context) {
-        Poll::Ready(ready) => ready
-            .and_then(|()| sink.start_send_unpin(frame))
-            .map_err(failed)?,
-        Poll::Pending => return Ok(WriteNow::NoRoom(frame)),
-    }
-    if !flush {
-        return Ok(WriteNow::Done);
-    }
-    match sink.poll_flush_unpin(&mut context) {
-        Poll::Ready(flushed) => flushed.map(|()| WriteNow::Done).map_err(failed),
-        Poll::Pending => Ok(WriteNow::FlushPending),
-    }
-}
-
-/// Checks a message against the link's state and limits and converts it for tungstenite.
-fn prepare(link: &Link, message: Message) -> Result<tungstenite::Message, Error> {
+/// Checks a message against the link's state and limits; its frame opcode if it may go.
+fn prepare(link: &Link, message: &Message) -> Result<OpCode, Error> {
     link.check_can_send()?;
     if message.data.len() > link.max_message_size {
         return Err(Error::MessageTooLarge {
@@ -171,163 +136,139 @@ fn prepare(link: &Link, message: Message) -> Result<tungstenite::Message, Error>
             limit: link.max_message_size,
         });
     }
-    message.into_tungstenite()
+    message.check_sendable()?;
+    Ok(match message.message_type {
+        MessageType::Text => OpCode::Text,
+        MessageType::Binary => OpCode::Binary,
+        MessageType::Ping => OpCode::Ping,
+        MessageType::Pong => OpCode::Pong,
+        MessageType::Close => OpCode::Close,
+    })
 }
 
-/// Feeds `frame` (waiting for room under the send timeout) and flushes if asked.
-async fn write_slowly<S>(
-    sink: &mut S,
-    link: &Link,
-    frame: tungstenite::Message,
-    flush: bool,
-) -> Result<(), Error>
-where
-    S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
-{
-    let write = async {
-        sink.feed(frame).await?;
-        if flush { sink.flush().await } else { Ok(()) }
-    };
-    bounded(link, write).await
-}
-
-/// Queues the messages of `rest` in order without flushing, taking each out of `rest` only
-/// once the sink has room for it: if this future is dropped, nothing taken is lost.
-pub(crate) async fn send_queued<S>(
-    sink: &mut S,
+/// Encodes the messages of `rest` in order without flushing, taking each out of `rest`
+/// only once there is room for it: if this future is dropped, nothing taken is lost.
+pub(crate) async fn send_queued(
+    out: &mut Outbound,
     link: &Link,
     rest: &mut std::collections::VecDeque<Message>,
-) -> Result<(), Error>
-where
-    S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
-{
+) -> Result<(), Error> {
     while !rest.is_empty() {
-        bounded(link, std::future::poll_fn(|cx| sink.poll_ready_unpin(cx))).await?;
+        if out.pending() >= link.write_buffer_size {
+            flush_bounded(out, link).await?;
+        }
         let Some(message) = rest.pop_front() else {
             break;
         };
-        let frame = prepare(link, message)?;
-        sink.start_send_unpin(frame)
-            .map_err(|e| fail(link, error::from_tungstenite(e)))?;
+        let opcode = prepare(link, &message)?;
+        out.encode(opcode, &message.data);
     }
     Ok(())
 }
 
-/// Writes out everything queued. Bounded by the link's send timeout.
-pub(crate) async fn flush<S>(sink: &mut S, link: &Link) -> Result<(), Error>
-where
-    S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
-{
-    bounded(link, sink.flush()).await
-}
-
-/// Runs a socket write under the send timeout. The timer is armed only when the write
-/// cannot finish at once: most writes only fill the buffer, and a timer per write would
-/// cost more than the write itself.
-async fn bounded<F>(link: &Link, write: F) -> Result<(), Error>
-where
-    F: Future<Output = Result<(), tungstenite::Error>>,
-{
-    let mut write = std::pin::pin!(write);
-    let outcome = match write.as_mut().now_or_never() {
-        Some(outcome) => outcome,
-        None => match tokio::time::timeout(link.send_timeout, write).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                link.set_state(ConnectionState::Closed);
-                return Err(Error::SendTimeout {
-                    after: link.send_timeout,
-                });
-            }
-        },
-    };
-    outcome.map_err(|e| fail(link, error::from_tungstenite(e)))
-}
-
-/// What one receive step produced.
-pub(crate) enum Received {
-    /// A message for the caller (a close message included, once).
-    Message(Message),
-    /// The connection failed; if the error calls for a close code (1002, 1007, 1009),
-    /// the caller should send it before reporting the error.
-    Failed(Error),
-}
-
-/// Receives the next message. Pings are answered by tungstenite on the next read or write;
-/// they are still handed to the caller so it can see them.
-pub(crate) async fn receive<S>(stream: &mut S, link: &Link) -> Received
-where
-    S: Stream<Item = Result<tungstenite::Message, tungstenite::Error>> + Unpin,
-{
-    loop {
-        match stream.next().await {
-            Some(Ok(frame)) => {
-                let Some(message) = Message::from_tungstenite(frame) else {
-                    continue;
-                };
-                if message.message_type == MessageType::Close {
-                    if is_substituted_invalid_close(&message) {
-                        link.set_state(ConnectionState::Closed);
-                        return Received::Failed(Error::Protocol(
-                            "the peer's close frame carried a close code RFC 6455 forbids".into(),
-                        ));
-                    }
-                    // A close answering our own close is not the peer closing on us.
-                    if link.state() == ConnectionState::Open {
-                        link.record_peer_close(&message);
-                    }
-                    link.set_state(ConnectionState::Closed);
-                }
-                return Received::Message(message);
-            }
-            Some(Err(e)) => return Received::Failed(fail(link, error::from_tungstenite(e))),
-            None => {
-                let error = match link.state() {
-                    ConnectionState::Open => Error::ConnectionLost(
-                        "the peer closed the TCP connection without a close handshake".into(),
-                    ),
-                    _ => link.closed_error(),
-                };
-                link.set_state(ConnectionState::Closed);
-                return Received::Failed(error);
-            }
+/// Writes out everything buffered. Bounded by the link's send timeout; the timer is armed
+/// only when the socket cannot take the bytes at once (most writes only fill the socket's
+/// buffer, and a timer per write would cost more than the write).
+pub(crate) async fn flush_bounded(out: &mut Outbound, link: &Link) -> Result<(), Error> {
+    match out.flush_now() {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        Err(e) => return Err(fail(link, error::from_io(e))),
+    }
+    let wait = std::future::poll_fn(|cx| out.poll_flush(cx));
+    match tokio::time::timeout(link.send_timeout, wait).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(fail(link, error::from_io(e))),
+        Err(_) => {
+            link.set_state(ConnectionState::Closed);
+            Err(Error::SendTimeout {
+                after: link.send_timeout,
+            })
         }
     }
 }
 
-/// tungstenite replaces a close code that RFC 6455 forbids (0-999, 1004-1006, 1015, 5000
-/// and up...) with exactly this code and reason before the application sees the frame, and
-/// answers it with 1002 itself. The peer did not send 1002, so it is reported as the
-/// protocol violation it is rather than as the peer's close. (A peer that really sends 1002
-/// with this reason is reported the same way, which says the same thing.)
-fn is_substituted_invalid_close(message: &Message) -> bool {
-    message.close_code() == Some(1002)
-        && message.close_reason().as_deref() == Some("Protocol violation")
+/// What one receive step produced.
+pub(crate) enum Received {
+    /// A message for the caller (a close message included, once), and the frame owed to
+    /// the peer in answer, if any: a pong for a ping, the echo of a close.
+    Message {
+        message: Message,
+        reply: Option<Message>,
+    },
+    /// The connection failed; if the error calls for a close code (1002, 1007, 1009),
+    /// the caller should send it (see [`send_failure_close`]) before reporting the error.
+    Failed(Error),
+}
+
+/// Receives the next message. Pings and the peer's close are handed to the caller with
+/// the answer it owes (see [`answer`]).
+pub(crate) async fn receive(inbound: &mut Inbound, link: &Link) -> Received {
+    match inbound.next().await {
+        Ok(Some(message)) => {
+            let reply = match message.message_type {
+                MessageType::Ping if link.state() == ConnectionState::Open => {
+                    Some(Message::pong(message.data.clone()))
+                }
+                MessageType::Close => {
+                    // A close answering our own close is not the peer closing on us.
+                    let owed = link.state() == ConnectionState::Open;
+                    link.set_state(ConnectionState::Closed);
+                    if owed {
+                        link.record_peer_close(&message);
+                        Some(Message {
+                            data: message.data.get(..2).unwrap_or_default().to_vec(),
+                            message_type: MessageType::Close,
+                        })
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            };
+            Received::Message { message, reply }
+        }
+        Ok(None) => {
+            let error = match link.state() {
+                ConnectionState::Open => Error::ConnectionLost(
+                    "the peer closed the TCP connection without a close handshake".into(),
+                ),
+                _ => link.closed_error(),
+            };
+            link.set_state(ConnectionState::Closed);
+            Received::Failed(error)
+        }
+        Err(e) => Received::Failed(fail(link, e)),
+    }
+}
+
+/// Sends the frame a received message calls for (a pong, or the echo of the peer's close),
+/// bounded by the send timeout; a failure here shows on the next send or receive.
+pub(crate) async fn answer(out: &mut Outbound, link: &Link, reply: &Message) {
+    let opcode = match reply.message_type {
+        MessageType::Close => OpCode::Close,
+        _ => OpCode::Pong,
+    };
+    out.encode(opcode, &reply.data);
+    if let Err(e) = flush_bounded(out, link).await {
+        tracing::debug!(error = %e, "could not answer the peer's {opcode:?}");
+    }
 }
 
 /// After a receive error that RFC 6455 answers with a close code, sends that close frame,
 /// best effort and bounded by the close timeout.
-pub(crate) async fn send_failure_close<S>(sink: &mut S, link: &Link, error: &Error)
-where
-    S: Sink<tungstenite::Message, Error = tungstenite::Error> + Unpin,
-{
+pub(crate) async fn send_failure_close(out: &mut Outbound, link: &Link, error: &Error) {
     let Some(code) = error::close_code_for(error) else {
         return;
     };
-    let frame = tungstenite::protocol::CloseFrame {
-        code: code.into(),
-        reason: match code {
-            1009 => "message too big",
-            1007 => "invalid UTF-8",
-            _ => "protocol error",
-        }
-        .into(),
+    let reason = match code {
+        1009 => "message too big",
+        1007 => "invalid UTF-8",
+        _ => "protocol error",
     };
-    let close = async {
-        sink.feed(tungstenite::Message::Close(Some(frame))).await?;
-        sink.flush().await
-    };
-    if let Ok(Err(e)) = tokio::time::timeout(link.close_timeout, close).await {
+    out.encode(OpCode::Close, &Message::close(code, reason).data);
+    let write = std::future::poll_fn(|cx| out.poll_flush(cx));
+    if let Ok(Err(e)) = tokio::time::timeout(link.close_timeout, write).await {
         tracing::debug!(error = %e, "could not send close frame {code} after a receive failure");
     }
 }

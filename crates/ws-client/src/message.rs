@@ -1,10 +1,5 @@
-//! `Message` and `MessageType`: what is sent and received, independent of tungstenite.
-
-use bytes::Bytes;
-use tokio_tungstenite::tungstenite::{
-    self,
-    protocol::{CloseFrame, frame::coding::CloseCode},
-};
+//! `Message` and `MessageType`: what is sent and received, and the checks a message must
+//! pass before it is sent.
 
 use crate::error::Error;
 
@@ -114,70 +109,41 @@ impl Message {
         }
     }
 
-    /// Converts into tungstenite's message, checking what tungstenite would not.
-    pub(crate) fn into_tungstenite(self) -> Result<tungstenite::Message, Error> {
-        let is_control = !self.is_data();
-        if is_control && self.data.len() > MAX_CONTROL_PAYLOAD {
+    /// Checks what RFC 6455 requires of a message before it is sent: UTF-8 text,
+    /// control payloads of at most 125 bytes, a well-formed close payload.
+    pub(crate) fn check_sendable(&self) -> Result<(), Error> {
+        if !self.is_data() && self.data.len() > MAX_CONTROL_PAYLOAD {
             return Err(Error::ControlFrameTooLarge {
                 size: self.data.len(),
             });
         }
-        Ok(match self.message_type {
-            MessageType::Text => {
-                let text = String::from_utf8(self.data).map_err(|_| Error::InvalidUtf8)?;
-                tungstenite::Message::Text(text.into())
-            }
-            MessageType::Binary => tungstenite::Message::Binary(Bytes::from(self.data)),
-            MessageType::Ping => tungstenite::Message::Ping(Bytes::from(self.data)),
-            MessageType::Pong => tungstenite::Message::Pong(Bytes::from(self.data)),
-            MessageType::Close => {
-                tungstenite::Message::Close(close_frame_from_payload(&self.data)?)
-            }
-        })
-    }
-
-    /// Converts from tungstenite's message; `None` for raw frames, which never reach a reader.
-    pub(crate) fn from_tungstenite(message: tungstenite::Message) -> Option<Self> {
-        let (data, message_type) = match message {
-            tungstenite::Message::Text(text) => (Bytes::from(text).into(), MessageType::Text),
-            tungstenite::Message::Binary(data) => (data.into(), MessageType::Binary),
-            tungstenite::Message::Ping(data) => (data.into(), MessageType::Ping),
-            tungstenite::Message::Pong(data) => (data.into(), MessageType::Pong),
-            tungstenite::Message::Close(frame) => {
-                let message = match frame {
-                    Some(frame) => Self::close(frame.code.into(), &frame.reason),
-                    None => Self {
-                        data: Vec::new(),
-                        message_type: MessageType::Close,
-                    },
-                };
-                return Some(message);
-            }
-            tungstenite::Message::Frame(_) => return None,
-        };
-        Some(Self { data, message_type })
+        match self.message_type {
+            MessageType::Text => std::str::from_utf8(&self.data)
+                .map(drop)
+                .map_err(|_| Error::InvalidUtf8),
+            MessageType::Close => check_close_payload(&self.data),
+            _ => Ok(()),
+        }
     }
 }
 
-/// Parses a close payload (empty, or code + UTF-8 reason) the way RFC 6455 5.5.1 lays it out.
-fn close_frame_from_payload(payload: &[u8]) -> Result<Option<CloseFrame>, Error> {
+/// A close payload is empty, or a code that may be sent followed by a UTF-8 reason
+/// (RFC 6455 section 5.5.1).
+fn check_close_payload(payload: &[u8]) -> Result<(), Error> {
     match payload {
-        [] => Ok(None),
+        [] => Ok(()),
         [_] => Err(Error::InvalidCloseFrame(
             "a close payload cannot be a single byte".into(),
         )),
         [hi, lo, reason @ ..] => {
             let code = u16::from_be_bytes([*hi, *lo]);
-            if !CloseCode::from(code).is_allowed() {
+            if !crate::wire::inbound::close_code_allowed(code) {
                 return Err(Error::InvalidCloseFrame(format!(
                     "close code {code} may not be sent"
                 )));
             }
-            let reason = std::str::from_utf8(reason).map_err(|_| Error::InvalidUtf8)?;
-            Ok(Some(CloseFrame {
-                code: code.into(),
-                reason: reason.to_owned().into(),
-            }))
+            std::str::from_utf8(reason).map_err(|_| Error::InvalidUtf8)?;
+            Ok(())
         }
     }
 }
@@ -209,8 +175,7 @@ mod tests {
         let message = Message::close(1001, "going away");
         assert_eq!(message.close_code(), Some(1001));
         assert_eq!(message.close_reason().as_deref(), Some("going away"));
-        let back = Message::from_tungstenite(message.clone().into_tungstenite().unwrap()).unwrap();
-        assert_eq!(back, message);
+        assert!(message.check_sendable().is_ok());
     }
 
     #[test]
@@ -228,17 +193,14 @@ mod tests {
             data: vec![0xff, 0xfe],
             message_type: MessageType::Text,
         };
-        assert!(matches!(
-            message.into_tungstenite(),
-            Err(Error::InvalidUtf8)
-        ));
+        assert!(matches!(message.check_sendable(), Err(Error::InvalidUtf8)));
     }
 
     #[test]
     fn oversized_ping_is_refused() {
         let message = Message::ping(vec![0; 126]);
         assert!(matches!(
-            message.into_tungstenite(),
+            message.check_sendable(),
             Err(Error::ControlFrameTooLarge { size: 126 })
         ));
     }
@@ -246,7 +208,7 @@ mod tests {
     #[test]
     fn forbidden_close_codes_are_refused() {
         for code in [0u16, 999, 1005, 1006, 5000] {
-            let result = Message::close(code, "").into_tungstenite();
+            let result = Message::close(code, "").check_sendable();
             assert!(
                 matches!(result, Err(Error::InvalidCloseFrame(_))),
                 "code {code}"

@@ -2,45 +2,49 @@
 
 use std::sync::Arc;
 
-use futures_util::{
-    StreamExt,
-    stream::{SplitSink, SplitStream},
-};
 use tokio::sync::Mutex;
-use tokio_tungstenite::tungstenite;
 
-use crate::connect::WsStream;
 use crate::error::Error;
 use crate::link::{self, ConnectionState, Link, Received};
-use crate::message::{Message, MessageType};
+use crate::message::Message;
+use crate::wire::{Inbound, Outbound};
 
-type SharedSink = Arc<Mutex<SplitSink<WsStream, tungstenite::Message>>>;
+/// The write side, shared by every clone of a sender and by the receiver (which answers
+/// pings and closes on it).
+type SharedOutbound = Arc<Mutex<Outbound>>;
 
 /// The sending half of a split connection. Cheap to clone; clones send on the same
 /// connection, one whole message at a time.
 #[derive(Debug, Clone)]
 pub struct WsSender {
-    sink: SharedSink,
+    outbound: SharedOutbound,
     link: Arc<Link>,
 }
 
 /// The receiving half of a split connection.
 #[derive(Debug)]
 pub struct WsReceiver {
-    stream: SplitStream<WsStream>,
+    inbound: Inbound,
     sender: WsSender,
+    /// A pong or close echo owed to the peer, kept here until it is written so that a
+    /// receive cancelled while waiting for the write side does not lose it.
+    owed: Option<Message>,
 }
 
-/// Splits an open stream into its halves.
-pub(crate) fn split(stream: WsStream, link: Arc<Link>) -> (WsSender, WsReceiver) {
-    let (sink, stream) = stream.split();
+/// Splits an open connection into its halves.
+pub(crate) fn split(
+    inbound: Inbound,
+    outbound: Outbound,
+    link: Arc<Link>,
+) -> (WsSender, WsReceiver) {
     let sender = WsSender {
-        sink: Arc::new(Mutex::new(sink)),
+        outbound: Arc::new(Mutex::new(outbound)),
         link,
     };
     let receiver = WsReceiver {
-        stream,
+        inbound,
         sender: sender.clone(),
+        owed: None,
     };
     (sender, receiver)
 }
@@ -53,27 +57,27 @@ impl WsSender {
 
     /// Sends one message, taking ownership, and flushes it.
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
-        let mut sink = self.sink.lock().await;
-        link::send(&mut *sink, &self.link, message.into(), true).await
+        let mut outbound = self.outbound.lock().await;
+        link::send(&mut outbound, &self.link, message.into(), true).await
     }
 
     /// Queues one message without flushing (see
     /// [`WebSocketConnection::queue`](crate::WebSocketConnection::queue)).
     pub async fn queue(&self, message: impl Into<Message>) -> Result<(), Error> {
-        let mut sink = self.sink.lock().await;
-        link::send(&mut *sink, &self.link, message.into(), false).await
+        let mut outbound = self.outbound.lock().await;
+        link::send(&mut outbound, &self.link, message.into(), false).await
     }
 
     /// Writes out every queued message.
     pub async fn flush(&self) -> Result<(), Error> {
-        let mut sink = self.sink.lock().await;
-        link::flush(&mut *sink, &self.link).await
+        let mut outbound = self.outbound.lock().await;
+        link::flush_bounded(&mut outbound, &self.link).await
     }
 
-    /// The sink, once no other task is writing.
-    pub(crate) async fn lock(&self) -> SinkGuard<'_> {
-        SinkGuard {
-            sink: self.sink.lock().await,
+    /// The write side, once no other task is writing.
+    pub(crate) async fn lock(&self) -> OutboundGuard<'_> {
+        OutboundGuard {
+            outbound: self.outbound.lock().await,
             link: &self.link,
         }
     }
@@ -90,24 +94,24 @@ impl WsSender {
     }
 }
 
-/// Exclusive use of a sender's sink, for several writes in a row.
-pub(crate) struct SinkGuard<'a> {
-    sink: tokio::sync::MutexGuard<'a, SplitSink<WsStream, tungstenite::Message>>,
+/// Exclusive use of a sender's write side, for several writes in a row.
+pub(crate) struct OutboundGuard<'a> {
+    outbound: tokio::sync::MutexGuard<'a, Outbound>,
     link: &'a Link,
 }
 
-impl SinkGuard<'_> {
+impl OutboundGuard<'_> {
     /// Queues the messages of `rest` without flushing; cancel-safe (see `link::send_queued`).
     pub(crate) async fn queue_all(
         &mut self,
         rest: &mut std::collections::VecDeque<Message>,
     ) -> Result<(), Error> {
-        link::send_queued(&mut *self.sink, self.link, rest).await
+        link::send_queued(&mut self.outbound, self.link, rest).await
     }
 
     /// Writes out everything queued.
     pub(crate) async fn flush(&mut self) -> Result<(), Error> {
-        link::flush(&mut *self.sink, self.link).await
+        link::flush_bounded(&mut self.outbound, self.link).await
     }
 }
 
@@ -115,18 +119,28 @@ impl WsReceiver {
     /// Waits for the next message; see
     /// [`WebSocketConnection::receive_message`](crate::WebSocketConnection::receive_message).
     pub async fn receive_message(&mut self) -> Result<Message, Error> {
-        match link::receive(&mut self.stream, &self.sender.link).await {
-            Received::Message(message) => {
-                if message.message_type == MessageType::Close {
-                    let _ = self.sender.flush().await;
-                }
+        self.pay_owed().await;
+        match link::receive(&mut self.inbound, &self.sender.link).await {
+            Received::Message { message, reply } => {
+                self.owed = reply;
+                self.pay_owed().await;
                 Ok(message)
             }
             Received::Failed(error) => {
-                let mut sink = self.sender.sink.lock().await;
-                link::send_failure_close(&mut *sink, &self.sender.link, &error).await;
+                let mut outbound = self.sender.outbound.lock().await;
+                link::send_failure_close(&mut outbound, &self.sender.link, &error).await;
                 Err(error)
             }
+        }
+    }
+
+    /// Writes the pong or close echo owed to the peer, if any.
+    async fn pay_owed(&mut self) {
+        if let Some(reply) = &self.owed {
+            let mut outbound = self.sender.outbound.lock().await;
+            link::answer(&mut outbound, &self.sender.link, reply).await;
+            drop(outbound);
+            self.owed = None;
         }
     }
 

@@ -1,0 +1,273 @@
+//! `Inbound`: the read side of a connection. Bytes are read into one small buffer; each
+//! frame header is checked before its payload is buffered, small whole frames become
+//! messages with one copy, and the payload of a large frame is read straight into the
+//! message's own memory.
+//!
+//! Cancel-safe: all progress lives in the struct, none in the future, so a caller may
+//! drop a pending [`Inbound::next`] (a timeout, a `select!`) without losing bytes.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, BufMut, BytesMut};
+
+use crate::error::{self, Error};
+use crate::message::{Message, MessageType};
+use crate::wire::frame::{self, OpCode};
+use crate::wire::socket::ReadHalf;
+
+/// Most memory set aside for a frame's payload before its bytes arrive: a header alone
+/// cannot make the client reserve its whole claimed length.
+const RESERVE_AHEAD: usize = 1 << 20;
+
+/// The limits a connection reads with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadLimits {
+    /// Largest message, in bytes.
+    pub(crate) message: usize,
+    /// Largest frame payload (never above `message`).
+    pub(crate) frame: usize,
+    /// Bytes asked of the socket per read.
+    pub(crate) read_size: usize,
+}
+
+/// A data message whose frames are still arriving.
+#[derive(Debug)]
+struct Assembly {
+    message_type: MessageType,
+    data: Vec<u8>,
+}
+
+/// The read half of a socket with its buffer and the message being assembled.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    io: ReadHalf,
+    buffer: BytesMut,
+    limits: ReadLimits,
+    assembly: Option<Assembly>,
+    /// Payload bytes of the current data frame not yet moved into `assembly`.
+    frame_remaining: usize,
+    /// Whether the current data frame's payload is being read.
+    in_payload: bool,
+    /// Whether the current data frame is the message's last.
+    frame_fin: bool,
+}
+
+impl Inbound {
+    /// Reads from `io`, starting with `buffered` (bytes that came with the handshake).
+    pub(crate) fn new(io: ReadHalf, buffered: BytesMut, limits: ReadLimits) -> Self {
+        Self {
+            io,
+            buffer: buffered,
+            limits: ReadLimits {
+                frame: limits.frame.min(limits.message),
+                read_size: limits.read_size.max(256),
+                ..limits
+            },
+            assembly: None,
+            frame_remaining: 0,
+            in_payload: false,
+            frame_fin: false,
+        }
+    }
+
+    /// The next message, ping, pong or close; `Ok(None)` when the peer ended the TCP
+    /// connection between frames.
+    pub(crate) async fn next(&mut self) -> Result<Option<Message>, Error> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
+        loop {
+            if let Some(message) = self.parse()? {
+                return Poll::Ready(Ok(Some(message)));
+            }
+            let read = std::task::ready!(self.poll_read(cx)).map_err(error::from_io)?;
+            if read == 0 {
+                let mid_message =
+                    self.in_payload || !self.buffer.is_empty() || self.assembly.is_some();
+                return Poll::Ready(if mid_message {
+                    Err(Error::ConnectionLost(
+                        "the peer ended the TCP connection in the middle of a message".into(),
+                    ))
+                } else {
+                    Ok(None)
+                });
+            }
+        }
+    }
+
+    /// Reads more bytes: straight into the message when a large payload is pending,
+    /// into the buffer otherwise.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let io = Pin::new(&mut self.io);
+        if self.in_payload
+            && self.buffer.is_empty()
+            && self.frame_remaining >= self.limits.read_size
+        {
+            if let Some(assembly) = &mut self.assembly {
+                assembly
+                    .data
+                    .reserve(self.frame_remaining.min(RESERVE_AHEAD));
+                let mut into = (&mut assembly.data).limit(self.frame_remaining);
+                let read = std::task::ready!(tokio_util::io::poll_read_buf(io, cx, &mut into))?;
+                self.frame_remaining -= read;
+                return Poll::Ready(Ok(read));
+            }
+        }
+        self.buffer.reserve(self.limits.read_size);
+        tokio_util::io::poll_read_buf(io, cx, &mut self.buffer)
+    }
+
+    /// Takes the next message out of what has been read, if it is all there.
+    fn parse(&mut self) -> Result<Option<Message>, Error> {
+        loop {
+            if self.in_payload {
+                if self.frame_remaining > 0 {
+                    let take = self.frame_remaining.min(self.buffer.len());
+                    if take == 0 {
+                        return Ok(None);
+                    }
+                    if let Some(assembly) = &mut self.assembly {
+                        assembly.data.extend_from_slice(&self.buffer[..take]);
+                    }
+                    self.buffer.advance(take);
+                    self.frame_remaining -= take;
+                    if self.frame_remaining > 0 {
+                        return Ok(None);
+                    }
+                }
+                self.in_payload = false;
+                if self.frame_fin {
+                    return self.finish_message().map(Some);
+                }
+                continue;
+            }
+            let Some(header) = frame::parse_header(&self.buffer, self.limits.frame)? else {
+                return Ok(None);
+            };
+            if header.mask.is_some() {
+                return Err(Error::Protocol(
+                    "the server sent a masked frame (RFC 6455 section 5.1 forbids it)".into(),
+                ));
+            }
+            let whole = header.header_len + header.payload_len;
+            match header.opcode {
+                OpCode::Close | OpCode::Ping | OpCode::Pong => {
+                    if self.buffer.len() < whole {
+                        return Ok(None);
+                    }
+                    let payload = self.buffer[header.header_len..whole].to_vec();
+                    self.buffer.advance(whole);
+                    return self.control(header.opcode, payload).map(Some);
+                }
+                OpCode::Text | OpCode::Binary => {
+                    if self.assembly.is_some() {
+                        return Err(Error::Protocol(
+                            "a new message started before the fragmented one was finished".into(),
+                        ));
+                    }
+                    let message_type = if header.opcode == OpCode::Text {
+                        MessageType::Text
+                    } else {
+                        MessageType::Binary
+                    };
+                    if header.fin && self.buffer.len() >= whole {
+                        // The common case: a whole message in the buffer, one copy out.
+                        let data = self.buffer[header.header_len..whole].to_vec();
+                        self.buffer.advance(whole);
+                        return checked(Message { data, message_type }).map(Some);
+                    }
+                    self.assembly = Some(Assembly {
+                        message_type,
+                        data: Vec::with_capacity(header.payload_len.min(RESERVE_AHEAD)),
+                    });
+                }
+                OpCode::Continuation => {
+                    let Some(assembly) = &self.assembly else {
+                        return Err(Error::Protocol(
+                            "a continuation frame arrived with no message to continue".into(),
+                        ));
+                    };
+                    let size = assembly.data.len().saturating_add(header.payload_len);
+                    if size > self.limits.message {
+                        return Err(Error::MessageTooLarge {
+                            size,
+                            limit: self.limits.message,
+                        });
+                    }
+                }
+            }
+            self.buffer.advance(header.header_len);
+            self.in_payload = true;
+            self.frame_remaining = header.payload_len;
+            self.frame_fin = header.fin;
+        }
+    }
+
+    /// The assembled message, once its last frame is in.
+    fn finish_message(&mut self) -> Result<Message, Error> {
+        let assembly = self.assembly.take().ok_or_else(|| {
+            Error::Protocol("a frame ended a message that had not started".into())
+        })?;
+        checked(Message {
+            data: assembly.data,
+            message_type: assembly.message_type,
+        })
+    }
+
+    /// A control frame as a message, after the checks RFC 6455 asks for a close frame.
+    fn control(&mut self, opcode: OpCode, payload: Vec<u8>) -> Result<Message, Error> {
+        let message_type = match opcode {
+            OpCode::Ping => MessageType::Ping,
+            OpCode::Pong => MessageType::Pong,
+            _ => {
+                check_close_payload(&payload)?;
+                if !self.buffer.is_empty() {
+                    return Err(Error::Protocol(
+                        "the peer sent more frames after its close frame".into(),
+                    ));
+                }
+                MessageType::Close
+            }
+        };
+        Ok(Message {
+            data: payload,
+            message_type,
+        })
+    }
+}
+
+/// A text message must be UTF-8 (RFC 6455 section 8.1; the connection fails with 1007).
+fn checked(message: Message) -> Result<Message, Error> {
+    if message.message_type == MessageType::Text && std::str::from_utf8(&message.data).is_err() {
+        return Err(Error::InvalidUtf8);
+    }
+    Ok(message)
+}
+
+/// Whether a peer may put `code` in a close frame (RFC 6455 section 7.4: 1004-1006 and
+/// 1015 are reserved for reporting, below 1000 and from 5000 up unassigned).
+pub(crate) fn close_code_allowed(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+/// A close payload is empty, or a permitted code followed by a UTF-8 reason.
+fn check_close_payload(payload: &[u8]) -> Result<(), Error> {
+    match payload {
+        [] => Ok(()),
+        [_] => Err(Error::Protocol(
+            "the peer's close frame had a 1-byte payload (a code takes 2)".into(),
+        )),
+        [hi, lo, reason @ ..] => {
+            let code = u16::from_be_bytes([*hi, *lo]);
+            if !close_code_allowed(code) {
+                return Err(Error::Protocol(format!(
+                    "the peer's close frame carried code {code}, a close code RFC 6455 forbids"
+                )));
+            }
+            std::str::from_utf8(reason).map_err(|_| Error::InvalidUtf8)?;
+            Ok(())
+        }
+    }
+}
