@@ -17,6 +17,7 @@ pub mod stats;
 pub mod stats_line;
 pub mod target;
 pub mod tls;
+pub mod wire_session;
 
 use anyhow::ensure;
 
@@ -46,6 +47,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 source_count: args.source_count,
                 source_size: usize::try_from(args.source_size)?,
                 max_message_size: usize::try_from(args.server.max_message_size)?,
+                limits: wire_session::perf_limits(
+                    usize::try_from(args.server.max_message_size)?,
+                    usize::try_from(args.server.max_frame_size)?,
+                    args.server
+                        .read_buffer_size
+                        .map_or(server::DEFAULT_READ_BUFFER_SIZE, |size| size as usize),
+                ),
             };
             server::run(name, &args.server, perf).await
         }

@@ -8,10 +8,12 @@
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::{self, Bytes, Message, protocol::frame::coding::CloseCode};
 
-use crate::echo::EchoServer;
+use ws_client::wire::ReadLimits;
+
 use crate::server::Handler;
 use crate::session::{self, Event, ServerStream, Session};
 use crate::target;
+use crate::wire_session::{Next, WireSession};
 
 /// The valid paths, as named in the close reason for an unknown one.
 pub const PATHS: &str = "/echo, /sink or /source?count=N&size=S";
@@ -30,6 +32,8 @@ pub struct PerfServer {
     /// Largest `size=` allowed (`--max-message-size`), so a client cannot make the server
     /// allocate without bound.
     pub max_message_size: usize,
+    /// What `/sink` and `/echo` read with (see `wire_session::perf_limits`).
+    pub limits: ReadLimits,
 }
 
 /// What a connection asked for.
@@ -43,8 +47,8 @@ enum Route {
 impl Handler for PerfServer {
     async fn serve(&self, mut ws: ServerStream, session: Session) {
         match self.route(&session.target) {
-            Ok(Route::Echo) => EchoServer.serve(ws, session).await,
-            Ok(Route::Sink) => sink(ws, session).await,
+            Ok(Route::Echo) => echo(WireSession::new(ws, session, self.limits)).await,
+            Ok(Route::Sink) => sink(WireSession::new(ws, session, self.limits)).await,
             Ok(Route::Source { count, size }) => source(ws, session, count, size).await,
             Err(reason) => {
                 tracing::debug!(target = session.target, %reason, "refusing connection");
@@ -94,33 +98,50 @@ impl PerfServer {
 }
 
 /// Counts (in the session's stats) and discards every message until the client leaves.
-async fn sink(mut ws: ServerStream, session: Session) {
+async fn sink(mut ws: WireSession) {
     loop {
-        let mut event = session.next(&mut ws).await;
+        let mut next = ws.next().await;
         loop {
-            match event {
-                // Data is counted by the session; pings are answered by tungstenite.
-                Event::Message(_) => {}
-                Event::Ended | Event::Failed => return,
-                Event::Shutdown => {
-                    return session::close_gracefully(
-                        &mut ws,
-                        CloseCode::Away,
-                        "server shutting down",
-                    )
-                    .await;
-                }
-                Event::Idle => {
-                    return session::close_gracefully(&mut ws, CloseCode::Away, "idle timeout")
-                        .await;
-                }
+            match next {
+                Next::Data(_) | Next::Control => {}
+                Next::Ended | Next::Failed => return,
+                Next::Shutdown => return ws.close_gracefully(1001, "server shutting down").await,
+                Next::Idle => return ws.close_gracefully(1001, "idle timeout").await,
             }
-            match session.next_ready(&mut ws).await {
-                Some(next) => event = next,
+            match ws.next_buffered().await {
+                Some(event) => next = event,
                 None => break,
             }
         }
-        // Writes out pongs and a close answer, if any; nothing to do otherwise.
+        // Writes out pongs, if any; nothing to do otherwise.
+        if ws.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Echoes every text and binary message: everything already read is answered into the
+/// write buffer, which is written once nothing more is waiting.
+async fn echo(mut ws: WireSession) {
+    loop {
+        let mut next = ws.next().await;
+        loop {
+            match next {
+                Next::Data(message) => {
+                    if ws.feed(message).await.is_err() {
+                        return;
+                    }
+                }
+                Next::Control => {}
+                Next::Ended | Next::Failed => return,
+                Next::Shutdown => return ws.close_gracefully(1001, "server shutting down").await,
+                Next::Idle => return ws.close_gracefully(1001, "idle timeout").await,
+            }
+            match ws.next_buffered().await {
+                Some(event) => next = event,
+                None => break,
+            }
+        }
         if ws.flush().await.is_err() {
             return;
         }
@@ -222,6 +243,11 @@ mod tests {
         source_count: 7,
         source_size: 16,
         max_message_size: 1024,
+        limits: ReadLimits {
+            message: 1024,
+            frame: 1024,
+            read_size: 4096,
+        },
     };
 
     #[test]

@@ -9,7 +9,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use crate::config::TransportConfig;
 use crate::error::Error;
 use crate::tls::{self, Socket};
-use crate::wire::{self, Inbound, Outbound, ReadLimits, handshake};
+use crate::wire::{self, Inbound, Outbound, ReadLimits, Role, handshake};
 
 /// An established WebSocket and what the handshake negotiated.
 #[derive(Debug)]
@@ -65,8 +65,8 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
             read_size: config.read_buffer_size,
         };
         Ok(Established {
-            inbound: Inbound::new(read, upgraded.buffered, limits),
-            outbound: Outbound::new(write),
+            inbound: Inbound::new(read, upgraded.buffered, limits, Role::Client),
+            outbound: Outbound::new(write, Role::Client),
             subprotocol: upgraded.subprotocol,
         })
     };

@@ -218,13 +218,17 @@ impl Error {
     }
 }
 
-/// The close code a receive error should fail the connection with (RFC 6455 section 7.4.1).
-pub(crate) fn close_code_for(error: &Error) -> Option<u16> {
-    match error {
-        Error::Protocol(_) => Some(1002),
-        Error::InvalidUtf8 => Some(1007),
-        Error::MessageTooLarge { .. } => Some(1009),
-        _ => None,
+impl Error {
+    /// The close code RFC 6455 (section 7.4.1) fails a connection with after this error
+    /// on the receiving side: 1002 for a protocol violation, 1007 for invalid UTF-8, 1009
+    /// for a message too large; `None` when no close frame is called for.
+    pub fn close_code(&self) -> Option<u16> {
+        match self {
+            Error::Protocol(_) => Some(1002),
+            Error::InvalidUtf8 => Some(1007),
+            Error::MessageTooLarge { .. } => Some(1009),
+            _ => None,
+        }
     }
 }
 

@@ -32,7 +32,7 @@ pub mod message;
 pub mod rpc;
 mod split;
 mod tls;
-mod wire;
+pub mod wire;
 
 pub use config::TransportConfig;
 pub use connection::WebSocketConnection;

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use crate::error::{self, Error};
 use crate::message::{Message, MessageType};
-use crate::wire::frame::OpCode;
 use crate::wire::{Inbound, Outbound};
 
 /// The lifecycle of a connection.
@@ -113,22 +112,22 @@ pub(crate) async fn send(
     message: Message,
     flush: bool,
 ) -> Result<(), Error> {
-    let opcode = prepare(link, &message)?;
-    if opcode == OpCode::Close {
+    prepare(link, &message)?;
+    if message.message_type == MessageType::Close {
         link.set_state(ConnectionState::Closing);
     }
-    if out.pending() >= link.write_buffer_size {
+    if !out.has_room(link.write_buffer_size) {
         flush_bounded(out, link).await?;
     }
-    out.encode(opcode, &message.data);
+    out.encode_owned(message);
     if flush || out.pending() >= link.write_buffer_size {
         flush_bounded(out, link).await?;
     }
     Ok(())
 }
 
-/// Checks a message against the link's state and limits; its frame opcode if it may go.
-fn prepare(link: &Link, message: &Message) -> Result<OpCode, Error> {
+/// Checks a message against the link's state and limits.
+fn prepare(link: &Link, message: &Message) -> Result<(), Error> {
     link.check_can_send()?;
     if message.data.len() > link.max_message_size {
         return Err(Error::MessageTooLarge {
@@ -136,14 +135,7 @@ fn prepare(link: &Link, message: &Message) -> Result<OpCode, Error> {
             limit: link.max_message_size,
         });
     }
-    message.check_sendable()?;
-    Ok(match message.message_type {
-        MessageType::Text => OpCode::Text,
-        MessageType::Binary => OpCode::Binary,
-        MessageType::Ping => OpCode::Ping,
-        MessageType::Pong => OpCode::Pong,
-        MessageType::Close => OpCode::Close,
-    })
+    message.check_sendable()
 }
 
 /// Encodes the messages of `rest` in order without flushing, taking each out of `rest`
@@ -154,14 +146,14 @@ pub(crate) async fn send_queued(
     rest: &mut std::collections::VecDeque<Message>,
 ) -> Result<(), Error> {
     while !rest.is_empty() {
-        if out.pending() >= link.write_buffer_size {
+        if !out.has_room(link.write_buffer_size) {
             flush_bounded(out, link).await?;
         }
         let Some(message) = rest.pop_front() else {
             break;
         };
-        let opcode = prepare(link, &message)?;
-        out.encode(opcode, &message.data);
+        prepare(link, &message)?;
+        out.encode_owned(message);
     }
     Ok(())
 }
@@ -245,20 +237,22 @@ pub(crate) async fn receive(inbound: &mut Inbound, link: &Link) -> Received {
 /// Sends the frame a received message calls for (a pong, or the echo of the peer's close),
 /// bounded by the send timeout; a failure here shows on the next send or receive.
 pub(crate) async fn answer(out: &mut Outbound, link: &Link, reply: &Message) {
-    let opcode = match reply.message_type {
-        MessageType::Close => OpCode::Close,
-        _ => OpCode::Pong,
+    let sent = async {
+        if !out.has_room(link.write_buffer_size) {
+            flush_bounded(out, link).await?;
+        }
+        out.encode(reply.message_type, &reply.data);
+        flush_bounded(out, link).await
     };
-    out.encode(opcode, &reply.data);
-    if let Err(e) = flush_bounded(out, link).await {
-        tracing::debug!(error = %e, "could not answer the peer's {opcode:?}");
+    if let Err(e) = sent.await {
+        tracing::debug!(error = %e, "could not send {:?} to the peer", reply.message_type);
     }
 }
 
 /// After a receive error that RFC 6455 answers with a close code, sends that close frame,
 /// best effort and bounded by the close timeout.
 pub(crate) async fn send_failure_close(out: &mut Outbound, link: &Link, error: &Error) {
-    let Some(code) = error::close_code_for(error) else {
+    let Some(code) = error.close_code() else {
         return;
     };
     let reason = match code {
@@ -266,8 +260,12 @@ pub(crate) async fn send_failure_close(out: &mut Outbound, link: &Link, error: &
         1007 => "invalid UTF-8",
         _ => "protocol error",
     };
-    out.encode(OpCode::Close, &Message::close(code, reason).data);
-    let write = std::future::poll_fn(|cx| out.poll_flush(cx));
+    let write = async {
+        // Whatever is queued goes first: a close frame must not overtake a payload.
+        std::future::poll_fn(|cx| out.poll_flush(cx)).await?;
+        out.encode(MessageType::Close, &Message::close(code, reason).data);
+        std::future::poll_fn(|cx| out.poll_flush(cx)).await
+    };
     if let Ok(Err(e)) = tokio::time::timeout(link.close_timeout, write).await {
         tracing::debug!(error = %e, "could not send close frame {code} after a receive failure");
     }

@@ -162,6 +162,18 @@ pub(crate) fn apply_mask(data: &mut [u8], key: [u8; 4]) {
     }
 }
 
+/// [`apply_mask`] for bytes that start `offset` bytes into a frame's payload.
+pub(crate) fn apply_mask_at(data: &mut [u8], key: [u8; 4], offset: usize) {
+    let turn = offset & 3;
+    let key = [
+        key[turn],
+        key[(turn + 1) & 3],
+        key[(turn + 2) & 3],
+        key[(turn + 3) & 3],
+    ];
+    apply_mask(data, key);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +244,21 @@ mod tests {
             }
             apply_mask(&mut data, key);
             assert_eq!(data, original);
+        }
+    }
+
+    #[test]
+    fn masking_in_pieces_equals_masking_at_once() {
+        let key = [9, 8, 7, 6];
+        let original: Vec<u8> = (0..=255).collect();
+        let mut whole = original.clone();
+        apply_mask(&mut whole, key);
+        for cut in [1, 3, 4, 7, 100] {
+            let mut pieces = original.clone();
+            let (head, tail) = pieces.split_at_mut(cut);
+            apply_mask_at(head, key, 0);
+            apply_mask_at(tail, key, cut);
+            assert_eq!(pieces, whole, "cut at {cut}");
         }
     }
 }

@@ -10,9 +10,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BufMut, BytesMut};
+use tokio::io::AsyncRead;
 
 use crate::error::{self, Error};
 use crate::message::{Message, MessageType};
+use crate::wire::Role;
 use crate::wire::frame::{self, OpCode};
 use crate::wire::socket::ReadHalf;
 
@@ -22,13 +24,14 @@ const RESERVE_AHEAD: usize = 1 << 20;
 
 /// The limits a connection reads with.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ReadLimits {
-    /// Largest message, in bytes.
-    pub(crate) message: usize,
-    /// Largest frame payload (never above `message`).
-    pub(crate) frame: usize,
-    /// Bytes asked of the socket per read.
-    pub(crate) read_size: usize,
+pub struct ReadLimits {
+    /// Largest message, in bytes: a larger one fails with [`Error::MessageTooLarge`].
+    pub message: usize,
+    /// Largest frame payload (the smaller of this and `message` applies), checked from the
+    /// frame header before any of the payload is buffered.
+    pub frame: usize,
+    /// Bytes asked of the socket per read (at least 256).
+    pub read_size: usize,
 }
 
 /// A data message whose frames are still arriving.
@@ -38,10 +41,12 @@ struct Assembly {
     data: Vec<u8>,
 }
 
-/// The read half of a socket with its buffer and the message being assembled.
+/// The read side of a connection: a socket (or its read half), its buffer and the
+/// message being assembled. Cancel-safe (see the module documentation).
 #[derive(Debug)]
-pub(crate) struct Inbound {
-    io: ReadHalf,
+pub struct Inbound<R = ReadHalf> {
+    io: R,
+    role: Role,
     buffer: BytesMut,
     limits: ReadLimits,
     assembly: Option<Assembly>,
@@ -51,13 +56,19 @@ pub(crate) struct Inbound {
     in_payload: bool,
     /// Whether the current data frame is the message's last.
     frame_fin: bool,
+    /// The current data frame's masking key (frames from a client) and how many of its
+    /// payload bytes have been unmasked.
+    frame_mask: Option<[u8; 4]>,
+    frame_offset: usize,
 }
 
-impl Inbound {
-    /// Reads from `io`, starting with `buffered` (bytes that came with the handshake).
-    pub(crate) fn new(io: ReadHalf, buffered: BytesMut, limits: ReadLimits) -> Self {
+impl<R: AsyncRead + Unpin> Inbound<R> {
+    /// Reads frames from `io` as `role` (a server expects masked frames, a client refuses
+    /// them), starting with `buffered`: bytes that arrived with the handshake.
+    pub fn new(io: R, buffered: BytesMut, limits: ReadLimits, role: Role) -> Self {
         Self {
             io,
+            role,
             buffer: buffered,
             limits: ReadLimits {
                 frame: limits.frame.min(limits.message),
@@ -68,13 +79,27 @@ impl Inbound {
             frame_remaining: 0,
             in_payload: false,
             frame_fin: false,
+            frame_mask: None,
+            frame_offset: 0,
         }
     }
 
     /// The next message, ping, pong or close; `Ok(None)` when the peer ended the TCP
-    /// connection between frames.
-    pub(crate) async fn next(&mut self) -> Result<Option<Message>, Error> {
+    /// connection between frames. Pings and closes are not answered here: that is the
+    /// caller's to do, on its write side.
+    pub async fn next(&mut self) -> Result<Option<Message>, Error> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// The socket (or read half), for example to drain it after failing the connection.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.io
+    }
+
+    /// The next message if it has already been read in whole, without waiting: for
+    /// answering a burst of messages with one write.
+    pub fn next_buffered(&mut self) -> Result<Option<Message>, Error> {
+        self.parse()
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
@@ -129,8 +154,17 @@ impl Inbound {
                         return Ok(None);
                     }
                     if let Some(assembly) = &mut self.assembly {
+                        let start = assembly.data.len();
                         assembly.data.extend_from_slice(&self.buffer[..take]);
+                        if let Some(key) = self.frame_mask {
+                            frame::apply_mask_at(
+                                &mut assembly.data[start..],
+                                key,
+                                self.frame_offset,
+                            );
+                        }
                     }
+                    self.frame_offset += take;
                     self.buffer.advance(take);
                     self.frame_remaining -= take;
                     if self.frame_remaining > 0 {
@@ -146,10 +180,19 @@ impl Inbound {
             let Some(header) = frame::parse_header(&self.buffer, self.limits.frame)? else {
                 return Ok(None);
             };
-            if header.mask.is_some() {
-                return Err(Error::Protocol(
-                    "the server sent a masked frame (RFC 6455 section 5.1 forbids it)".into(),
-                ));
+            match (self.role, header.mask.is_some()) {
+                (Role::Client, true) => {
+                    return Err(Error::Protocol(
+                        "the server sent a masked frame (RFC 6455 section 5.1 forbids it)".into(),
+                    ));
+                }
+                (Role::Server, false) => {
+                    return Err(Error::Protocol(
+                        "the client sent an unmasked frame (RFC 6455 section 5.1 forbids it)"
+                            .into(),
+                    ));
+                }
+                _ => {}
             }
             let whole = header.header_len + header.payload_len;
             match header.opcode {
@@ -157,8 +200,7 @@ impl Inbound {
                     if self.buffer.len() < whole {
                         return Ok(None);
                     }
-                    let payload = self.buffer[header.header_len..whole].to_vec();
-                    self.buffer.advance(whole);
+                    let payload = self.take_payload(&header);
                     return self.control(header.opcode, payload).map(Some);
                 }
                 OpCode::Text | OpCode::Binary => {
@@ -174,8 +216,7 @@ impl Inbound {
                     };
                     if header.fin && self.buffer.len() >= whole {
                         // The common case: a whole message in the buffer, one copy out.
-                        let data = self.buffer[header.header_len..whole].to_vec();
-                        self.buffer.advance(whole);
+                        let data = self.take_payload(&header);
                         return checked(Message { data, message_type }).map(Some);
                     }
                     self.assembly = Some(Assembly {
@@ -202,7 +243,20 @@ impl Inbound {
             self.in_payload = true;
             self.frame_remaining = header.payload_len;
             self.frame_fin = header.fin;
+            self.frame_mask = header.mask;
+            self.frame_offset = 0;
         }
+    }
+
+    /// Copies out (and unmasks) the payload of a frame that is all in the buffer.
+    fn take_payload(&mut self, header: &frame::Header) -> Vec<u8> {
+        let whole = header.header_len + header.payload_len;
+        let mut payload = self.buffer[header.header_len..whole].to_vec();
+        if let Some(key) = header.mask {
+            frame::apply_mask(&mut payload, key);
+        }
+        self.buffer.advance(whole);
+        payload
     }
 
     /// The assembled message, once its last frame is in.

@@ -8,11 +8,26 @@
 //! into the message's own memory. (tungstenite is still used for the key helpers of the
 //! handshake.)
 
+//!
+//! Public for servers that want the same fast path (`test-servers perf` uses it in the
+//! server role); most users want [`WebSocketConnection`](crate::WebSocketConnection),
+//! which adds the state machine, limits and timeouts on top.
+
 pub(crate) mod frame;
 pub(crate) mod handshake;
 pub(crate) mod inbound;
 pub(crate) mod outbound;
 pub(crate) mod socket;
 
-pub(crate) use inbound::{Inbound, ReadLimits};
-pub(crate) use outbound::Outbound;
+pub use inbound::{Inbound, ReadLimits};
+pub use outbound::{OWNED_PAYLOAD_FROM, Outbound};
+
+/// Which end of the connection frames are read and written for: a client masks what it
+/// sends and refuses masked frames; a server the other way round (RFC 6455 section 5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The connecting end.
+    Client,
+    /// The accepting end.
+    Server,
+}

@@ -1,82 +1,161 @@
-//! `Outbound`: the write side of a connection. Frames are encoded (header plus masked
-//! payload) straight into one buffer and written with as few system calls as possible.
+//! `Outbound`: the write side of a connection. Small frames are encoded (header plus
+//! masked payload) straight into one buffer; a large payload is masked in place in the
+//! message's own memory and written after its header with a vectored write, so it is never
+//! copied. Either way a burst of frames costs as few system calls as possible.
 
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use tokio::io::AsyncWrite;
 
+use crate::message::{Message, MessageType};
+use crate::wire::Role;
 use crate::wire::frame::{self, MAX_HEADER_LEN, OpCode};
 use crate::wire::socket::WriteHalf;
 
 /// Mask keys are drawn this many at a time from the thread's CSPRNG (RFC 6455 section 10.3
 /// asks for unpredictable keys); one draw per frame would cost as much as encoding it.
 const MASK_KEYS_PER_DRAW: usize = 16;
-/// A buffer grown past this by one large message is released once written, so a
-/// connection that once sent 16 MiB does not hold 16 MiB for the rest of its life.
+/// Payloads from this size on are written from their own memory instead of being copied
+/// into the buffer.
+pub const OWNED_PAYLOAD_FROM: usize = 16 << 10;
+/// A buffer grown past this is released once written, so a burst does not leave a large
+/// buffer behind on an idle connection.
 const KEEP_BUFFER_UP_TO: usize = 256 << 10;
 
-/// The write half of a socket with its buffer of encoded frames.
+/// The write side of a connection: a socket (or its write half) and the frames encoded
+/// for it. Frames are masked when the role is [`Role::Client`].
 #[derive(Debug)]
-pub(crate) struct Outbound {
-    io: WriteHalf,
+pub struct Outbound<W = WriteHalf> {
+    io: W,
+    role: Role,
     /// Encoded frames; `buffer[written..]` is still to be written.
     buffer: Vec<u8>,
     written: usize,
+    /// A large masked payload that follows everything in `buffer`, and how much of it
+    /// has been written.
+    owned: Option<(Vec<u8>, usize)>,
     mask_keys: [[u8; 4]; MASK_KEYS_PER_DRAW],
     next_key: usize,
 }
 
-impl Outbound {
-    pub(crate) fn new(io: WriteHalf) -> Self {
+impl<W: AsyncWrite + Unpin> Outbound<W> {
+    /// Writes frames to `io` as `role`.
+    pub fn new(io: W, role: Role) -> Self {
         Self {
             io,
+            role,
             buffer: Vec::new(),
             written: 0,
+            owned: None,
             mask_keys: [[0; 4]; MASK_KEYS_PER_DRAW],
             next_key: MASK_KEYS_PER_DRAW,
         }
     }
 
     /// Bytes encoded but not yet written.
-    pub(crate) fn pending(&self) -> usize {
-        self.buffer.len() - self.written
+    pub fn pending(&self) -> usize {
+        let owned = self.owned.as_ref().map_or(0, |(data, at)| data.len() - at);
+        self.buffer.len() - self.written + owned
     }
 
-    fn mask_key(&mut self) -> [u8; 4] {
+    /// Whether another frame can be encoded before a flush: fewer than `threshold` bytes
+    /// are waiting, and no large payload (nothing may be appended behind one).
+    pub fn has_room(&self, threshold: usize) -> bool {
+        self.owned.is_none() && self.pending() < threshold
+    }
+
+    /// A fresh masking key for a client's frame; none for a server's.
+    fn mask_key(&mut self) -> Option<[u8; 4]> {
+        if self.role == Role::Server {
+            return None;
+        }
         if self.next_key == MASK_KEYS_PER_DRAW {
             self.mask_keys = rand::random();
             self.next_key = 0;
         }
         let key = self.mask_keys[self.next_key];
         self.next_key += 1;
-        key
+        Some(key)
     }
 
-    /// Appends one whole (unfragmented) frame carrying `payload`, masked as a client must.
-    pub(crate) fn encode(&mut self, opcode: OpCode, payload: &[u8]) {
+    fn reset_if_written(&mut self) {
         if self.written == self.buffer.len() {
             self.buffer.clear();
             self.written = 0;
         }
+    }
+
+    /// Appends one whole (unfragmented) frame carrying a copy of `payload`. The caller
+    /// checks first that the message may be sent (see `Message::check_sendable`) and that
+    /// there is room ([`has_room`](Self::has_room)).
+    pub fn encode(&mut self, message_type: MessageType, payload: &[u8]) {
+        debug_assert!(
+            self.owned.is_none(),
+            "a frame must not overtake a large payload"
+        );
+        self.reset_if_written();
         let key = self.mask_key();
         self.buffer.reserve(MAX_HEADER_LEN + payload.len());
-        frame::encode_header(&mut self.buffer, true, opcode, payload.len(), Some(key));
+        frame::encode_header(
+            &mut self.buffer,
+            true,
+            opcode(message_type),
+            payload.len(),
+            key,
+        );
         let start = self.buffer.len();
         self.buffer.extend_from_slice(payload);
-        frame::apply_mask(&mut self.buffer[start..], key);
+        if let Some(key) = key {
+            frame::apply_mask(&mut self.buffer[start..], key);
+        }
+    }
+
+    /// Like [`encode`](Self::encode), taking the message: a large payload (from
+    /// [`OWNED_PAYLOAD_FROM`] bytes) is masked where it is and written from there.
+    pub fn encode_owned(&mut self, message: Message) {
+        let mut payload = message.data;
+        if payload.len() < OWNED_PAYLOAD_FROM {
+            return self.encode(message.message_type, &payload);
+        }
+        debug_assert!(
+            self.owned.is_none(),
+            "a frame must not overtake a large payload"
+        );
+        self.reset_if_written();
+        let key = self.mask_key();
+        let opcode = opcode(message.message_type);
+        frame::encode_header(&mut self.buffer, true, opcode, payload.len(), key);
+        if let Some(key) = key {
+            frame::apply_mask(&mut payload, key);
+        }
+        self.owned = Some((payload, 0));
     }
 
     /// Writes out everything encoded, then flushes the socket (TLS needs it).
-    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        while self.written < self.buffer.len() {
-            let n = std::task::ready!(
-                Pin::new(&mut self.io).poll_write(cx, &self.buffer[self.written..])
-            )?;
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        loop {
+            let head = &self.buffer[self.written..];
+            let n = match &self.owned {
+                None if head.is_empty() => break,
+                None => std::task::ready!(Pin::new(&mut self.io).poll_write(cx, head))?,
+                Some((data, at)) => {
+                    let slices = [IoSlice::new(head), IoSlice::new(&data[*at..])];
+                    std::task::ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices))?
+                }
+            };
             if n == 0 {
                 return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
             }
-            self.written += n;
+            let from_head = n.min(head.len());
+            self.written += from_head;
+            if let Some((data, at)) = &mut self.owned {
+                *at += n - from_head;
+                if *at == data.len() {
+                    self.owned = None;
+                }
+            }
         }
         self.buffer.clear();
         self.written = 0;
@@ -88,11 +167,33 @@ impl Outbound {
 
     /// Flushes as far as the socket takes bytes right now; `Ok(true)` when all went out.
     /// No waker is registered: call [`poll_flush`](Self::poll_flush) to wait.
-    pub(crate) fn flush_now(&mut self) -> std::io::Result<bool> {
+    pub fn flush_now(&mut self) -> std::io::Result<bool> {
         let mut cx = Context::from_waker(Waker::noop());
         match self.poll_flush(&mut cx) {
             Poll::Ready(result) => result.map(|()| true),
             Poll::Pending => Ok(false),
         }
+    }
+
+    /// Writes out everything encoded. Unbounded: wrap it in a timeout.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// Shuts the write direction down once everything is written (after a close frame).
+    pub async fn shutdown(&mut self) -> std::io::Result<()> {
+        self.flush().await?;
+        tokio::io::AsyncWriteExt::shutdown(&mut self.io).await
+    }
+}
+
+/// The frame opcode of a message type.
+fn opcode(message_type: MessageType) -> OpCode {
+    match message_type {
+        MessageType::Text => OpCode::Text,
+        MessageType::Binary => OpCode::Binary,
+        MessageType::Ping => OpCode::Ping,
+        MessageType::Pong => OpCode::Pong,
+        MessageType::Close => OpCode::Close,
     }
 }

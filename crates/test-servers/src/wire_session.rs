@@ -1,0 +1,205 @@
+//! `WireSession`: a server session on ws-client's own framing (`ws_client::wire`, server
+//! role) instead of tungstenite's, for the paths of `perf` mode that must never be the
+//! bottleneck (`/sink`, `/echo`). Same contract as [`Session`](crate::session::Session):
+//! idle timeout, shutdown with 1001, pings answered, 1002/1007/1009 on bad input.
+//!
+//! The other modes stay on tungstenite, so ws-client is still tested against a framing
+//! implementation it does not share.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
+use ws_client::wire::{Inbound, Outbound, ReadLimits, Role};
+use ws_client::{Error, Message, MessageType};
+
+use crate::session::{CLOSE_TIMEOUT, ServerStream, Session};
+use crate::stats::Stats;
+use crate::tls::ServerSocket;
+
+/// Buffered bytes after which echoed frames are written before more are queued.
+const WRITE_THRESHOLD: usize = 64 << 10;
+/// How long a write may wait on a client that stopped reading before the session gives up.
+const STALLED_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a read produced.
+#[derive(Debug)]
+pub enum Next {
+    /// A text or binary message (counted in the stats).
+    Data(Message),
+    /// A ping (its pong is queued) or a pong.
+    Control,
+    /// The client closed (answered) or left; the session is over.
+    Ended,
+    /// The server is shutting down: close with 1001.
+    Shutdown,
+    /// Nothing arrived within the idle timeout.
+    Idle,
+    /// The client broke the protocol or a limit; the connection has been failed.
+    Failed,
+}
+
+/// One accepted connection, read and written with `ws_client::wire`.
+#[derive(Debug)]
+pub struct WireSession {
+    inbound: Inbound<ReadHalf<ServerSocket>>,
+    outbound: Outbound<WriteHalf<ServerSocket>>,
+    session: Session,
+}
+
+impl WireSession {
+    /// Takes over the socket of an upgraded connection.
+    ///
+    /// tungstenite did the handshake; nothing it read past the request is lost, because a
+    /// client may not send frames before it has the 101 answer (RFC 6455 section 4.1).
+    pub fn new(ws: ServerStream, session: Session, limits: ReadLimits) -> Self {
+        let (read, write) = tokio::io::split(ws.into_inner());
+        Self {
+            inbound: Inbound::new(read, Default::default(), limits, Role::Server),
+            outbound: Outbound::new(write, Role::Server),
+            session,
+        }
+    }
+
+    /// Waits for the next event, bounded by the idle timeout and the shutdown.
+    pub async fn next(&mut self) -> Next {
+        let idle = self.session.idle_timeout;
+        let read = async {
+            match idle {
+                Some(idle) => tokio::time::timeout(idle, self.inbound.next()).await.ok(),
+                None => Some(self.inbound.next().await),
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = read => outcome,
+            () = self.session.shutdown.cancelled() => return Next::Shutdown,
+        };
+        match outcome {
+            None => Next::Idle,
+            Some(read) => self.classify(read).await,
+        }
+    }
+
+    /// The next event only if its bytes are already read: used to batch replies.
+    pub async fn next_buffered(&mut self) -> Option<Next> {
+        let read = self.inbound.next_buffered().transpose()?;
+        Some(self.classify(read.map(Some)).await)
+    }
+
+    async fn classify(&mut self, read: Result<Option<Message>, Error>) -> Next {
+        match read {
+            Ok(Some(message)) => match message.message_type {
+                MessageType::Text | MessageType::Binary => {
+                    self.session.stats.received(message.data.len());
+                    Next::Data(message)
+                }
+                MessageType::Ping => {
+                    self.queue(MessageType::Pong, &message.data).await;
+                    Next::Control
+                }
+                MessageType::Pong => Next::Control,
+                MessageType::Close => {
+                    // Echo the code, write everything, and end (RFC 6455 section 5.5.1).
+                    let code = message.data.get(..2).unwrap_or_default().to_vec();
+                    self.queue(MessageType::Close, &code).await;
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.outbound.shutdown()).await;
+                    Next::Ended
+                }
+            },
+            Ok(None) => Next::Ended,
+            Err(error) => {
+                self.fail(error).await;
+                Next::Failed
+            }
+        }
+    }
+
+    /// Queues a frame, first writing out what is buffered if the buffer is full.
+    async fn queue(&mut self, message_type: MessageType, payload: &[u8]) {
+        if !self.outbound.has_room(WRITE_THRESHOLD) {
+            let _ = self.flush().await;
+        }
+        self.outbound.encode(message_type, payload);
+    }
+
+    /// Counts and queues one data message for sending (not flushed).
+    pub async fn feed(&mut self, message: Message) -> std::io::Result<()> {
+        if !self.outbound.has_room(WRITE_THRESHOLD) {
+            self.flush().await?;
+        }
+        self.session.stats.sent(message.data.len());
+        self.outbound.encode_owned(message);
+        Ok(())
+    }
+
+    /// Writes out everything queued; gives up after [`STALLED_WRITE_TIMEOUT`] or at
+    /// shutdown, so a client that stops reading cannot hold the session forever.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        if self.outbound.flush_now()? {
+            return Ok(());
+        }
+        tokio::select! {
+            flushed = tokio::time::timeout(STALLED_WRITE_TIMEOUT, self.outbound.flush()) => {
+                flushed.map_err(|_| std::io::ErrorKind::TimedOut)?
+            }
+            () = self.session.shutdown.cancelled() => Err(std::io::ErrorKind::Interrupted.into()),
+        }
+    }
+
+    /// Answers a read error the way RFC 6455 says, then ends the connection: the close
+    /// frame, a half-close, and a drain of what the client still sends, so that the close
+    /// frame is read rather than lost to a TCP reset.
+    async fn fail(&mut self, error: Error) {
+        let Some(code) = error.close_code() else {
+            tracing::debug!(%error, "connection ended without a close handshake");
+            return;
+        };
+        tracing::info!(%error, code, "failing connection");
+        Stats::bump(&self.session.stats.protocol_errors);
+        let reason = match code {
+            1009 => "message too big",
+            1007 => "invalid UTF-8 in text message",
+            _ => "protocol error",
+        };
+        let close = async {
+            self.queue(MessageType::Close, &Message::close(code, reason).data)
+                .await;
+            self.outbound.shutdown().await?;
+            let mut scratch = vec![0u8; 4096];
+            while self.inbound.get_mut().read(&mut scratch).await? > 0 {}
+            std::io::Result::Ok(())
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
+    }
+
+    /// Closes gracefully: sends `code`/`reason`, then waits (bounded) for the client's answer.
+    pub async fn close_gracefully(&mut self, code: u16, reason: &str) {
+        let handshake = async {
+            self.queue(MessageType::Close, &Message::close(code, reason).data)
+                .await;
+            if self.flush().await.is_err() {
+                return;
+            }
+            while let Ok(Some(message)) = self.inbound.next().await {
+                if message.message_type == MessageType::Close {
+                    break;
+                }
+            }
+        };
+        if tokio::time::timeout(CLOSE_TIMEOUT, handshake)
+            .await
+            .is_err()
+        {
+            tracing::debug!("client did not answer the close handshake in time");
+        }
+    }
+}
+
+/// The read limits of perf mode: the server's message and frame limits, and reads of at
+/// least 64 KiB (perf mode is about speed, not memory per connection).
+pub fn perf_limits(max_message_size: usize, max_frame_size: usize, read_size: usize) -> ReadLimits {
+    ReadLimits {
+        message: max_message_size,
+        frame: max_frame_size,
+        read_size: read_size.max(64 << 10),
+    }
+}
