@@ -106,10 +106,17 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let build_time = started.elapsed();
 
     let has_perf = has_perf_mode(test_servers)?;
-    let echo = Server::start("test-servers echo", test_servers, &["echo"])?;
-    let rpc = Server::start("test-servers rpc", test_servers, &["rpc"])?;
+    // One thread, as the baseline servers run (ws-bench serve): every contender of a
+    // group then meets a server that works the same way.
+    let echo = Server::start(
+        "test-servers echo",
+        test_servers,
+        &["echo", "--threads", "1"],
+    )?;
+    let rpc = Server::start("test-servers rpc", test_servers, &["rpc", "--threads", "1"])?;
     let perf = if has_perf {
-        Some(Server::start("test-servers perf", test_servers, &["perf"])?)
+        let args = ["perf", "--threads", "1"];
+        Some(Server::start("test-servers perf", test_servers, &args)?)
     } else {
         None
     };

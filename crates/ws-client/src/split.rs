@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Mutex;
+// futures' mutex rather than tokio's: unlocking it is one atomic operation when nobody
+// waits, where tokio's takes a lock on its waiter list every time (~6% of a pipelined
+// echo's CPU in a profile).
+use futures_util::lock::{Mutex, MutexGuard};
 
 use crate::error::Error;
 use crate::link::{self, ConnectionState, Link, Received};
@@ -96,7 +99,7 @@ impl WsSender {
 
 /// Exclusive use of a sender's write side, for several writes in a row.
 pub(crate) struct OutboundGuard<'a> {
-    outbound: tokio::sync::MutexGuard<'a, Outbound>,
+    outbound: MutexGuard<'a, Outbound>,
     link: &'a Link,
 }
 
