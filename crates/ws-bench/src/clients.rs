@@ -1,8 +1,10 @@
 //! The contenders behind one interface: ws-client, bare tokio-tungstenite (default config)
 //! and raw TCP with a 4-byte length prefix; whole (`Conn`) or split (`Tx` + `Rx`).
 //!
-//! Every contender copies the caller's payload into a message of its own per send, as a
-//! user of its API would, so the comparison is like for like.
+//! Every contender sends the caller's payload the cheapest way its API offers: ws-client
+//! copies it straight into its write buffer (`queue_slice`); tungstenite needs an owned
+//! `Bytes` per message (its frame encoder then copies it into its own buffer); raw TCP
+//! writes it as it is.
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
@@ -11,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_tungstenite::tungstenite;
-use ws_client::{Message, MessageType, TransportConfig, WebSocketConnection, WsReceiver, WsSender};
+use ws_client::{MessageType, TransportConfig, WebSocketConnection, WsReceiver, WsSender};
 
 use crate::cli::ClientKind;
 use crate::net::{self, TungStream};
@@ -86,7 +88,7 @@ impl Conn {
     /// Sends one message and flushes it.
     pub(crate) async fn send(&mut self, payload: &[u8]) -> Result<()> {
         match self {
-            Conn::Ws(ws) => ws.send(Message::binary(payload)).await?,
+            Conn::Ws(ws) => ws.send_slice(MessageType::Binary, payload).await?,
             Conn::Tung(ws) => ws.send(binary(payload)).await?,
             Conn::Tcp(_, writer, _) => {
                 write_frame(writer, payload).await?;
@@ -99,7 +101,7 @@ impl Conn {
     /// Queues one message; it is written when buffers fill or on [`close`](Self::close).
     pub(crate) async fn queue(&mut self, payload: &[u8]) -> Result<()> {
         match self {
-            Conn::Ws(ws) => ws.queue(Message::binary(payload)).await?,
+            Conn::Ws(ws) => ws.queue_slice(MessageType::Binary, payload).await?,
             Conn::Tung(ws) => ws.feed(binary(payload)).await?,
             Conn::Tcp(_, writer, _) => write_frame(writer, payload).await?,
         }
@@ -176,7 +178,7 @@ impl Tx {
     /// Queues one message (written when buffers fill or on flush).
     pub(crate) async fn queue(&mut self, payload: &[u8]) -> Result<()> {
         match self {
-            Tx::Ws(tx) => tx.queue(Message::binary(payload)).await?,
+            Tx::Ws(tx) => tx.queue_slice(MessageType::Binary, payload).await?,
             Tx::Tung(tx) => tx.feed(binary(payload)).await?,
             Tx::Tcp(writer) => write_frame(writer, payload).await?,
         }

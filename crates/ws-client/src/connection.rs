@@ -130,6 +130,28 @@ impl WebSocketConnection {
         link::send(&mut open.outbound, &open.link, message.into(), false).await
     }
 
+    /// Sends `data` as one message of `message_type` and flushes it. The bytes are copied
+    /// (and masked) straight into the write buffer: no allocation per message, for a
+    /// sender that reuses one buffer.
+    pub async fn send_slice(
+        &mut self,
+        message_type: MessageType,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        let open = self.open.as_mut().ok_or(Error::NotConnected)?;
+        link::send_slice(&mut open.outbound, &open.link, message_type, data, true).await
+    }
+
+    /// [`send_slice`](Self::send_slice) without the flush (see [`queue`](Self::queue)).
+    pub async fn queue_slice(
+        &mut self,
+        message_type: MessageType,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        let open = self.open.as_mut().ok_or(Error::NotConnected)?;
+        link::send_slice(&mut open.outbound, &open.link, message_type, data, false).await
+    }
+
     /// Writes out every queued message.
     pub async fn flush(&mut self) -> Result<(), Error> {
         let open = self.open.as_mut().ok_or(Error::NotConnected)?;

@@ -112,30 +112,54 @@ pub(crate) async fn send(
     message: Message,
     flush: bool,
 ) -> Result<(), Error> {
-    prepare(link, &message)?;
-    if message.message_type == MessageType::Close {
-        link.set_state(ConnectionState::Closing);
-    }
+    prepare(link, message.message_type, &message.data)?;
     if !out.has_room(link.write_buffer_size) {
         flush_bounded(out, link).await?;
     }
     out.encode_owned(message);
+    finish_send(out, link, flush).await
+}
+
+/// [`send`] for a borrowed payload: copied (and masked) straight into the write buffer,
+/// so there is no allocation per message.
+pub(crate) async fn send_slice(
+    out: &mut Outbound,
+    link: &Link,
+    message_type: MessageType,
+    data: &[u8],
+    flush: bool,
+) -> Result<(), Error> {
+    prepare(link, message_type, data)?;
+    if !out.has_room(link.write_buffer_size) {
+        flush_bounded(out, link).await?;
+    }
+    out.encode(message_type, data);
+    finish_send(out, link, flush).await
+}
+
+/// After a frame is encoded: writes the buffer out if asked or if it is full.
+async fn finish_send(out: &mut Outbound, link: &Link, flush: bool) -> Result<(), Error> {
     if flush || out.pending() >= link.write_buffer_size {
         flush_bounded(out, link).await?;
     }
     Ok(())
 }
 
-/// Checks a message against the link's state and limits.
-fn prepare(link: &Link, message: &Message) -> Result<(), Error> {
+/// Checks a message against the link's state and limits. A close moves the link to
+/// `Closing`: nothing may be sent after it.
+fn prepare(link: &Link, message_type: MessageType, data: &[u8]) -> Result<(), Error> {
     link.check_can_send()?;
-    if message.data.len() > link.max_message_size {
+    if data.len() > link.max_message_size {
         return Err(Error::MessageTooLarge {
-            size: message.data.len(),
+            size: data.len(),
             limit: link.max_message_size,
         });
     }
-    message.check_sendable()
+    crate::message::check_sendable(message_type, data)?;
+    if message_type == MessageType::Close {
+        link.set_state(ConnectionState::Closing);
+    }
+    Ok(())
 }
 
 /// Encodes the messages of `rest` in order without flushing, taking each out of `rest`
@@ -152,7 +176,7 @@ pub(crate) async fn send_queued(
         let Some(message) = rest.pop_front() else {
             break;
         };
-        prepare(link, &message)?;
+        prepare(link, message.message_type, &message.data)?;
         out.encode_owned(message);
     }
     Ok(())

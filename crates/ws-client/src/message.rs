@@ -108,22 +108,21 @@ impl Message {
             _ => None,
         }
     }
+}
 
-    /// Checks what RFC 6455 requires of a message before it is sent: UTF-8 text,
-    /// control payloads of at most 125 bytes, a well-formed close payload.
-    pub(crate) fn check_sendable(&self) -> Result<(), Error> {
-        if !self.is_data() && self.data.len() > MAX_CONTROL_PAYLOAD {
-            return Err(Error::ControlFrameTooLarge {
-                size: self.data.len(),
-            });
-        }
-        match self.message_type {
-            MessageType::Text => std::str::from_utf8(&self.data)
-                .map(drop)
-                .map_err(|_| Error::InvalidUtf8),
-            MessageType::Close => check_close_payload(&self.data),
-            _ => Ok(()),
-        }
+/// Checks what RFC 6455 requires of a message before it is sent: UTF-8 text, control
+/// payloads of at most 125 bytes, a well-formed close payload.
+pub(crate) fn check_sendable(message_type: MessageType, data: &[u8]) -> Result<(), Error> {
+    let is_control = !matches!(message_type, MessageType::Text | MessageType::Binary);
+    if is_control && data.len() > MAX_CONTROL_PAYLOAD {
+        return Err(Error::ControlFrameTooLarge { size: data.len() });
+    }
+    match message_type {
+        MessageType::Text => std::str::from_utf8(data)
+            .map(drop)
+            .map_err(|_| Error::InvalidUtf8),
+        MessageType::Close => check_close_payload(data),
+        _ => Ok(()),
     }
 }
 
@@ -175,7 +174,7 @@ mod tests {
         let message = Message::close(1001, "going away");
         assert_eq!(message.close_code(), Some(1001));
         assert_eq!(message.close_reason().as_deref(), Some("going away"));
-        assert!(message.check_sendable().is_ok());
+        assert!(check_sendable(message.message_type, &message.data).is_ok());
     }
 
     #[test]
@@ -193,14 +192,17 @@ mod tests {
             data: vec![0xff, 0xfe],
             message_type: MessageType::Text,
         };
-        assert!(matches!(message.check_sendable(), Err(Error::InvalidUtf8)));
+        assert!(matches!(
+            check_sendable(message.message_type, &message.data),
+            Err(Error::InvalidUtf8)
+        ));
     }
 
     #[test]
     fn oversized_ping_is_refused() {
         let message = Message::ping(vec![0; 126]);
         assert!(matches!(
-            message.check_sendable(),
+            check_sendable(message.message_type, &message.data),
             Err(Error::ControlFrameTooLarge { size: 126 })
         ));
     }
@@ -208,7 +210,8 @@ mod tests {
     #[test]
     fn forbidden_close_codes_are_refused() {
         for code in [0u16, 999, 1005, 1006, 5000] {
-            let result = Message::close(code, "").check_sendable();
+            let message = Message::close(code, "");
+            let result = check_sendable(message.message_type, &message.data);
             assert!(
                 matches!(result, Err(Error::InvalidCloseFrame(_))),
                 "code {code}"

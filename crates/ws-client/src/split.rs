@@ -9,7 +9,7 @@ use futures_util::lock::{Mutex, MutexGuard};
 
 use crate::error::Error;
 use crate::link::{self, ConnectionState, Link, Received};
-use crate::message::Message;
+use crate::message::{Message, MessageType};
 use crate::wire::{Inbound, Outbound};
 
 /// The write side, shared by every clone of a sender and by the receiver (which answers
@@ -69,6 +69,20 @@ impl WsSender {
     pub async fn queue(&self, message: impl Into<Message>) -> Result<(), Error> {
         let mut outbound = self.outbound.lock().await;
         link::send(&mut outbound, &self.link, message.into(), false).await
+    }
+
+    /// Sends a borrowed payload and flushes it (see
+    /// [`WebSocketConnection::send_slice`](crate::WebSocketConnection::send_slice)).
+    pub async fn send_slice(&self, message_type: MessageType, data: &[u8]) -> Result<(), Error> {
+        let mut outbound = self.outbound.lock().await;
+        link::send_slice(&mut outbound, &self.link, message_type, data, true).await
+    }
+
+    /// Queues a borrowed payload without flushing (see
+    /// [`WebSocketConnection::queue_slice`](crate::WebSocketConnection::queue_slice)).
+    pub async fn queue_slice(&self, message_type: MessageType, data: &[u8]) -> Result<(), Error> {
+        let mut outbound = self.outbound.lock().await;
+        link::send_slice(&mut outbound, &self.link, message_type, data, false).await
     }
 
     /// Writes out every queued message.

@@ -16,7 +16,7 @@ use crate::wire::socket::WriteHalf;
 
 /// Mask keys are drawn this many at a time from the thread's CSPRNG (RFC 6455 section 10.3
 /// asks for unpredictable keys); one draw per frame would cost as much as encoding it.
-const MASK_KEYS_PER_DRAW: usize = 16;
+const MASK_KEYS_PER_DRAW: usize = 64;
 /// Payloads from this size on are written from their own memory instead of being copied
 /// into the buffer.
 pub const OWNED_PAYLOAD_FROM: usize = 16 << 10;
@@ -67,12 +67,17 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
     }
 
     /// A fresh masking key for a client's frame; none for a server's.
+    #[inline]
     fn mask_key(&mut self) -> Option<[u8; 4]> {
         if self.role == Role::Server {
             return None;
         }
         if self.next_key == MASK_KEYS_PER_DRAW {
-            self.mask_keys = rand::random();
+            let mut bytes = [0u8; 4 * MASK_KEYS_PER_DRAW];
+            rand::fill(&mut bytes);
+            for (key, drawn) in self.mask_keys.iter_mut().zip(bytes.chunks_exact(4)) {
+                key.copy_from_slice(drawn);
+            }
             self.next_key = 0;
         }
         let key = self.mask_keys[self.next_key];
