@@ -1,6 +1,7 @@
-"""Interop check: a third-party client (Python `websockets`) against `test-servers echo`.
+"""Interop check: a third-party client (Python `websockets`) against `test-servers echo`
+(tungstenite's framing) and `test-servers perf` /echo (ws-client's own framing, server role).
 
-Proves the server speaks standard WebSocket to a client we did not write. Usage:
+Proves the servers speak standard WebSocket to a client we did not write. Usage:
     python3 scripts/interop_echo.py path/to/test-servers
 Needs `pip install websockets`. Exits non-zero on any mismatch.
 """
@@ -34,10 +35,9 @@ async def check(url: str) -> None:
             assert code == 1009, f"expected close code 1009, got {code}"
 
 
-def main() -> int:
-    binary = sys.argv[1]
+def run(binary: str, mode: str, path: str) -> None:
     server = subprocess.Popen(
-        [binary, "echo", "--port", "0", "--max-message-size", "1048576", "--exit-on-stdin-eof"],
+        [binary, mode, "--port", "0", "--max-message-size", "1048576", "--exit-on-stdin-eof"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -45,17 +45,23 @@ def main() -> int:
     try:
         ready = json.loads(server.stdout.readline())
         assert ready["event"] == "listening", ready
-        asyncio.run(asyncio.wait_for(check(ready["url"]), 60))
+        asyncio.run(asyncio.wait_for(check(ready["url"].rstrip("/") + path), 60))
         server.stdin.close()
         stopped = json.loads(server.stdout.readline())
         assert server.wait(timeout=15) == 0
         assert stopped["event"] == "stopped", stopped
-        print(f"interop: python websockets {websockets.__version__} echoed through test-servers: ok")
-        return 0
+        print(f"interop: python websockets {websockets.__version__} echoed through test-servers {mode}: ok")
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def main() -> int:
+    binary = sys.argv[1]
+    run(binary, "echo", "/")
+    run(binary, "perf", "/echo")
+    return 0
 
 
 if __name__ == "__main__":

@@ -161,6 +161,32 @@ async fn echo_path_echoes_in_order() {
 }
 
 #[tokio::test]
+async fn echo_path_returns_every_size_intact() {
+    // Sizes around each length encoding and the large-frame paths (read straight into the
+    // message, written from its own memory), with a pattern that shows any masking slip.
+    let server = TestServer::start_with("perf", &[]);
+    let mut connection = connect(&server.url_with_path("/echo")).await;
+    for size in [0, 1, 125, 126, 4095, 65_535, 65_536, 100_003, 1 << 20] {
+        let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        within(connection.send_slice(MessageType::Binary, &payload))
+            .await
+            .unwrap();
+        within(connection.send(Message::binary(payload.clone())))
+            .await
+            .unwrap();
+        for copy in ["borrowed", "owned"] {
+            let echo = within(connection.receive_message()).await.unwrap();
+            assert_eq!(echo.message_type, MessageType::Binary);
+            assert!(
+                echo.data == payload,
+                "{copy} message of {size} bytes came back changed"
+            );
+        }
+    }
+    within(connection.disconnect()).await.unwrap();
+}
+
+#[tokio::test]
 async fn unknown_paths_and_bad_parameters_are_closed_with_1008_naming_the_paths() {
     let server = TestServer::start_with("perf", &["--max-message-size", "1024"]);
     for path in [

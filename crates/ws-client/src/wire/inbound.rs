@@ -134,8 +134,13 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 assembly
                     .data
                     .reserve(self.frame_remaining.min(RESERVE_AHEAD));
+                let start = assembly.data.len();
                 let mut into = (&mut assembly.data).limit(self.frame_remaining);
                 let read = std::task::ready!(tokio_util::io::poll_read_buf(io, cx, &mut into))?;
+                if let Some(key) = self.frame_mask {
+                    frame::apply_mask_at(&mut assembly.data[start..], key, self.frame_offset);
+                }
+                self.frame_offset += read;
                 self.frame_remaining -= read;
                 return Poll::Ready(Ok(read));
             }
@@ -323,5 +328,209 @@ fn check_close_payload(payload: &[u8]) -> Result<(), Error> {
             std::str::from_utf8(reason).map_err(|_| Error::InvalidUtf8)?;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncWriteExt, DuplexStream};
+
+    use super::*;
+    use crate::wire::Outbound;
+
+    const LIMITS: ReadLimits = ReadLimits {
+        message: 1 << 20,
+        frame: 1 << 20,
+        read_size: 256,
+    };
+
+    /// A frame as a server sends it (unmasked) or a client (masked with `key`).
+    fn frame(fin: bool, opcode: OpCode, payload: &[u8], key: Option<[u8; 4]>) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame::encode_header(&mut out, fin, opcode, payload.len(), key);
+        let start = out.len();
+        out.extend_from_slice(payload);
+        if let Some(key) = key {
+            frame::apply_mask(&mut out[start..], key);
+        }
+        out
+    }
+
+    fn reader(role: Role) -> (Inbound<DuplexStream>, DuplexStream) {
+        let (theirs, ours) = tokio::io::duplex(1 << 16);
+        (Inbound::new(ours, BytesMut::new(), LIMITS, role), theirs)
+    }
+
+    async fn next<R: AsyncRead + Unpin>(
+        inbound: &mut Inbound<R>,
+    ) -> Result<Option<Message>, Error> {
+        tokio::time::timeout(Duration::from_secs(5), inbound.next())
+            .await
+            .expect("no message within 5 s")
+    }
+
+    #[tokio::test]
+    async fn fragments_are_joined_around_an_interleaved_ping() {
+        let (mut inbound, mut peer) = reader(Role::Client);
+        let mut bytes = frame(false, OpCode::Text, b"hel", None);
+        bytes.extend(frame(true, OpCode::Ping, b"p", None));
+        bytes.extend(frame(false, OpCode::Continuation, b"lo ", None));
+        bytes.extend(frame(true, OpCode::Continuation, b"world", None));
+        peer.write_all(&bytes).await.unwrap();
+        let ping = next(&mut inbound).await.unwrap().unwrap();
+        assert_eq!(
+            (ping.message_type, ping.data.as_slice()),
+            (MessageType::Ping, &b"p"[..])
+        );
+        let text = next(&mut inbound).await.unwrap().unwrap();
+        assert_eq!(text.as_text().unwrap(), "hello world");
+        drop(peer);
+        assert!(
+            next(&mut inbound).await.unwrap().is_none(),
+            "clean end between frames"
+        );
+    }
+
+    #[tokio::test]
+    async fn masked_frames_dribbled_byte_by_byte_are_unmasked_by_a_server() {
+        let (mut inbound, mut peer) = reader(Role::Server);
+        // Larger than the read size, so both the buffered and the direct path run.
+        let payload: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let mut bytes = frame(false, OpCode::Binary, &payload[..3], Some([1, 2, 3, 4]));
+        bytes.extend(frame(
+            true,
+            OpCode::Continuation,
+            &payload[3..],
+            Some([9, 8, 7, 6]),
+        ));
+        let writer = tokio::spawn(async move {
+            for chunk in bytes.chunks(7) {
+                peer.write_all(chunk).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            peer
+        });
+        let message = next(&mut inbound).await.unwrap().unwrap();
+        assert_eq!(message.message_type, MessageType::Binary);
+        assert_eq!(message.data, payload);
+        drop(writer.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn what_an_outbound_writes_an_inbound_of_the_other_role_reads() {
+        for (writer_role, reader_role) in
+            [(Role::Client, Role::Server), (Role::Server, Role::Client)]
+        {
+            let (theirs, ours) = tokio::io::duplex(1 << 20);
+            let mut outbound = Outbound::new(theirs, writer_role);
+            let mut inbound = Inbound::new(ours, BytesMut::new(), LIMITS, reader_role);
+            let large = vec![7u8; 100_000];
+            outbound.encode(MessageType::Text, "small".as_bytes());
+            outbound.encode_owned(Message::binary(large.clone()));
+            outbound.encode(MessageType::Close, &Message::close(1000, "bye").data);
+            outbound.flush().await.unwrap();
+            assert_eq!(
+                next(&mut inbound)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .as_text()
+                    .unwrap(),
+                "small"
+            );
+            assert_eq!(next(&mut inbound).await.unwrap().unwrap().data, large);
+            let close = next(&mut inbound).await.unwrap().unwrap();
+            assert_eq!(close.close_code(), Some(1000));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_read_loses_nothing() {
+        let (mut inbound, mut peer) = reader(Role::Client);
+        let bytes = frame(true, OpCode::Binary, &[5u8; 1000], None);
+        peer.write_all(&bytes[..600]).await.unwrap();
+        let early = tokio::time::timeout(Duration::from_millis(20), inbound.next()).await;
+        assert!(early.is_err(), "half a frame is not a message");
+        peer.write_all(&bytes[600..]).await.unwrap();
+        assert_eq!(
+            next(&mut inbound).await.unwrap().unwrap().data,
+            vec![5u8; 1000]
+        );
+    }
+
+    #[tokio::test]
+    async fn rule_breaking_sequences_are_refused() {
+        let cases: [(Vec<u8>, Role); 6] = [
+            (frame(true, OpCode::Continuation, b"x", None), Role::Client),
+            (
+                [
+                    frame(false, OpCode::Text, b"a", None),
+                    frame(true, OpCode::Text, b"b", None),
+                ]
+                .concat(),
+                Role::Client,
+            ),
+            (
+                frame(true, OpCode::Text, b"x", Some([1, 1, 1, 1])),
+                Role::Client,
+            ),
+            (frame(true, OpCode::Text, b"x", None), Role::Server),
+            (frame(true, OpCode::Close, &[3], None), Role::Client),
+            (
+                [
+                    frame(true, OpCode::Close, &[3, 232], None),
+                    frame(true, OpCode::Text, b"late", None),
+                ]
+                .concat(),
+                Role::Client,
+            ),
+        ];
+        for (i, (bytes, role)) in cases.into_iter().enumerate() {
+            let (mut inbound, mut peer) = reader(role);
+            peer.write_all(&bytes).await.unwrap();
+            let outcome = next(&mut inbound).await;
+            assert!(
+                matches!(outcome, Err(Error::Protocol(_))),
+                "case {i}: {outcome:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn limits_and_text_are_checked() {
+        let (mut inbound, mut peer) = reader(Role::Client);
+        peer.write_all(&frame(true, OpCode::Text, &[0xff, 0xfe], None))
+            .await
+            .unwrap();
+        assert!(matches!(next(&mut inbound).await, Err(Error::InvalidUtf8)));
+
+        let (mut inbound, mut peer) = reader(Role::Client);
+        let half = vec![0u8; LIMITS.message / 2 + 1];
+        let writer = tokio::spawn(async move {
+            let _ = peer
+                .write_all(&frame(false, OpCode::Binary, &half, None))
+                .await;
+            let _ = peer
+                .write_all(&frame(true, OpCode::Continuation, &half, None))
+                .await;
+        });
+        assert!(matches!(
+            next(&mut inbound).await,
+            Err(Error::MessageTooLarge { limit, .. }) if limit == LIMITS.message
+        ));
+        drop(inbound);
+        writer.await.unwrap();
+
+        let (mut inbound, mut peer) = reader(Role::Client);
+        peer.write_all(&frame(true, OpCode::Binary, b"cut", None)[..3])
+            .await
+            .unwrap();
+        drop(peer);
+        assert!(matches!(
+            next(&mut inbound).await,
+            Err(Error::ConnectionLost(_))
+        ));
     }
 }

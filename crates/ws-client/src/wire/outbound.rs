@@ -92,14 +92,20 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         }
     }
 
+    /// Keeps frames in order when one is encoded behind a large payload that is still
+    /// being written: the payload's rest moves into the buffer. The senders of this crate
+    /// flush first (see [`has_room`](Self::has_room)), so this is the rare path.
+    fn absorb_owned(&mut self) {
+        if let Some((data, at)) = self.owned.take() {
+            self.buffer.extend_from_slice(&data[at..]);
+        }
+    }
+
     /// Appends one whole (unfragmented) frame carrying a copy of `payload`. The caller
     /// checks first that the message may be sent (see `Message::check_sendable`) and that
     /// there is room ([`has_room`](Self::has_room)).
     pub fn encode(&mut self, message_type: MessageType, payload: &[u8]) {
-        debug_assert!(
-            self.owned.is_none(),
-            "a frame must not overtake a large payload"
-        );
+        self.absorb_owned();
         self.reset_if_written();
         let key = self.mask_key();
         self.buffer.reserve(MAX_HEADER_LEN + payload.len());
@@ -124,10 +130,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         if payload.len() < OWNED_PAYLOAD_FROM {
             return self.encode(message.message_type, &payload);
         }
-        debug_assert!(
-            self.owned.is_none(),
-            "a frame must not overtake a large payload"
-        );
+        self.absorb_owned();
         self.reset_if_written();
         let key = self.mask_key();
         let opcode = opcode(message.message_type);
