@@ -27,6 +27,14 @@ use ticks::Ticks;
 const OUTBOUND_CAPACITY: usize = 1024;
 /// Most queued answers written between two reads, so readers and writers take turns.
 const MAX_REPLIES_PER_TURN: usize = 1024;
+/// Most frames handled between two flushes. A client that keeps many calls in flight keeps
+/// the socket readable, and flushing only once it runs dry holds every answer back until
+/// the whole burst is read: client and server then take turns over whole bursts instead of
+/// working at the same time. Measured with 256 calls in flight on 2 cores: 128 let both
+/// sides overlap in every run (x1.7 calls/s); 64 did in about half the runs (the smaller
+/// chunks cost more wake-ups and the two processes tend to end up sharing one core), and
+/// 256 never did.
+const MAX_FRAMES_PER_FLUSH: usize = 128;
 
 /// Per-connection limits of the `rpc` server.
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +94,7 @@ impl Handler for RpcServer {
                 Some(reply) = replies.recv() => Step::Reply(reply),
             };
             let mut next = Some(step);
+            let mut unflushed = 0;
             while let Some(step) = next.take() {
                 match step {
                     Step::Event(Event::Message(message)) => {
@@ -118,6 +127,13 @@ impl Handler for RpcServer {
                                 return;
                             }
                         }
+                    }
+                }
+                unflushed += 1;
+                if unflushed == MAX_FRAMES_PER_FLUSH {
+                    unflushed = 0;
+                    if futures_util::SinkExt::flush(&mut ws).await.is_err() {
+                        return;
                     }
                 }
                 next = session.next_ready(&mut ws).await.map(Step::Event);
