@@ -17,7 +17,8 @@ use tokio::time::Instant;
 use crate::connection::WebSocketConnection;
 use crate::error::Error;
 use crate::message::Message;
-use crate::rpc::codec::Codec;
+use crate::message::MessageType;
+use crate::rpc::codec::{Codec, RpcCodec, encode_exact};
 use crate::rpc::config::RpcConfig;
 use crate::rpc::router::{self, Outcome, Pending, Router};
 use crate::rpc::subscription::{self, Subscription};
@@ -118,6 +119,33 @@ impl<'a> WireRequest<'a> {
             params,
             id,
         }
+    }
+
+    /// Encodes this request as one message. JSON is written by hand, byte for byte what
+    /// the derived `Serialize` writes: the derive escapes every member name and the
+    /// version at run time, which was a visible share of each call.
+    fn encode(&self, codec: RpcCodec) -> Result<Message, Error> {
+        if codec != RpcCodec::Json {
+            return codec.encode(self);
+        }
+        let data = encode_exact(|out| {
+            out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
+            serde_json::to_writer(&mut *out, self.method).map_err(|e| e.to_string())?;
+            if !self.params.is_null() {
+                out.extend_from_slice(br#","params":"#);
+                serde_json::to_writer(&mut *out, self.params).map_err(|e| e.to_string())?;
+            }
+            if let Some(id) = self.id {
+                out.extend_from_slice(br#","id":"#);
+                serde_json::to_writer(&mut *out, &id).map_err(|e| e.to_string())?;
+            }
+            out.push(b'}');
+            Ok(())
+        })?;
+        Ok(Message {
+            data,
+            message_type: MessageType::Text,
+        })
     }
 }
 
@@ -245,11 +273,7 @@ impl RpcClient {
 
     /// Sends a notification: no id, no answer.
     pub async fn notify(&self, method: &str, params: Value) -> Result<(), Error> {
-        let message = self
-            .inner
-            .config
-            .codec
-            .encode(&WireRequest::new(method, &params, None))?;
+        let message = WireRequest::new(method, &params, None).encode(self.inner.config.codec)?;
         self.send(message).await
     }
 
@@ -359,10 +383,7 @@ impl RpcClient {
             }
         };
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let message = inner
-            .config
-            .codec
-            .encode(&WireRequest::new(method, params, Some(id)))?;
+        let message = WireRequest::new(method, params, Some(id)).encode(inner.config.codec)?;
         let (reply, answer) = oneshot::channel();
         let pending = match subscription {
             Some(sink) => Pending::Subscribe(reply, sink),
@@ -374,7 +395,9 @@ impl RpcClient {
             id,
             answered: false,
         };
-        self.send(message).await?;
+        // No closed check here (`send` takes the router's lock for it): `register` has just
+        // made it, and a connection that ends after that fails this call through `answer`.
+        inner.writer.send(message);
         let outcome = answer.await.map_err(|_| self.closed_error())?;
         // Whatever ended it also took it out of the router.
         guard.answered = true;
@@ -447,11 +470,7 @@ impl RpcClient {
 
     /// Sends a notification without waiting (from `Drop`); dropped if the outbox is full.
     pub(crate) fn notify_nowait(&self, method: &str, params: Value) {
-        if let Ok(message) = self
-            .inner
-            .config
-            .codec
-            .encode(&WireRequest::new(method, &params, None))
+        if let Ok(message) = WireRequest::new(method, &params, None).encode(self.inner.config.codec)
         {
             self.inner.writer.send(message);
         }
@@ -466,5 +485,37 @@ impl RpcClient {
             .router
             .closed()
             .unwrap_or(Error::ConnectionClosed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hand_written_json_requests_match_the_derived_ones() {
+        let params = [
+            Value::Null,
+            json!([1, 2]),
+            json!({"a": "x\"y", "b": [true, null, 1.5]}),
+        ];
+        for method in ["add", "we\"ird\\ \u{1}é"] {
+            for params in &params {
+                for id in [None, Some(0), Some(-7), Some(i64::MAX)] {
+                    let request = WireRequest::new(method, params, id);
+                    let written = request.encode(RpcCodec::Json).unwrap();
+                    assert_eq!(written.message_type, MessageType::Text);
+                    assert_eq!(
+                        String::from_utf8(written.data).unwrap(),
+                        serde_json::to_string(&request).unwrap()
+                    );
+                }
+            }
+        }
+        let packed = WireRequest::new("add", &params[1], Some(1))
+            .encode(RpcCodec::MessagePack)
+            .unwrap();
+        assert_eq!(packed.message_type, MessageType::Binary);
     }
 }

@@ -37,7 +37,9 @@ thread_local! {
 /// such a `Vec` into the transport's `Bytes` allocates a second time, so each request cost
 /// two allocations (and the growth of a small `Vec` on the way). One exact allocation plus
 /// a copy of a few dozen bytes is cheaper.
-fn encode_exact(write: impl FnOnce(&mut Vec<u8>) -> Result<(), String>) -> Result<Vec<u8>, Error> {
+pub(crate) fn encode_exact(
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), String>,
+) -> Result<Vec<u8>, Error> {
     SCRATCH.with(|scratch| {
         // A re-entrant encode (a `Serialize` impl that encodes) gets its own buffer.
         let Ok(mut scratch) = scratch.try_borrow_mut() else {
