@@ -7,16 +7,15 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde::de::{self, IgnoredAny};
-use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::rpc::codec::{Codec, RpcCodec};
+use crate::rpc::incoming::{Incoming, plain_json_answer};
 use crate::rpc::subscription::SubscriptionSink;
-use crate::rpc::types::{Id, RpcError, RpcResponse, present};
+use crate::rpc::types::{Id, RpcResponse};
 use crate::split::WsReceiver;
 
 /// How a call ended, as the router tells its caller.
@@ -111,65 +110,6 @@ impl std::fmt::Debug for Router {
             .field("closed", &tables.closed)
             .finish()
     }
-}
-
-/// One JSON-RPC message from the server: a response or a notification.
-#[derive(Deserialize)]
-struct Incoming {
-    #[serde(default, deserialize_with = "any_id")]
-    id: Option<Id>,
-    #[serde(default, deserialize_with = "present")]
-    result: Option<Value>,
-    #[serde(default)]
-    error: Option<RpcError>,
-    /// Only whether it is there matters (a notification), so it is not copied.
-    #[serde(default)]
-    method: Option<IgnoredAny>,
-    #[serde(default)]
-    params: Option<Value>,
-}
-
-/// Reads an id (number, string; null is none) straight from the input. `Id`'s own untagged
-/// derive buffers the value and tries each variant in turn, which allocates per answer.
-fn any_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Id>, D::Error> {
-    struct IdVisitor;
-
-    impl<'de> de::Visitor<'de> for IdVisitor {
-        type Value = Option<Id>;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a number, a string or null")
-        }
-
-        fn visit_i64<E: de::Error>(self, id: i64) -> Result<Self::Value, E> {
-            Ok(Some(Id::Number(id)))
-        }
-
-        fn visit_u64<E: de::Error>(self, id: u64) -> Result<Self::Value, E> {
-            i64::try_from(id)
-                .map(|id| Some(Id::Number(id)))
-                .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(id), &self))
-        }
-
-        fn visit_str<E: de::Error>(self, id: &str) -> Result<Self::Value, E> {
-            Ok(Some(Id::String(id.to_owned())))
-        }
-
-        fn visit_string<E: de::Error>(self, id: String) -> Result<Self::Value, E> {
-            Ok(Some(Id::String(id)))
-        }
-
-        // `null` reads as no id, as `Option<Id>`'s own deserializer reads it.
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-    }
-
-    deserializer.deserialize_any(IdVisitor)
 }
 
 impl Router {
@@ -384,6 +324,11 @@ pub(crate) async fn read_loop(mut receiver: WsReceiver, router: Arc<Router>, cod
                     .for_each(|incoming| router.route(incoming)),
                 Err(error) => tracing::warn!(%error, "undecodable batch from the server ignored"),
             }
+        } else if let Some(incoming) = (codec == RpcCodec::Json)
+            .then(|| plain_json_answer(&message.data))
+            .flatten()
+        {
+            router.route(incoming);
         } else {
             match codec.decode::<Incoming>(&message) {
                 Ok(incoming) => router.route(incoming),
@@ -472,26 +417,5 @@ mod tests {
             .await
             .expect("the sweeper ends with the connection")
             .unwrap();
-    }
-
-    #[test]
-    fn ids_are_read_without_buffering() {
-        let incoming: Incoming =
-            serde_json::from_str(r#"{"jsonrpc":"2.0","result":null,"id":7}"#).unwrap();
-        assert_eq!(incoming.id, Some(Id::Number(7)));
-        assert_eq!(incoming.result, Some(Value::Null));
-        for (text, id) in [
-            (r#"{"id":"x","result":1}"#, Some(Id::String("x".into()))),
-            (r#"{"id":null,"error":{"code":1,"message":"m"}}"#, None),
-            (r#"{"method":"tick","params":{}}"#, None),
-        ] {
-            let incoming: Incoming = serde_json::from_str(text).unwrap();
-            assert_eq!(incoming.id, id, "{text}");
-        }
-        assert!(serde_json::from_str::<Incoming>(r#"{"id":[1],"result":1}"#).is_err());
-        let packed =
-            rmp_serde::to_vec_named(&serde_json::json!({"id": 9, "result": [1, 2]})).unwrap();
-        let incoming: Incoming = rmp_serde::from_slice(&packed).unwrap();
-        assert_eq!(incoming.id, Some(Id::Number(9)));
     }
 }
