@@ -27,6 +27,14 @@ use ticks::Ticks;
 const OUTBOUND_CAPACITY: usize = 1024;
 /// Most queued answers written between two reads, so readers and writers take turns.
 const MAX_REPLIES_PER_TURN: usize = 1024;
+/// Most frames handled between two flushes. A client that keeps many calls in flight keeps
+/// the socket readable, and flushing only once it runs dry holds every answer back until
+/// the whole burst is read: client and server then take turns over whole bursts instead of
+/// working at the same time. Measured with 256 calls in flight on 2 cores: 128 let both
+/// sides overlap in every run (x1.7 calls/s); 64 did in about half the runs (the smaller
+/// chunks cost more wake-ups and the two processes tend to end up sharing one core), and
+/// 256 never did.
+const MAX_FRAMES_PER_FLUSH: usize = 128;
 
 /// Per-connection limits of the `rpc` server.
 #[derive(Debug, Clone, Copy)]
@@ -55,9 +63,20 @@ enum Answer {
 /// What one connection's requests share.
 struct Connection {
     outbound: mpsc::Sender<Message>,
-    ticks: Arc<Ticks>,
+    /// What methods see, per framing (built once, not per call).
+    json_context: MethodContext,
+    message_pack_context: MethodContext,
     calls: Arc<Semaphore>,
     closed: CancellationToken,
+}
+
+impl Connection {
+    fn context(&self, framing: Framing) -> &MethodContext {
+        match framing {
+            Framing::Json => &self.json_context,
+            Framing::MessagePack => &self.message_pack_context,
+        }
+    }
 }
 
 enum Step {
@@ -69,12 +88,18 @@ impl Handler for RpcServer {
     async fn serve(&self, mut ws: ServerStream, session: Session) {
         let closed = session.shutdown.child_token();
         let (outbound, mut replies) = mpsc::channel(OUTBOUND_CAPACITY);
+        let ticks = Arc::new(Ticks::new(
+            self.limits.max_subscriptions,
+            outbound.clone(),
+            closed.clone(),
+        ));
+        let context = |framing| MethodContext {
+            ticks: Arc::clone(&ticks),
+            framing,
+        };
         let connection = Connection {
-            ticks: Arc::new(Ticks::new(
-                self.limits.max_subscriptions,
-                outbound.clone(),
-                closed.clone(),
-            )),
+            json_context: context(Framing::Json),
+            message_pack_context: context(Framing::MessagePack),
             outbound,
             calls: Arc::new(Semaphore::new(self.limits.max_calls_in_flight)),
             closed: closed.clone(),
@@ -86,6 +111,7 @@ impl Handler for RpcServer {
                 Some(reply) = replies.recv() => Step::Reply(reply),
             };
             let mut next = Some(step);
+            let mut unflushed = 0;
             while let Some(step) = next.take() {
                 match step {
                     Step::Event(Event::Message(message)) => {
@@ -120,6 +146,13 @@ impl Handler for RpcServer {
                         }
                     }
                 }
+                unflushed += 1;
+                if unflushed == MAX_FRAMES_PER_FLUSH {
+                    unflushed = 0;
+                    if futures_util::SinkExt::flush(&mut ws).await.is_err() {
+                        return;
+                    }
+                }
                 next = session.next_ready(&mut ws).await.map(Step::Event);
             }
             if futures_util::SinkExt::flush(&mut ws).await.is_err() {
@@ -132,17 +165,17 @@ impl Handler for RpcServer {
 impl RpcServer {
     /// Answers one frame: a request or a batch. `None` when there is nothing to send now.
     fn handle_frame(&self, message: Message, connection: &Connection) -> Option<Message> {
-        let framing = match &message {
-            Message::Text(_) => Framing::Json,
-            Message::Binary(_) => Framing::MessagePack,
+        let (framing, payload) = match message {
+            Message::Text(text) => {
+                // Parsed as `str`: tungstenite has already checked the text is UTF-8.
+                if let Some(call) = protocol::BorrowedCall::parse_str(text.as_str()) {
+                    return self.handle_plain_call(call, connection);
+                }
+                (Framing::Json, text.into())
+            }
+            Message::Binary(data) => (Framing::MessagePack, data),
             _ => return None, // pings are answered by tungstenite; pongs and closes need nothing here
         };
-        let payload = message.into_data();
-        if framing == Framing::Json {
-            if let Some(call) = protocol::BorrowedCall::parse(&payload) {
-                return self.handle_plain_call(call, connection);
-            }
-        }
         let value = match framing.decode(&payload) {
             Ok(value) => value,
             Err(reason) => {
@@ -189,11 +222,8 @@ impl RpcServer {
         mut call: protocol::BorrowedCall<'_>,
         connection: &Connection,
     ) -> Option<Message> {
-        let context = MethodContext {
-            ticks: Arc::clone(&connection.ticks),
-            framing: Framing::Json,
-        };
-        match methods::dispatch(call.method, call.take_params(), &context) {
+        let context = connection.context(Framing::Json);
+        match methods::dispatch(call.method, call.take_params(), context) {
             Work::Done(outcome) => Some(Message::text(call.answer(&outcome))),
             Work::Later(work) => {
                 let answer = self.later(Some(call.owned_id()), work, connection);
@@ -262,11 +292,8 @@ impl RpcServer {
             Ok(request) => request,
             Err(answer) => return Answer::Now(Some(answer)),
         };
-        let context = MethodContext {
-            ticks: Arc::clone(&connection.ticks),
-            framing,
-        };
-        match methods::dispatch(&request.method, request.params, &context) {
+        let context = connection.context(framing);
+        match methods::dispatch(&request.method, request.params, context) {
             Work::Done(outcome) => Answer::Now(protocol::answer(request.id, outcome)),
             // A slow notification has no answer and no effect: skip the work.
             Work::Later(_) if request.id.is_none() => Answer::Now(None),

@@ -2,6 +2,8 @@
 //! MessagePack in binary ones), checking request objects, and building responses exactly
 //! as the specification shows them.
 
+use std::cell::RefCell;
+
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -186,7 +188,13 @@ pub struct BorrowedCall<'a> {
 impl<'a> BorrowedCall<'a> {
     /// Parses `payload` if it is a plain, valid call; `None` sends it down the general path.
     pub fn parse(payload: &'a [u8]) -> Option<Self> {
-        let call: Self = serde_json::from_slice(payload).ok()?;
+        Self::parse_str(std::str::from_utf8(payload).ok()?)
+    }
+
+    /// [`parse`](Self::parse) for text already known to be UTF-8 (a text frame, which
+    /// tungstenite has checked): serde_json then does not check it a second time.
+    pub fn parse_str(text: &'a str) -> Option<Self> {
+        let call: Self = serde_json::from_str(text).ok()?;
         let id_is_valid = matches!(
             call.id.get().as_bytes().first(),
             Some(b'"' | b'-' | b'0'..=b'9' | b'n')
@@ -207,35 +215,52 @@ impl<'a> BorrowedCall<'a> {
     }
 
     /// The answer text, written straight from borrowed parts.
+    ///
+    /// The envelope is written as literal bytes (serde would escape each member name at run
+    /// time) into a reused buffer, and the text is copied out at its exact size: a `String`
+    /// with spare capacity costs tungstenite a second allocation when it becomes `Bytes`.
     pub fn answer(&self, outcome: &Result<Value, RpcFailure>) -> String {
-        #[derive(Serialize)]
-        struct Success<'r> {
-            jsonrpc: &'static str,
-            result: &'r Value,
-            id: &'r RawValue,
+        thread_local! {
+            static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         }
-        #[derive(Serialize)]
-        struct Failure<'r> {
-            jsonrpc: &'static str,
-            error: &'r ErrorObject,
-            id: &'r RawValue,
-        }
-        let text = match outcome {
-            Ok(result) => serde_json::to_string(&Success {
-                jsonrpc: "2.0",
-                result,
-                id: self.id,
-            }),
-            Err(failure) => serde_json::to_string(&Failure {
-                jsonrpc: "2.0",
-                error: &ErrorObject::from(failure),
-                id: self.id,
-            }),
+        let write = |out: &mut Vec<u8>| {
+            let written = match outcome {
+                Ok(result) => {
+                    out.extend_from_slice(br#"{"jsonrpc":"2.0","result":"#);
+                    serde_json::to_writer(&mut *out, result)
+                }
+                Err(failure) => {
+                    out.extend_from_slice(br#"{"jsonrpc":"2.0","error":"#);
+                    serde_json::to_writer(&mut *out, &ErrorObject::from(failure))
+                }
+            };
+            out.extend_from_slice(br#","id":"#);
+            out.extend_from_slice(self.id.get().as_bytes());
+            out.push(b'}');
+            // Serializing values that were just parsed cannot fail, and serde_json writes
+            // UTF-8 only: neither fallback is ever taken.
+            written
+                .ok()
+                .and_then(|()| String::from_utf8(out.clone()).ok())
+                .unwrap_or_default()
         };
-        // Serializing values that were just parsed cannot fail.
-        text.unwrap_or_default()
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => {
+                scratch.clear();
+                let text = write(&mut scratch);
+                // Large answers (an `echo` of a big payload) are not kept around.
+                if scratch.capacity() > MAX_KEPT_SCRATCH {
+                    *scratch = Vec::new();
+                }
+                text
+            }
+            Err(_) => write(&mut Vec::new()),
+        })
     }
 }
+
+/// Largest answer buffer kept between answers.
+const MAX_KEPT_SCRATCH: usize = 64 * 1024;
 
 /// The error member of an answer.
 #[derive(Serialize)]
@@ -304,6 +329,20 @@ mod tests {
         assert_eq!(
             call.answer(&Ok(json!(3))),
             r#"{"jsonrpc":"2.0","result":3,"id":7}"#
+        );
+        let call =
+            BorrowedCall::parse_str(r#"{"jsonrpc":"2.0","method":"nope","id":"é\"x"}"#).unwrap();
+        assert_eq!(
+            call.answer(&Err(RpcFailure::standard(METHOD_NOT_FOUND))),
+            r#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":"é\"x"}"#
+        );
+        assert_eq!(
+            call.answer(&Err(RpcFailure::invalid_params("two numbers"))),
+            r#"{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid params","data":"two numbers"},"id":"é\"x"}"#
+        );
+        assert_eq!(
+            call.answer(&Ok(json!({"s": "\u{1}"}))),
+            r#"{"jsonrpc":"2.0","result":{"s":"\u0001"},"id":"é\"x"}"#
         );
         for unusual in [
             &br#"{"jsonrpc":"2.0","method":"update"}"#[..],

@@ -12,13 +12,15 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::connection::WebSocketConnection;
 use crate::error::Error;
 use crate::message::Message;
-use crate::rpc::codec::Codec;
+use crate::message::MessageType;
+use crate::rpc::codec::{Codec, RpcCodec, encode_exact};
 use crate::rpc::config::RpcConfig;
-use crate::rpc::router::{self, Pending, Router};
+use crate::rpc::router::{self, Outcome, Pending, Router};
 use crate::rpc::subscription::{self, Subscription};
 use crate::rpc::types::{Id, RpcMethod, RpcResponse};
 use crate::rpc::writer::Writer;
@@ -118,6 +120,33 @@ impl<'a> WireRequest<'a> {
             id,
         }
     }
+
+    /// Encodes this request as one message. JSON is written by hand, byte for byte what
+    /// the derived `Serialize` writes: the derive escapes every member name and the
+    /// version at run time, which was a visible share of each call.
+    fn encode(&self, codec: RpcCodec) -> Result<Message, Error> {
+        if codec != RpcCodec::Json {
+            return codec.encode(self);
+        }
+        let data = encode_exact(|out| {
+            out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
+            serde_json::to_writer(&mut *out, self.method).map_err(|e| e.to_string())?;
+            if !self.params.is_null() {
+                out.extend_from_slice(br#","params":"#);
+                serde_json::to_writer(&mut *out, self.params).map_err(|e| e.to_string())?;
+            }
+            if let Some(id) = self.id {
+                out.extend_from_slice(br#","id":"#);
+                serde_json::to_writer(&mut *out, &id).map_err(|e| e.to_string())?;
+            }
+            out.push(b'}');
+            Ok(())
+        })?;
+        Ok(Message {
+            data,
+            message_type: MessageType::Text,
+        })
+    }
 }
 
 /// Removes a call from the router if it ends without an answer (timeout or drop).
@@ -156,6 +185,8 @@ impl RpcClient {
         let (sender, receiver) = connection.split()?;
         let router = Arc::new(Router::default());
         let writer = Writer::start(sender, Arc::clone(&router));
+        // Ends by itself once the router is closed (the reader closes it at the end).
+        tokio::spawn(router::sweep_loop(Arc::clone(&router)));
         let reader = tokio::spawn(router::read_loop(
             receiver,
             Arc::clone(&router),
@@ -211,13 +242,18 @@ impl RpcClient {
         params: Value,
         timeout: Duration,
     ) -> Result<RpcResponse, Error> {
-        let attempt = self.call_unbounded(method, &params, None);
-        tokio::time::timeout(timeout, attempt)
-            .await
-            .map_err(|_| Error::CallTimeout {
-                method: method.to_owned(),
-                after: timeout,
-            })?
+        let timed_out = || Error::CallTimeout {
+            method: method.to_owned(),
+            after: timeout,
+        };
+        // The deadline counts from now, waiting for a slot included. A timeout too long to
+        // be represented as an instant is, in practice, no timeout.
+        let deadline = Instant::now().checked_add(timeout);
+        match self.call_until(method, &params, deadline, None).await {
+            Ok(Outcome::Answer(response)) => Ok(response),
+            Ok(Outcome::TimedOut) => Err(timed_out()),
+            Ok(Outcome::Failed(error)) | Err(error) => Err(error),
+        }
     }
 
     /// Calls `method` and decodes its result as `T`; an error object becomes [`Error::Rpc`].
@@ -237,11 +273,7 @@ impl RpcClient {
 
     /// Sends a notification: no id, no answer.
     pub async fn notify(&self, method: &str, params: Value) -> Result<(), Error> {
-        let message = self
-            .inner
-            .config
-            .codec
-            .encode(&WireRequest::new(method, &params, None))?;
+        let message = WireRequest::new(method, &params, None).encode(self.inner.config.codec)?;
         self.send(message).await
     }
 
@@ -267,13 +299,20 @@ impl RpcClient {
     ) -> Result<Subscription<T>, Error> {
         let (sink, source) = subscription::channel(self.inner.config.subscription_buffer);
         let timeout = self.inner.config.request_timeout;
-        let response =
-            tokio::time::timeout(timeout, self.call_unbounded(method, &params, Some(sink)))
-                .await
-                .map_err(|_| Error::CallTimeout {
+        let deadline = Instant::now().checked_add(timeout);
+        let response = match self
+            .call_until(method, &params, deadline, Some(sink))
+            .await?
+        {
+            Outcome::Answer(response) => response,
+            Outcome::Failed(error) => return Err(error),
+            Outcome::TimedOut => {
+                return Err(Error::CallTimeout {
                     method: method.to_owned(),
                     after: timeout,
-                })??;
+                });
+            }
+        };
         let id = match response.into_result()? {
             Value::Number(n) if n.is_i64() => Id::Number(n.as_i64().unwrap_or_default()),
             Value::String(s) => Id::String(s),
@@ -317,38 +356,52 @@ impl RpcClient {
         self.inner.router.closed().is_some()
     }
 
-    async fn call_unbounded(
+    /// Makes one call that ends by `deadline` (`None`: never). The router's sweeper fails
+    /// it with [`Outcome::TimedOut`] once the deadline has passed, so no timer is armed per
+    /// call; only a caller that has to wait for a slot arms one, for that wait.
+    async fn call_until(
         &self,
         method: &str,
         params: &Value,
+        deadline: Option<Instant>,
         subscription: Option<subscription::SubscriptionSink>,
-    ) -> Result<RpcResponse, Error> {
+    ) -> Result<Outcome, Error> {
         let inner = &*self.inner;
-        let _slot = inner
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| Error::ConnectionClosed)?;
+        let _slot = match inner.slots.try_acquire() {
+            Ok(slot) => slot,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(Error::ConnectionClosed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let acquire = inner.slots.acquire();
+                let acquired = match deadline {
+                    Some(deadline) => match tokio::time::timeout_at(deadline, acquire).await {
+                        Ok(acquired) => acquired,
+                        Err(_) => return Ok(Outcome::TimedOut),
+                    },
+                    None => acquire.await,
+                };
+                acquired.map_err(|_| Error::ConnectionClosed)?
+            }
+        };
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let message = inner
-            .config
-            .codec
-            .encode(&WireRequest::new(method, params, Some(id)))?;
+        let message = WireRequest::new(method, params, Some(id)).encode(inner.config.codec)?;
         let (reply, answer) = oneshot::channel();
         let pending = match subscription {
             Some(sink) => Pending::Subscribe(reply, sink),
             None => Pending::Call(reply),
         };
-        inner.router.register(id, pending)?;
+        inner.router.register(id, pending, deadline)?;
         let mut guard = PendingGuard {
             router: &inner.router,
             id,
             answered: false,
         };
-        self.send(message).await?;
-        let response = answer.await.map_err(|_| self.closed_error())?;
+        // No closed check here (`send` takes the router's lock for it): `register` has just
+        // made it, and a connection that ends after that fails this call through `answer`.
+        inner.writer.send(message);
+        let outcome = answer.await.map_err(|_| self.closed_error())?;
+        // Whatever ended it also took it out of the router.
         guard.answered = true;
-        response
+        Ok(outcome)
     }
 
     async fn batch_unbounded(
@@ -374,7 +427,8 @@ impl RpcClient {
                 BatchEntry::Call { method, params } => {
                     let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
                     let (reply, answer) = oneshot::channel();
-                    inner.router.register(id, Pending::Call(reply))?;
+                    // The whole batch is bounded by the caller's timeout instead.
+                    inner.router.register(id, Pending::Call(reply), None)?;
                     guards.push(PendingGuard {
                         router: &inner.router,
                         id,
@@ -393,7 +447,12 @@ impl RpcClient {
         let mut responses = Vec::with_capacity(answers.len());
         for answer in answers {
             responses.push(match answer {
-                Some(answer) => Some(answer.await.map_err(|_| self.closed_error())??),
+                Some(answer) => match answer.await.map_err(|_| self.closed_error())? {
+                    Outcome::Answer(response) => Some(response),
+                    Outcome::Failed(error) => return Err(error),
+                    // Registered without a deadline, so the sweeper never ends these.
+                    Outcome::TimedOut => return Err(Error::ConnectionClosed),
+                },
                 None => None,
             });
         }
@@ -411,11 +470,7 @@ impl RpcClient {
 
     /// Sends a notification without waiting (from `Drop`); dropped if the outbox is full.
     pub(crate) fn notify_nowait(&self, method: &str, params: Value) {
-        if let Ok(message) = self
-            .inner
-            .config
-            .codec
-            .encode(&WireRequest::new(method, &params, None))
+        if let Ok(message) = WireRequest::new(method, &params, None).encode(self.inner.config.codec)
         {
             self.inner.writer.send(message);
         }
@@ -430,5 +485,37 @@ impl RpcClient {
             .router
             .closed()
             .unwrap_or(Error::ConnectionClosed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hand_written_json_requests_match_the_derived_ones() {
+        let params = [
+            Value::Null,
+            json!([1, 2]),
+            json!({"a": "x\"y", "b": [true, null, 1.5]}),
+        ];
+        for method in ["add", "we\"ird\\ \u{1}é"] {
+            for params in &params {
+                for id in [None, Some(0), Some(-7), Some(i64::MAX)] {
+                    let request = WireRequest::new(method, params, id);
+                    let written = request.encode(RpcCodec::Json).unwrap();
+                    assert_eq!(written.message_type, MessageType::Text);
+                    assert_eq!(
+                        String::from_utf8(written.data).unwrap(),
+                        serde_json::to_string(&request).unwrap()
+                    );
+                }
+            }
+        }
+        let packed = WireRequest::new("add", &params[1], Some(1))
+            .encode(RpcCodec::MessagePack)
+            .unwrap();
+        assert_eq!(packed.message_type, MessageType::Binary);
     }
 }

@@ -2,6 +2,8 @@
 //! `MessagePackCodec` binary frames (rmp-serde, field names kept so both sides can read
 //! the messages as plain maps).
 
+use std::cell::RefCell;
+
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::error::Error;
@@ -21,9 +23,44 @@ pub trait Codec: Send + Sync + std::fmt::Debug + 'static {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonCodec;
 
+/// Largest scratch buffer kept between encodings; a bigger one is let go after use.
+const MAX_KEPT_SCRATCH: usize = 64 * 1024;
+
+thread_local! {
+    /// Where messages are serialized before being copied out at their exact size.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Serializes with `write` into a reused buffer and returns an exactly sized copy.
+///
+/// Why not serialize into a fresh `Vec`: its capacity would exceed its length, and turning
+/// such a `Vec` into the transport's `Bytes` allocates a second time, so each request cost
+/// two allocations (and the growth of a small `Vec` on the way). One exact allocation plus
+/// a copy of a few dozen bytes is cheaper.
+pub(crate) fn encode_exact(
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), String>,
+) -> Result<Vec<u8>, Error> {
+    SCRATCH.with(|scratch| {
+        // A re-entrant encode (a `Serialize` impl that encodes) gets its own buffer.
+        let Ok(mut scratch) = scratch.try_borrow_mut() else {
+            let mut own = Vec::new();
+            write(&mut own).map_err(Error::Codec)?;
+            return Ok(own);
+        };
+        scratch.clear();
+        let written = write(&mut scratch).map_err(Error::Codec);
+        let data = written.map(|()| scratch.as_slice().to_vec());
+        if scratch.capacity() > MAX_KEPT_SCRATCH {
+            *scratch = Vec::new();
+        }
+        data
+    })
+}
+
 impl Codec for JsonCodec {
     fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Message, Error> {
-        let data = serde_json::to_vec(value).map_err(|e| Error::Codec(e.to_string()))?;
+        let data =
+            encode_exact(|buffer| serde_json::to_writer(buffer, value).map_err(|e| e.to_string()))?;
         Ok(Message {
             data,
             message_type: MessageType::Text,
@@ -46,7 +83,9 @@ pub struct MessagePackCodec;
 
 impl Codec for MessagePackCodec {
     fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Message, Error> {
-        let data = rmp_serde::to_vec_named(value).map_err(|e| Error::Codec(e.to_string()))?;
+        let data = encode_exact(|buffer| {
+            rmp_serde::encode::write_named(buffer, value).map_err(|e| e.to_string())
+        })?;
         Ok(Message {
             data,
             message_type: MessageType::Binary,

@@ -7,6 +7,7 @@
 mod client;
 mod codec;
 mod config;
+mod incoming;
 mod router;
 mod subscription;
 mod types;

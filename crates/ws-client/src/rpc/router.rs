@@ -1,22 +1,36 @@
 //! `Router`: matches incoming responses to waiting calls by id and notifications to
-//! subscriptions, and fails everything at once when the connection ends. `read_loop` is the
-//! task that feeds it.
+//! subscriptions, fails calls whose deadline has passed, and fails everything at once when
+//! the connection ends. `read_loop` is the task that feeds it; `sweep_loop` the one that
+//! enforces the deadlines.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::rpc::codec::{Codec, RpcCodec};
+use crate::rpc::incoming::{Incoming, plain_json_answer};
 use crate::rpc::subscription::SubscriptionSink;
-use crate::rpc::types::{Id, RpcError, RpcResponse, present};
+use crate::rpc::types::{Id, RpcResponse};
 use crate::split::WsReceiver;
 
+/// How a call ended, as the router tells its caller.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The server answered.
+    Answer(RpcResponse),
+    /// The connection ended first.
+    Failed(Error),
+    /// Its deadline passed first; the caller knows which method and timeout that was.
+    TimedOut,
+}
+
 /// Where the answer to a call goes.
-pub(crate) type Reply = oneshot::Sender<Result<RpcResponse, Error>>;
+pub(crate) type Reply = oneshot::Sender<Outcome>;
 
 /// A call waiting for its answer.
 pub(crate) enum Pending {
@@ -27,18 +41,64 @@ pub(crate) enum Pending {
     Subscribe(Reply, SubscriptionSink),
 }
 
+impl Pending {
+    fn reply(self) -> Reply {
+        match self {
+            Pending::Call(reply) | Pending::Subscribe(reply, _) => reply,
+        }
+    }
+}
+
+/// A registered call and when it must have been answered (`None`: its caller bounds the
+/// wait itself).
+struct Waiting {
+    pending: Pending,
+    deadline: Option<Instant>,
+}
+
+/// Hashes the client's own call ids, which are distinct sequential integers, with one
+/// multiplication: SipHash's protection against chosen keys is not needed for ids we pick,
+/// and it was a visible share of each call.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for non-integer keys; fold the bytes in so it is still a hash.
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_i64(&mut self, id: i64) {
+        // Fibonacci hashing: spreads consecutive ids over both the high bits (hashbrown's
+        // tags) and the low bits (its bucket index).
+        self.0 = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type CallTable = HashMap<i64, Waiting, BuildHasherDefault<IdHasher>>;
+
 #[derive(Default)]
 struct Tables {
-    pending: HashMap<i64, Pending>,
+    pending: CallTable,
     subscriptions: HashMap<Id, SubscriptionSink>,
     /// Set once the connection has ended: why.
     closed: Option<Error>,
+    /// When the sweeper will next look at the deadlines (`None`: it waits to be woken).
+    next_sweep: Option<Instant>,
 }
 
 /// The routing tables of one client connection.
 #[derive(Default)]
 pub(crate) struct Router {
     tables: Mutex<Tables>,
+    /// Wakes the sweeper when a call's deadline comes before its next sweep, or at the end.
+    sweeper: Notify,
 }
 
 impl std::fmt::Debug for Router {
@@ -52,33 +112,36 @@ impl std::fmt::Debug for Router {
     }
 }
 
-/// One JSON-RPC message from the server: a response or a notification.
-#[derive(Deserialize)]
-struct Incoming {
-    #[serde(default)]
-    id: Option<Id>,
-    #[serde(default, deserialize_with = "present")]
-    result: Option<Value>,
-    #[serde(default)]
-    error: Option<RpcError>,
-    #[serde(default)]
-    method: Option<String>,
-    #[serde(default)]
-    params: Option<Value>,
-}
-
 impl Router {
     fn lock(&self) -> MutexGuard<'_, Tables> {
         self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a call; fails if the connection has already ended.
-    pub(crate) fn register(&self, id: i64, pending: Pending) -> Result<(), Error> {
+    /// Registers a call, to be failed with [`Outcome::TimedOut`] at `deadline` if still
+    /// unanswered; fails if the connection has already ended.
+    pub(crate) fn register(
+        &self,
+        id: i64,
+        pending: Pending,
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
         let mut tables = self.lock();
         if let Some(reason) = &tables.closed {
             return Err(reason.for_waiters());
         }
-        tables.pending.insert(id, pending);
+        tables.pending.insert(id, Waiting { pending, deadline });
+        // Calls with the default timeout register in deadline order, so this is rarely
+        // true: the sweeper sleeps until the earliest deadline it knows of.
+        let wake = match (deadline, tables.next_sweep) {
+            (Some(deadline), Some(next)) => deadline < next,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if wake {
+            tables.next_sweep = deadline;
+            drop(tables);
+            self.sweeper.notify_one();
+        }
         Ok(())
     }
 
@@ -109,10 +172,13 @@ impl Router {
                 std::mem::take(&mut tables.subscriptions),
             )
         };
+        self.sweeper.notify_one();
         tracing::debug!(calls = pending.len(), subscriptions = subscriptions.len(), %reason, "connection ended");
         for (_, waiting) in pending {
-            let (Pending::Call(reply) | Pending::Subscribe(reply, _)) = waiting;
-            let _ = reply.send(Err(reason.for_waiters()));
+            let _ = waiting
+                .pending
+                .reply()
+                .send(Outcome::Failed(reason.for_waiters()));
         }
         for (_, sink) in subscriptions {
             sink.end(reason.for_waiters());
@@ -133,7 +199,10 @@ impl Router {
                 error,
                 ..
             } => {
-                let Some(waiting) = self.lock().pending.remove(&id) else {
+                let Some(Waiting {
+                    pending: waiting, ..
+                }) = self.lock().pending.remove(&id)
+                else {
                     tracing::debug!(
                         id,
                         "discarding an answer to a call that timed out or was dropped"
@@ -156,7 +225,7 @@ impl Router {
                         reply
                     }
                 };
-                let _ = reply.send(Ok(response));
+                let _ = reply.send(Outcome::Answer(response));
             }
             Incoming { id, error, .. } => {
                 tracing::warn!(
@@ -195,6 +264,51 @@ fn subscription_id(value: &Value) -> Option<Id> {
     }
 }
 
+/// Fails the calls whose deadline has passed, at their deadlines, until the connection ends.
+///
+/// One task for all calls instead of a timer per call: arming and clearing a timer per call
+/// cost more than the rest of a call's bookkeeping. The sweeper sleeps until the earliest
+/// deadline it knows of; a call registering with an earlier one wakes it.
+pub(crate) async fn sweep_loop(router: Arc<Router>) {
+    loop {
+        let now = Instant::now();
+        let (expired, next) = {
+            let mut tables = router.lock();
+            if tables.closed.is_some() {
+                return;
+            }
+            let mut due = Vec::new();
+            let mut next: Option<Instant> = None;
+            for (&id, waiting) in &tables.pending {
+                match waiting.deadline {
+                    Some(deadline) if deadline <= now => due.push(id),
+                    Some(deadline) => next = Some(next.map_or(deadline, |next| next.min(deadline))),
+                    None => {}
+                }
+            }
+            let expired: Vec<Pending> = due
+                .iter()
+                .filter_map(|id| tables.pending.remove(id))
+                .map(|waiting| waiting.pending)
+                .collect();
+            tables.next_sweep = next;
+            (expired, next)
+        };
+        for pending in expired {
+            let _ = pending.reply().send(Outcome::TimedOut);
+        }
+        match next {
+            Some(next) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(next) => {}
+                    () = router.sweeper.notified() => {}
+                }
+            }
+            None => router.sweeper.notified().await,
+        }
+    }
+}
+
 /// Reads the connection until it ends, routing every message, then fails all waiters.
 pub(crate) async fn read_loop(mut receiver: WsReceiver, router: Arc<Router>, codec: RpcCodec) {
     let reason = loop {
@@ -210,6 +324,11 @@ pub(crate) async fn read_loop(mut receiver: WsReceiver, router: Arc<Router>, cod
                     .for_each(|incoming| router.route(incoming)),
                 Err(error) => tracing::warn!(%error, "undecodable batch from the server ignored"),
             }
+        } else if let Some(incoming) = (codec == RpcCodec::Json)
+            .then(|| plain_json_answer(&message.data))
+            .flatten()
+        {
+            router.route(incoming);
         } else {
             match codec.decode::<Incoming>(&message) {
                 Ok(incoming) => router.route(incoming),
@@ -218,4 +337,85 @@ pub(crate) async fn read_loop(mut receiver: WsReceiver, router: Arc<Router>, cod
         }
     };
     router.fail_all(reason);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn answer(id: i64) -> Incoming {
+        Incoming {
+            id: Some(Id::Number(id)),
+            result: Some(Value::from(id)),
+            error: None,
+            method: None,
+            params: None,
+        }
+    }
+
+    /// Each call fails at its own deadline, whatever the order they were registered in, and
+    /// an answer arriving after that is discarded instead of reaching anyone.
+    #[tokio::test]
+    async fn the_sweeper_fails_each_call_at_its_deadline_and_late_answers_are_dropped() {
+        let router = Arc::new(Router::default());
+        let sweeper = tokio::spawn(sweep_loop(Arc::clone(&router)));
+        let started = Instant::now();
+        let (long_reply, long) = oneshot::channel();
+        let (short_reply, short) = oneshot::channel();
+        let (answered_reply, answered) = oneshot::channel();
+        let (unbounded_reply, unbounded) = oneshot::channel();
+        // The later deadline first: the second registration must wake the sleeping sweeper.
+        let long_after = Duration::from_millis(300);
+        let short_after = Duration::from_millis(60);
+        router
+            .register(1, Pending::Call(long_reply), Some(started + long_after))
+            .unwrap();
+        router
+            .register(2, Pending::Call(short_reply), Some(started + short_after))
+            .unwrap();
+        router
+            .register(
+                3,
+                Pending::Call(answered_reply),
+                Some(started + short_after),
+            )
+            .unwrap();
+        router
+            .register(4, Pending::Call(unbounded_reply), None)
+            .unwrap();
+        router.route(answer(3));
+        assert!(matches!(answered.await, Ok(Outcome::Answer(r)) if r.id == Id::Number(3)));
+
+        let bound = Duration::from_secs(5);
+        assert!(matches!(
+            tokio::time::timeout(bound, short).await,
+            Ok(Ok(Outcome::TimedOut))
+        ));
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= short_after && elapsed < long_after,
+            "{elapsed:?}"
+        );
+        router.route(answer(2)); // late: nobody gets it, nothing breaks
+
+        assert!(matches!(
+            tokio::time::timeout(bound, long).await,
+            Ok(Ok(Outcome::TimedOut))
+        ));
+        assert!(started.elapsed() >= long_after);
+
+        // A call without a deadline is left to its caller; the end of the connection ends it.
+        assert_eq!(router.lock().pending.len(), 1);
+        router.fail_all(Error::ConnectionClosed);
+        assert!(matches!(
+            unbounded.await,
+            Ok(Outcome::Failed(Error::ConnectionClosed))
+        ));
+        tokio::time::timeout(bound, sweeper)
+            .await
+            .expect("the sweeper ends with the connection")
+            .unwrap();
+    }
 }

@@ -1,0 +1,198 @@
+//! What the client reads from the server: `Incoming` (a response or a notification), read
+//! either by serde or, for the commonest answer, by a fast path that reads the same thing.
+
+use serde::de::{self, IgnoredAny};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use crate::rpc::types::{Id, RpcError, present};
+
+/// One JSON-RPC message from the server: a response or a notification.
+#[derive(Deserialize)]
+pub(crate) struct Incoming {
+    #[serde(default, deserialize_with = "any_id")]
+    pub(crate) id: Option<Id>,
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) result: Option<Value>,
+    #[serde(default)]
+    pub(crate) error: Option<RpcError>,
+    /// Only whether it is there matters (a notification), so it is not copied.
+    #[serde(default)]
+    pub(crate) method: Option<IgnoredAny>,
+    #[serde(default)]
+    pub(crate) params: Option<Value>,
+}
+
+/// Reads an id (number, string; null is none) straight from the input. `Id`'s own untagged
+/// derive buffers the value and tries each variant in turn, which allocates per answer.
+fn any_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Id>, D::Error> {
+    struct IdVisitor;
+
+    impl<'de> de::Visitor<'de> for IdVisitor {
+        type Value = Option<Id>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a number, a string or null")
+        }
+
+        fn visit_i64<E: de::Error>(self, id: i64) -> Result<Self::Value, E> {
+            Ok(Some(Id::Number(id)))
+        }
+
+        fn visit_u64<E: de::Error>(self, id: u64) -> Result<Self::Value, E> {
+            i64::try_from(id)
+                .map(|id| Some(Id::Number(id)))
+                .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(id), &self))
+        }
+
+        fn visit_str<E: de::Error>(self, id: &str) -> Result<Self::Value, E> {
+            Ok(Some(Id::String(id.to_owned())))
+        }
+
+        fn visit_string<E: de::Error>(self, id: String) -> Result<Self::Value, E> {
+            Ok(Some(Id::String(id)))
+        }
+
+        // `null` reads as no id, as `Option<Id>`'s own deserializer reads it.
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+
+    deserializer.deserialize_any(IdVisitor)
+}
+
+/// Reads the commonest answer, `{"jsonrpc":"2.0","result":R,"id":N}` (or with `id` first)
+/// with an integer id and no whitespace between members, without going through serde's
+/// struct machinery (matching member names was the largest share of decoding an answer).
+/// Anything else, or anything odd in it, returns `None` and takes the general path, which
+/// reads the same messages the same way.
+pub(crate) fn plain_json_answer(data: &[u8]) -> Option<Incoming> {
+    let rest = data.strip_prefix(br#"{"jsonrpc":"2.0","#)?;
+    let (id, result) = if let Some(rest) = rest.strip_prefix(br#""result":"#) {
+        let (result, rest) = json_value(rest)?;
+        let rest = rest.strip_prefix(br#","id":"#)?;
+        (plain_integer(rest.strip_suffix(b"}")?)?, result)
+    } else {
+        let rest = rest.strip_prefix(br#""id":"#)?;
+        let comma = rest.iter().position(|&b| b == b',')?;
+        let id = plain_integer(&rest[..comma])?;
+        let rest = rest[comma..].strip_prefix(br#","result":"#)?;
+        let (result, rest) = json_value(rest)?;
+        if rest != b"}" {
+            return None;
+        }
+        (id, result)
+    };
+    Some(Incoming {
+        id: Some(Id::Number(id)),
+        result: Some(result),
+        error: None,
+        method: None,
+        params: None,
+    })
+}
+
+/// One JSON value at the start of `data`, and what follows it.
+fn json_value(data: &[u8]) -> Option<(Value, &[u8])> {
+    let mut values = serde_json::Deserializer::from_slice(data).into_iter::<Value>();
+    let value = values.next()?.ok()?;
+    Some((value, &data[values.byte_offset()..]))
+}
+
+/// A JSON integer that fits an `i64`, exactly as JSON writes it (no `+`, no leading zero).
+fn plain_integer(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix(b"-") {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        let digit = i64::from(digit - b'0');
+        // Accumulated negatively so that i64::MIN fits too.
+        value = value.checked_mul(10)?.checked_sub(digit)?;
+    }
+    if negative {
+        Some(value)
+    } else {
+        value.checked_neg()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path reads what the general path reads, or leaves the message to it.
+    #[test]
+    fn plain_answers_read_the_same_on_both_paths() {
+        let taken = [
+            r#"{"jsonrpc":"2.0","result":3,"id":7}"#,
+            r#"{"jsonrpc":"2.0","id":7,"result":3}"#,
+            r#"{"jsonrpc":"2.0","result":{"a":[1,"}",null]},"id":-9223372036854775808}"#,
+            r#"{"jsonrpc":"2.0","result":"x,\"id\":1}","id":9223372036854775807}"#,
+            r#"{"jsonrpc":"2.0","result":null,"id":0}"#,
+            r#"{"jsonrpc":"2.0","id":12,"result":[1,2]}"#,
+        ];
+        for text in taken {
+            let fast = plain_json_answer(text.as_bytes()).expect(text);
+            let general: Incoming = serde_json::from_str(text).unwrap();
+            assert_eq!(fast.id, general.id, "{text}");
+            assert_eq!(fast.result, general.result, "{text}");
+            assert!(fast.error.is_none() && fast.method.is_none() && fast.params.is_none());
+        }
+        let left = [
+            r#"{"jsonrpc":"2.0","result":3,"id":"7"}"#,
+            r#"{"jsonrpc":"2.0","result":3,"id":07}"#,
+            r#"{"jsonrpc":"2.0","result":3,"id":+7}"#,
+            r#"{"jsonrpc":"2.0","result":3,"id":9223372036854775808}"#,
+            r#"{"jsonrpc":"2.0","result":3,"id":1.5}"#,
+            r#"{"jsonrpc":"2.0","result":3,"id":7 }"#,
+            r#"{"jsonrpc":"2.0","result":3,"id":7}x"#,
+            r#"{"jsonrpc":"2.0","result":3,"id":7,"error":null}"#,
+            r#"{"jsonrpc":"2.0","result":3 ,"id":7}"#,
+            r#"{"jsonrpc":"2.0","result":,"id":7}"#,
+            r#"{"jsonrpc":"2.0","id":7,"result":3,"id":8}"#,
+            r#"{"jsonrpc":"2.0","id":7,"result":3"#,
+            r#"{"jsonrpc":"2.0","id":,"result":3}"#,
+            r#"{"jsonrpc":"2.0","id":-,"result":3}"#,
+            r#"{"jsonrpc":"2.0","error":{"code":1,"message":"m"},"id":7}"#,
+            r#"{"jsonrpc":"2.0","method":"tick","params":{}}"#,
+            r#"{"jsonrpc":"2.0","result":tru,"id":7}"#,
+        ];
+        for text in left {
+            assert!(plain_json_answer(text.as_bytes()).is_none(), "{text}");
+        }
+    }
+
+    #[test]
+    fn ids_are_read_without_buffering() {
+        let incoming: Incoming =
+            serde_json::from_str(r#"{"jsonrpc":"2.0","result":null,"id":7}"#).unwrap();
+        assert_eq!(incoming.id, Some(Id::Number(7)));
+        assert_eq!(incoming.result, Some(Value::Null));
+        for (text, id) in [
+            (r#"{"id":"x","result":1}"#, Some(Id::String("x".into()))),
+            (r#"{"id":null,"error":{"code":1,"message":"m"}}"#, None),
+            (r#"{"method":"tick","params":{}}"#, None),
+        ] {
+            let incoming: Incoming = serde_json::from_str(text).unwrap();
+            assert_eq!(incoming.id, id, "{text}");
+        }
+        assert!(serde_json::from_str::<Incoming>(r#"{"id":[1],"result":1}"#).is_err());
+        let packed =
+            rmp_serde::to_vec_named(&serde_json::json!({"id": 9, "result": [1, 2]})).unwrap();
+        let incoming: Incoming = rmp_serde::from_slice(&packed).unwrap();
+        assert_eq!(incoming.id, Some(Id::Number(9)));
+    }
+}
