@@ -32,6 +32,18 @@ impl Stats {
         self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
+    /// Counts `messages` received data messages of `bytes` bytes in all.
+    pub fn received_many(&self, messages: u64, bytes: u64) {
+        self.messages_in.fetch_add(messages, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Counts `messages` sent data messages of `bytes` bytes in all.
+    pub fn sent_many(&self, messages: u64, bytes: u64) {
+        self.messages_out.fetch_add(messages, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     /// Counts one sent data message of `bytes` bytes.
     pub fn sent(&self, bytes: usize) {
         self.messages_out.fetch_add(1, Ordering::Relaxed);

@@ -44,6 +44,17 @@ pub struct WireSession {
     inbound: Inbound<ReadHalf<ServerSocket>>,
     outbound: Outbound<WriteHalf<ServerSocket>>,
     session: Session,
+    /// Messages and bytes received (and sent) but not yet added to the shared stats:
+    /// they are added once per burst (two shared atomics per message cost more than
+    /// parsing it).
+    unpublished: (u64, u64),
+    unpublished_out: (u64, u64),
+}
+
+impl Drop for WireSession {
+    fn drop(&mut self) {
+        self.publish();
+    }
 }
 
 impl WireSession {
@@ -57,11 +68,26 @@ impl WireSession {
             inbound: Inbound::new(read, Default::default(), limits, Role::Server),
             outbound: Outbound::new(write, Role::Server),
             session,
+            unpublished: (0, 0),
+            unpublished_out: (0, 0),
+        }
+    }
+
+    /// Adds the messages counted since the last call to the shared stats.
+    fn publish(&mut self) {
+        let (messages, bytes) = std::mem::take(&mut self.unpublished);
+        if messages > 0 {
+            self.session.stats.received_many(messages, bytes);
+        }
+        let (messages, bytes) = std::mem::take(&mut self.unpublished_out);
+        if messages > 0 {
+            self.session.stats.sent_many(messages, bytes);
         }
     }
 
     /// Waits for the next event, bounded by the idle timeout and the shutdown.
     pub async fn next(&mut self) -> Next {
+        self.publish();
         let idle = self.session.idle_timeout;
         let read = async {
             match idle {
@@ -82,16 +108,24 @@ impl WireSession {
     /// The next event only if its bytes are already read: used to batch replies.
     pub async fn next_buffered(&mut self) -> Option<Next> {
         let read = self.inbound.next_buffered().transpose()?;
-        Some(self.classify(read.map(Some)).await)
+        match read {
+            // The hot path, without a future: a data message is only counted.
+            Ok(message) if message.is_data() => Some(self.count(message)),
+            // Boxed so that the hot path does not carry the slow path's state.
+            other => Some(Box::pin(self.classify(other.map(Some))).await),
+        }
+    }
+
+    fn count(&mut self, message: Message) -> Next {
+        self.unpublished.0 += 1;
+        self.unpublished.1 += message.data.len() as u64;
+        Next::Data(message)
     }
 
     async fn classify(&mut self, read: Result<Option<Message>, Error>) -> Next {
         match read {
             Ok(Some(message)) => match message.message_type {
-                MessageType::Text | MessageType::Binary => {
-                    self.session.stats.received(message.data.len());
-                    Next::Data(message)
-                }
+                MessageType::Text | MessageType::Binary => self.count(message),
                 MessageType::Ping => {
                     self.queue(MessageType::Pong, &message.data).await;
                     Next::Control
@@ -126,7 +160,8 @@ impl WireSession {
         if !self.outbound.has_room(WRITE_THRESHOLD) {
             self.flush().await?;
         }
-        self.session.stats.sent(message.data.len());
+        self.unpublished_out.0 += 1;
+        self.unpublished_out.1 += message.data.len() as u64;
         self.outbound.encode_owned(message);
         Ok(())
     }

@@ -298,6 +298,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
 }
 
 /// A text message must be UTF-8 (RFC 6455 section 8.1; the connection fails with 1007).
+#[inline]
 fn checked(message: Message) -> Result<Message, Error> {
     if message.message_type == MessageType::Text && std::str::from_utf8(&message.data).is_err() {
         return Err(Error::InvalidUtf8);
