@@ -1,9 +1,9 @@
 //! `ws-client`: an async WebSocket client for Tokio with bounded memory, a timeout on every
 //! wait, and one typed [`Error`].
 //!
-//! Built on tokio-tungstenite, tuned for many connections and short round trips: a 4 KiB
-//! read buffer, `TCP_NODELAY`, frame limits checked before allocation, and no background
-//! task between the caller and the socket.
+//! Its own RFC 6455 framing ([`wire`]), tuned for many connections and short round trips:
+//! a 4 KiB read buffer, `TCP_NODELAY`, frame limits checked before allocation, and no
+//! background task between the caller and the socket.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ws_client::Error> {
@@ -20,8 +20,9 @@
 //! ```
 //!
 //! Module map: [`config`] (limits and timeouts), `connect` (set-up), `connection` (the
-//! connection type), `tls` (`wss://` on rustls), `split` (halves for two tasks), `link` (shared send/receive steps),
-//! [`message`], `error`, and [`rpc`] (the JSON-RPC 2.0 client on top).
+//! connection type), `tls` (`wss://` on rustls), `split` (halves for two tasks), `link`
+//! (shared send/receive steps), [`wire`] (handshake and framing), [`message`], `error`, and
+//! [`rpc`] (the JSON-RPC 2.0 client on top).
 
 pub mod config;
 mod connect;
