@@ -159,14 +159,15 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                         return Ok(None);
                     }
                     if let Some(assembly) = &mut self.assembly {
-                        let start = assembly.data.len();
-                        assembly.data.extend_from_slice(&self.buffer[..take]);
-                        if let Some(key) = self.frame_mask {
-                            frame::apply_mask_at(
-                                &mut assembly.data[start..],
+                        let bytes = &self.buffer[..take];
+                        match self.frame_mask {
+                            Some(key) => frame::extend_masked_at(
+                                &mut assembly.data,
+                                bytes,
                                 key,
                                 self.frame_offset,
-                            );
+                            ),
+                            None => assembly.data.extend_from_slice(bytes),
                         }
                     }
                     self.frame_offset += take;
@@ -256,10 +257,15 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
     /// Copies out (and unmasks) the payload of a frame that is all in the buffer.
     fn take_payload(&mut self, header: &frame::Header) -> Vec<u8> {
         let whole = header.header_len + header.payload_len;
-        let mut payload = self.buffer[header.header_len..whole].to_vec();
-        if let Some(key) = header.mask {
-            frame::apply_mask(&mut payload, key);
-        }
+        let bytes = &self.buffer[header.header_len..whole];
+        let payload = match header.mask {
+            Some(key) => {
+                let mut payload = Vec::with_capacity(bytes.len());
+                frame::extend_masked(&mut payload, bytes, key);
+                payload
+            }
+            None => bytes.to_vec(),
+        };
         self.buffer.advance(whole);
         payload
     }

@@ -116,10 +116,9 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             payload.len(),
             key,
         );
-        let start = self.buffer.len();
-        self.buffer.extend_from_slice(payload);
-        if let Some(key) = key {
-            frame::apply_mask(&mut self.buffer[start..], key);
+        match key {
+            Some(key) => frame::extend_masked(&mut self.buffer, payload, key),
+            None => self.buffer.extend_from_slice(payload),
         }
     }
 
