@@ -34,7 +34,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 max_calls_in_flight: args.max_calls_in_flight as usize,
                 max_subscriptions: args.max_subscriptions as usize,
             };
-            server::run(name, &args.server, rpc::RpcServer { limits }).await
+            // The read buffer as given (not perf's 64 KiB): rpc is about many connections
+            // with small calls as much as about speed.
+            let read_limits = ws_client::wire::ReadLimits {
+                message: usize::try_from(args.server.max_message_size)?,
+                frame: usize::try_from(args.server.max_frame_size)?,
+                read_size: args
+                    .server
+                    .read_buffer_size
+                    .map_or(server::DEFAULT_READ_BUFFER_SIZE, |size| size as usize),
+            };
+            let rpc = rpc::RpcServer {
+                limits,
+                read_limits,
+            };
+            server::run(name, &args.server, rpc).await
         }
         Mode::Perf(args) => {
             ensure!(

@@ -1,11 +1,12 @@
 //! `WireSession`: a server session on ws-client's own framing (`ws_client::wire`, server
 //! role) instead of tungstenite's, for the paths of `perf` mode that must never be the
-//! bottleneck (`/sink`, `/echo`). Same contract as [`Session`](crate::session::Session):
+//! bottleneck (`/sink`, `/echo`) and for `rpc` mode. Same contract as [`Session`](crate::session::Session):
 //! idle timeout, shutdown with 1001, pings answered, 1002/1007/1009 on bad input.
 //!
-//! The other modes stay on tungstenite, so ws-client is still tested against a framing
+//! The other modes (`echo`, `load`, `/source`) stay on tungstenite, so ws-client is still tested against a framing
 //! implementation it does not share.
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
@@ -105,6 +106,30 @@ impl WireSession {
         }
     }
 
+    /// [`next`](Self::next), or what `other` yields if it is ready first (the other
+    /// work of a session, such as answers from tasks). Only the read races `other` (it is
+    /// cancel-safe), so an event once read is always handled in whole: a ping's pong
+    /// queued, a close answered.
+    pub async fn next_or<T>(&mut self, other: impl Future<Output = T>) -> Result<Next, T> {
+        self.publish();
+        let idle = self.session.idle_timeout;
+        let read = async {
+            match idle {
+                Some(idle) => tokio::time::timeout(idle, self.inbound.next()).await.ok(),
+                None => Some(self.inbound.next().await),
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = read => outcome,
+            () = self.session.shutdown.cancelled() => return Ok(Next::Shutdown),
+            other = other => return Err(other),
+        };
+        Ok(match outcome {
+            None => Next::Idle,
+            Some(read) => self.classify(read).await,
+        })
+    }
+
     /// The next event only if its bytes are already read: used to batch replies.
     pub async fn next_buffered(&mut self) -> Option<Next> {
         let read = self.inbound.next_buffered().transpose()?;
@@ -163,6 +188,22 @@ impl WireSession {
         self.unpublished_out.0 += 1;
         self.unpublished_out.1 += message.data.len() as u64;
         self.outbound.encode_owned(message);
+        Ok(())
+    }
+
+    /// Counts and queues one data message given as a borrowed payload (not flushed): for
+    /// answers built in a reused buffer.
+    pub async fn feed_slice(
+        &mut self,
+        message_type: MessageType,
+        payload: &[u8],
+    ) -> std::io::Result<()> {
+        if !self.outbound.has_room(WRITE_THRESHOLD) {
+            self.flush().await?;
+        }
+        self.unpublished_out.0 += 1;
+        self.unpublished_out.1 += payload.len() as u64;
+        self.outbound.encode(message_type, payload);
         Ok(())
     }
 

@@ -14,11 +14,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
-use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
 use tokio_util::sync::CancellationToken;
+use ws_client::wire::ReadLimits;
+use ws_client::{Message, MessageType};
 
 use crate::server::Handler;
-use crate::session::{self, Event, ServerStream, Session};
+use crate::session::{ServerStream, Session};
+use crate::wire_session::{Next, WireSession};
 use methods::{MethodContext, Work};
 use protocol::{Framing, INVALID_REQUEST, PARSE_ERROR, RpcFailure};
 use ticks::Ticks;
@@ -52,6 +54,9 @@ pub struct RpcLimits {
 pub struct RpcServer {
     /// Its limits.
     pub limits: RpcLimits,
+    /// What connections read with: `--max-message-size`, `--max-frame-size` and
+    /// `--read-buffer-size`.
+    pub read_limits: ReadLimits,
 }
 
 /// An answer now, or one that takes time.
@@ -80,12 +85,12 @@ impl Connection {
 }
 
 enum Step {
-    Event(Event),
+    Event(Next),
     Reply(Message),
 }
 
 impl Handler for RpcServer {
-    async fn serve(&self, mut ws: ServerStream, session: Session) {
+    async fn serve(&self, ws: ServerStream, session: Session) {
         let closed = session.shutdown.child_token();
         let (outbound, mut replies) = mpsc::channel(OUTBOUND_CAPACITY);
         let ticks = Arc::new(Ticks::new(
@@ -105,42 +110,55 @@ impl Handler for RpcServer {
             closed: closed.clone(),
         };
         let _stop_tasks = closed.drop_guard();
+        let mut ws = WireSession::new(ws, session, self.read_limits);
+        // Inline answers are encoded here, then copied into the write buffer.
+        let mut scratch = Vec::new();
         loop {
-            let step = tokio::select! {
-                event = session.next(&mut ws) => Step::Event(event),
-                Some(reply) = replies.recv() => Step::Reply(reply),
+            // `connection` holds a sender, so the channel never ends while this runs.
+            let reply = async {
+                match replies.recv().await {
+                    Some(reply) => reply,
+                    None => std::future::pending().await,
+                }
+            };
+            let step = match ws.next_or(reply).await {
+                Ok(event) => Step::Event(event),
+                Err(reply) => Step::Reply(reply),
             };
             let mut next = Some(step);
             let mut unflushed = 0;
             while let Some(step) = next.take() {
                 match step {
-                    Step::Event(Event::Message(message)) => {
-                        if let Some(answer) = self.handle_frame(message, &connection) {
-                            if session.feed(&mut ws, answer).await.is_err() {
+                    Step::Event(Next::Data(message)) => {
+                        scratch.clear();
+                        if let Some(message_type) =
+                            self.handle_frame(message, &connection, &mut scratch)
+                        {
+                            if ws.feed_slice(message_type, &scratch).await.is_err() {
                                 return;
                             }
                         }
+                        // Large answers (an `echo` of a big payload) are not kept around.
+                        if scratch.capacity() > protocol::MAX_KEPT_SCRATCH {
+                            scratch = Vec::new();
+                        }
                     }
-                    Step::Event(Event::Ended | Event::Failed) => return,
-                    Step::Event(Event::Shutdown) => {
-                        return session::close_gracefully(
-                            &mut ws,
-                            CloseCode::Away,
-                            "server shutting down",
-                        )
-                        .await;
+                    // Pings are answered by the session; pongs need nothing.
+                    Step::Event(Next::Control) => {}
+                    Step::Event(Next::Ended | Next::Failed) => return,
+                    Step::Event(Next::Shutdown) => {
+                        return ws.close_gracefully(1001, "server shutting down").await;
                     }
-                    Step::Event(Event::Idle) => {
-                        return session::close_gracefully(&mut ws, CloseCode::Away, "idle timeout")
-                            .await;
+                    Step::Event(Next::Idle) => {
+                        return ws.close_gracefully(1001, "idle timeout").await;
                     }
                     Step::Reply(reply) => {
-                        if session.feed(&mut ws, reply).await.is_err() {
+                        if ws.feed(reply).await.is_err() {
                             return;
                         }
                         for _ in 1..MAX_REPLIES_PER_TURN {
                             let Ok(reply) = replies.try_recv() else { break };
-                            if session.feed(&mut ws, reply).await.is_err() {
+                            if ws.feed(reply).await.is_err() {
                                 return;
                             }
                         }
@@ -149,13 +167,13 @@ impl Handler for RpcServer {
                 unflushed += 1;
                 if unflushed == MAX_FRAMES_PER_FLUSH {
                     unflushed = 0;
-                    if futures_util::SinkExt::flush(&mut ws).await.is_err() {
+                    if ws.flush().await.is_err() {
                         return;
                     }
                 }
-                next = session.next_ready(&mut ws).await.map(Step::Event);
+                next = ws.next_buffered().await.map(Step::Event);
             }
-            if futures_util::SinkExt::flush(&mut ws).await.is_err() {
+            if ws.flush().await.is_err() {
                 return;
             }
         }
@@ -163,33 +181,40 @@ impl Handler for RpcServer {
 }
 
 impl RpcServer {
-    /// Answers one frame: a request or a batch. `None` when there is nothing to send now.
-    fn handle_frame(&self, message: Message, connection: &Connection) -> Option<Message> {
-        let (framing, payload) = match message {
-            Message::Text(text) => {
-                // Parsed as `str`: tungstenite has already checked the text is UTF-8.
-                if let Some(call) = protocol::BorrowedCall::parse_str(text.as_str()) {
-                    return self.handle_plain_call(call, connection);
+    /// Answers one frame, a request or a batch, by encoding the answer into `out`; returns
+    /// its frame type, or `None` when there is nothing to send now.
+    fn handle_frame(
+        &self,
+        message: Message,
+        connection: &Connection,
+        out: &mut Vec<u8>,
+    ) -> Option<MessageType> {
+        let framing = match message.message_type {
+            MessageType::Text => {
+                // The wire reader has checked the text is UTF-8, but `unsafe` is forbidden
+                // here, so `parse` checks it again (a few nanoseconds for a call).
+                if let Some(call) = protocol::BorrowedCall::parse(&message.data) {
+                    return self.handle_plain_call(call, connection, out);
                 }
-                (Framing::Json, text.into())
+                Framing::Json
             }
-            Message::Binary(data) => (Framing::MessagePack, data),
-            _ => return None, // pings are answered by tungstenite; pongs and closes need nothing here
+            MessageType::Binary => Framing::MessagePack,
+            _ => return None, // control frames are handled by the session
         };
-        let value = match framing.decode(&payload) {
+        let value = match framing.decode(&message.data) {
             Ok(value) => value,
             Err(reason) => {
                 tracing::debug!(%reason, "unparseable request");
                 let answer =
                     protocol::error_response(Value::Null, &RpcFailure::standard(PARSE_ERROR));
-                return Some(framing.encode(&answer));
+                return Some(framing.encode_into(&answer, out));
             }
         };
         let answer = match value {
             Value::Array(requests) => self.handle_batch(requests, framing, connection),
             single => self.handle_request(single, framing, connection),
         };
-        self.answer_later(answer, framing, connection)
+        self.answer_later(answer, framing, connection, out)
     }
 
     /// Sends an answer now, or spawns the work and sends its answer when it is done.
@@ -198,9 +223,10 @@ impl RpcServer {
         answer: Answer,
         framing: Framing,
         connection: &Connection,
-    ) -> Option<Message> {
+        out: &mut Vec<u8>,
+    ) -> Option<MessageType> {
         match answer {
-            Answer::Now(answer) => answer.map(|answer| framing.encode(&answer)),
+            Answer::Now(answer) => answer.map(|answer| framing.encode_into(&answer, out)),
             Answer::Later(pending) => {
                 let outbound = connection.outbound.clone();
                 let closed = connection.closed.clone();
@@ -221,13 +247,17 @@ impl RpcServer {
         &self,
         mut call: protocol::BorrowedCall<'_>,
         connection: &Connection,
-    ) -> Option<Message> {
+        out: &mut Vec<u8>,
+    ) -> Option<MessageType> {
         let context = connection.context(Framing::Json);
         match methods::dispatch(call.method, call.take_params(), context) {
-            Work::Done(outcome) => Some(Message::text(call.answer(&outcome))),
+            Work::Done(outcome) => {
+                call.answer_into(&outcome, out);
+                Some(MessageType::Text)
+            }
             Work::Later(work) => {
                 let answer = self.later(Some(call.owned_id()), work, connection);
-                self.answer_later(answer, Framing::Json, connection)
+                self.answer_later(answer, Framing::Json, connection, out)
             }
         }
     }

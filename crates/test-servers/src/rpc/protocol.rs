@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
-use tokio_tungstenite::tungstenite::Message;
+use ws_client::{Message, MessageType};
 
 /// Invalid JSON was received.
 pub const PARSE_ERROR: i64 = -32700;
@@ -42,11 +42,24 @@ impl Framing {
 
     /// Encodes a response (or a batch of them) as a frame.
     pub fn encode(self, value: &Value) -> Message {
+        let mut data = Vec::new();
+        let message_type = self.encode_into(value, &mut data);
+        Message { data, message_type }
+    }
+
+    /// Appends the payload of [`encode`](Self::encode)'s frame to `out` and returns its
+    /// type: answers given inline are encoded into a reused buffer and copied once, into
+    /// the write buffer.
+    pub fn encode_into(self, value: &Value, out: &mut Vec<u8>) -> MessageType {
+        // Serializing a serde_json::Value into memory, as JSON or MessagePack, cannot fail.
         match self {
-            Framing::Json => Message::text(value.to_string()),
-            // Encoding a serde_json::Value to MessagePack cannot fail.
+            Framing::Json => {
+                let _ = serde_json::to_writer(&mut *out, value);
+                MessageType::Text
+            }
             Framing::MessagePack => {
-                Message::binary(rmp_serde::to_vec_named(value).unwrap_or_default())
+                let _ = rmp_serde::encode::write_named(out, value);
+                MessageType::Binary
             }
         }
     }
@@ -191,8 +204,8 @@ impl<'a> BorrowedCall<'a> {
         Self::parse_str(std::str::from_utf8(payload).ok()?)
     }
 
-    /// [`parse`](Self::parse) for text already known to be UTF-8 (a text frame, which
-    /// tungstenite has checked): serde_json then does not check it a second time.
+    /// [`parse`](Self::parse) for text already known to be UTF-8: serde_json then does not
+    /// check it a second time.
     pub fn parse_str(text: &'a str) -> Option<Self> {
         let call: Self = serde_json::from_str(text).ok()?;
         let id_is_valid = matches!(
@@ -214,35 +227,35 @@ impl<'a> BorrowedCall<'a> {
         serde_json::from_str(self.id.get()).unwrap_or(Value::Null)
     }
 
-    /// The answer text, written straight from borrowed parts.
-    ///
-    /// The envelope is written as literal bytes (serde would escape each member name at run
-    /// time) into a reused buffer, and the text is copied out at its exact size: a `String`
-    /// with spare capacity costs tungstenite a second allocation when it becomes `Bytes`.
+    /// Appends the answer text to `out`, written straight from borrowed parts: the
+    /// envelope as literal bytes (serde would escape each member name at run time).
+    pub fn answer_into(&self, outcome: &Result<Value, RpcFailure>, out: &mut Vec<u8>) {
+        // Serializing values that were just parsed into memory cannot fail.
+        let _ = match outcome {
+            Ok(result) => {
+                out.extend_from_slice(br#"{"jsonrpc":"2.0","result":"#);
+                serde_json::to_writer(&mut *out, result)
+            }
+            Err(failure) => {
+                out.extend_from_slice(br#"{"jsonrpc":"2.0","error":"#);
+                serde_json::to_writer(&mut *out, &ErrorObject::from(failure))
+            }
+        };
+        out.extend_from_slice(br#","id":"#);
+        out.extend_from_slice(self.id.get().as_bytes());
+        out.push(b'}');
+    }
+
+    /// The answer text as a `String` (see [`answer_into`](Self::answer_into)), written
+    /// into a reused buffer and copied out at its exact size.
     pub fn answer(&self, outcome: &Result<Value, RpcFailure>) -> String {
         thread_local! {
             static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         }
+        // serde_json writes UTF-8 only: the fallback is never taken.
         let write = |out: &mut Vec<u8>| {
-            let written = match outcome {
-                Ok(result) => {
-                    out.extend_from_slice(br#"{"jsonrpc":"2.0","result":"#);
-                    serde_json::to_writer(&mut *out, result)
-                }
-                Err(failure) => {
-                    out.extend_from_slice(br#"{"jsonrpc":"2.0","error":"#);
-                    serde_json::to_writer(&mut *out, &ErrorObject::from(failure))
-                }
-            };
-            out.extend_from_slice(br#","id":"#);
-            out.extend_from_slice(self.id.get().as_bytes());
-            out.push(b'}');
-            // Serializing values that were just parsed cannot fail, and serde_json writes
-            // UTF-8 only: neither fallback is ever taken.
-            written
-                .ok()
-                .and_then(|()| String::from_utf8(out.clone()).ok())
-                .unwrap_or_default()
+            self.answer_into(outcome, out);
+            String::from_utf8(out.clone()).unwrap_or_default()
         };
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut scratch) => {
@@ -260,7 +273,7 @@ impl<'a> BorrowedCall<'a> {
 }
 
 /// Largest answer buffer kept between answers.
-const MAX_KEPT_SCRATCH: usize = 64 * 1024;
+pub const MAX_KEPT_SCRATCH: usize = 64 * 1024;
 
 /// The error member of an answer.
 #[derive(Serialize)]
@@ -363,9 +376,6 @@ mod tests {
     fn message_pack_frames_round_trip() {
         let value = json!({"jsonrpc": "2.0", "result": [1, "two", null], "id": 3});
         let frame = Framing::MessagePack.encode(&value);
-        assert_eq!(
-            Framing::MessagePack.decode(&frame.into_data()).unwrap(),
-            value
-        );
+        assert_eq!(Framing::MessagePack.decode(&frame.data).unwrap(), value);
     }
 }

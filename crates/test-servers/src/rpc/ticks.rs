@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
+use ws_client::Message;
 
 use crate::rpc::protocol::{Framing, RpcFailure};
 
