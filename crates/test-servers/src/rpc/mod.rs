@@ -191,9 +191,8 @@ impl RpcServer {
     ) -> Option<MessageType> {
         let framing = match message.message_type {
             MessageType::Text => {
-                // The wire reader has checked the text is UTF-8, but `unsafe` is forbidden
-                // here, so `parse` checks it again (a few nanoseconds for a call).
-                if let Some(call) = protocol::BorrowedCall::parse(&message.data) {
+                // The wire reader has checked the text is UTF-8.
+                if let Some(call) = protocol::BorrowedCall::parse_text(&message.data) {
                     return self.handle_plain_call(call, connection, out);
                 }
                 Framing::Json

@@ -207,7 +207,19 @@ impl<'a> BorrowedCall<'a> {
     /// [`parse`](Self::parse) for text already known to be UTF-8: serde_json then does not
     /// check it a second time.
     pub fn parse_str(text: &'a str) -> Option<Self> {
-        let call: Self = serde_json::from_str(text).ok()?;
+        Self::checked(serde_json::from_str(text).ok()?)
+    }
+
+    /// [`parse`](Self::parse) for the payload of a text frame, which the wire reader has
+    /// checked is UTF-8. Without `unsafe` (forbidden here) it cannot become a `str` for
+    /// free, so it is parsed as bytes: serde_json then checks only the strings it keeps
+    /// (method, id, params), not the whole payload a second time.
+    pub fn parse_text(payload: &'a [u8]) -> Option<Self> {
+        Self::checked(serde_json::from_slice(payload).ok()?)
+    }
+
+    /// The call, if its members are what a plain call has.
+    fn checked(call: Self) -> Option<Self> {
         let id_is_valid = matches!(
             call.id.get().as_bytes().first(),
             Some(b'"' | b'-' | b'0'..=b'9' | b'n')
@@ -339,6 +351,8 @@ mod tests {
                 .unwrap();
         assert_eq!(call.method, "add");
         assert_eq!(call.take_params(), json!([1, 2]));
+        let text = BorrowedCall::parse_text(br#"{"jsonrpc":"2.0","method":"add","id":"x"}"#);
+        assert_eq!(text.map(|call| call.owned_id()), Some(json!("x")));
         assert_eq!(
             call.answer(&Ok(json!(3))),
             r#"{"jsonrpc":"2.0","result":3,"id":7}"#
@@ -364,6 +378,7 @@ mod tests {
             br#"{"jsonrpc":"1.0","method":"x","id":1}"#,
             br#"{"jsonrpc":"2.0","method":"x","id":1,"id":2}"#,
         ] {
+            assert!(BorrowedCall::parse_text(unusual).is_none());
             assert!(
                 BorrowedCall::parse(unusual).is_none(),
                 "{}",
