@@ -136,11 +136,15 @@ impl WsReceiver {
     /// Waits for the next message; see
     /// [`WebSocketConnection::receive_message`](crate::WebSocketConnection::receive_message).
     pub async fn receive_message(&mut self) -> Result<Message, Error> {
-        self.pay_owed().await;
+        if self.owed.is_some() {
+            self.pay_owed().await;
+        }
         match link::receive(&mut self.inbound, &self.sender.link).await {
             Received::Message { message, reply } => {
-                self.owed = reply;
-                self.pay_owed().await;
+                if reply.is_some() {
+                    self.owed = reply;
+                    self.pay_owed().await;
+                }
                 Ok(message)
             }
             Received::Failed(error) => {
