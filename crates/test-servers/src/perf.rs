@@ -98,41 +98,29 @@ impl PerfServer {
 }
 
 /// Counts (in the session's stats) and discards every message until the client leaves.
-async fn sink(mut ws: WireSession) {
-    loop {
-        let mut next = ws.next().await;
-        loop {
-            match next {
-                Next::Data(_) | Next::Control => {}
-                Next::Ended | Next::Failed => return,
-                Next::Shutdown => return ws.close_gracefully(1001, "server shutting down").await,
-                Next::Idle => return ws.close_gracefully(1001, "idle timeout").await,
-            }
-            match ws.next_buffered().await {
-                Some(event) => next = event,
-                None => break,
-            }
-        }
-        // Writes out pongs, if any; nothing to do otherwise.
-        if ws.flush().await.is_err() {
-            return;
-        }
-    }
+async fn sink(ws: WireSession) {
+    serve_bursts(ws, false).await;
 }
 
-/// Echoes every text and binary message: everything already read is answered into the
-/// write buffer, which is written once nothing more is waiting.
-async fn echo(mut ws: WireSession) {
+/// Echoes every text and binary message.
+async fn echo(ws: WireSession) {
+    serve_bursts(ws, true).await;
+}
+
+/// The loop of `/sink` and `/echo`: everything already read is handled (and, with `echo`,
+/// answered into the write buffer), then the buffer is written once nothing more is
+/// waiting (pongs included).
+async fn serve_bursts(mut ws: WireSession, echo: bool) {
     loop {
         let mut next = ws.next().await;
         loop {
             match next {
-                Next::Data(message) => {
+                Next::Data(message) if echo => {
                     if ws.feed(message).await.is_err() {
                         return;
                     }
                 }
-                Next::Control => {}
+                Next::Data(_) | Next::Control => {}
                 Next::Ended | Next::Failed => return,
                 Next::Shutdown => return ws.close_gracefully(1001, "server shutting down").await,
                 Next::Idle => return ws.close_gracefully(1001, "idle timeout").await,

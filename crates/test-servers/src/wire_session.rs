@@ -6,6 +6,7 @@
 //! The other modes (`echo`, `load`, `/source`) stay on tungstenite, so ws-client is still tested against a framing
 //! implementation it does not share.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
 
@@ -88,21 +89,9 @@ impl WireSession {
 
     /// Waits for the next event, bounded by the idle timeout and the shutdown.
     pub async fn next(&mut self) -> Next {
-        self.publish();
-        let idle = self.session.idle_timeout;
-        let read = async {
-            match idle {
-                Some(idle) => tokio::time::timeout(idle, self.inbound.next()).await.ok(),
-                None => Some(self.inbound.next().await),
-            }
-        };
-        let outcome = tokio::select! {
-            outcome = read => outcome,
-            () = self.session.shutdown.cancelled() => return Next::Shutdown,
-        };
-        match outcome {
-            None => Next::Idle,
-            Some(read) => self.classify(read).await,
+        match self.next_or(std::future::pending::<Infallible>()).await {
+            Ok(next) => next,
+            Err(never) => match never {},
         }
     }
 
