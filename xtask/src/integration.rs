@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::cargo;
+use crate::{cargo, usage};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -28,11 +28,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         command.arg("--").args(&args.test_args);
     }
     command.env("TEST_SERVERS_BIN", &binary);
+    let usage_log = usage::fresh_log("integration");
+    command.env(usage::USAGE_LOG_ENV, &usage_log);
     let (status, output) = run_streaming(&mut command)?;
     let counts = Counts::from_output(&output);
     let total_time = started.elapsed();
 
     println!();
+    usage::print_heaviest(&usage_log, 5);
     println!(
         "wall time {} (build {}, tests {})",
         seconds(total_time),
@@ -61,7 +64,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 }
 
 /// Builds `test-servers` and returns the path of its executable.
-fn build_test_servers() -> Result<PathBuf> {
+pub(crate) fn build_test_servers() -> Result<PathBuf> {
     cargo::build_executables(&["-p", "test-servers"])?
         .remove("test-servers")
         .context("`cargo build -p test-servers` reported no `test-servers` executable")

@@ -8,7 +8,13 @@
 mod bench;
 mod cargo;
 mod ci;
+mod coverage;
+mod coverage_report;
+mod flaky;
 mod integration;
+mod junit;
+mod nextest;
+mod usage;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +35,13 @@ enum Task {
     /// Build release binaries, run the benchmark suite with its baselines, write
     /// target/bench/report.json and report.html.
     Bench(bench::Args),
+    /// Measure line and region coverage of ws-client and test-servers by the whole suite
+    /// (test-servers children included), run once under nextest's `ci` profile (JUnit
+    /// report, flaky tests fail); write target/coverage/ and check the floors.
+    Coverage(coverage::Args),
+    /// Run the suite N times (optionally beside busy threads) and print each test's
+    /// failure rate; fails if any test failed in any run.
+    Flaky(flaky::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +49,7 @@ fn main() -> anyhow::Result<()> {
         Task::Integration(args) => integration::run(&args),
         Task::Ci => ci::run(),
         Task::Bench(args) => bench::run(&args),
+        Task::Coverage(args) => coverage::run(&args),
+        Task::Flaky(args) => flaky::run(&args),
     }
 }

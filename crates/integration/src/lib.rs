@@ -1,6 +1,11 @@
 //! The integration harness: finds (or builds) the `test-servers` binary, runs it as a child
 //! process on an ephemeral port, reads its ready line with a timeout, and always kills and
-//! reaps it, printing its stderr when a test fails.
+//! reaps it, printing its stderr when a test fails. A server is stopped the way its contract
+//! says (stdin closed, so it exits cleanly and an instrumented build writes its coverage
+//! profile) and killed only if it does not exit in time; what it cost is recorded (`usage`).
+
+mod usage;
+pub use usage::{ServerUsage, USAGE_LOG_ENV};
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -17,6 +22,14 @@ use wait_timeout::ChildExt;
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a server may take to exit once asked to stop.
 pub const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a dropped server's exit is waited for in the test's own thread once its stdin is
+/// closed. A server that still has clients open (their test's runtime is blocked in this very
+/// drop, so they cannot answer its close frames) is handed to a reaper thread instead.
+pub const DROP_WAIT: Duration = Duration::from_millis(300);
+/// How long the reaper gives a dropped server to exit before killing it: longer than the
+/// server's own shutdown grace (5 s), so a normal stop always completes (and an instrumented
+/// build writes its coverage profile).
+pub const REAP_GRACE: Duration = Duration::from_secs(8);
 /// How much of a server's stderr is kept for failure reports.
 const STDERR_CAP: usize = 256 << 10;
 
@@ -103,7 +116,9 @@ fn collect(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<
 /// A running `test-servers` child process.
 #[derive(Debug)]
 pub struct TestServer {
-    child: Child,
+    /// `None` only once dropped (the reaper may own it then).
+    child: Option<Child>,
+    pid: u32,
     stdin: Option<ChildStdin>,
     events: Receiver<Value>,
     stderr: Arc<Mutex<String>>,
@@ -111,6 +126,7 @@ pub struct TestServer {
     addr: SocketAddr,
     url: String,
     description: String,
+    usage_recorded: bool,
 }
 
 impl TestServer {
@@ -141,7 +157,8 @@ impl TestServer {
         let events = read_events(child.stdout.take().expect("piped stdout"));
         let stderr = capture_stderr(child.stderr.take().expect("piped stderr"));
         let mut server = Self {
-            child,
+            pid: child.id(),
+            child: Some(child),
             stdin,
             events,
             stderr,
@@ -149,6 +166,7 @@ impl TestServer {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             url: String::new(),
             description,
+            usage_recorded: false,
         };
         let ready = match server.events.recv_timeout(READY_TIMEOUT) {
             Ok(event) => event,
@@ -156,7 +174,7 @@ impl TestServer {
                 return Err(server.failure(&format!("no ready line within {READY_TIMEOUT:?}")));
             }
             Err(RecvTimeoutError::Disconnected) => {
-                let status = server.child.wait_timeout(EXIT_TIMEOUT).ok().flatten();
+                let status = server.child().wait_timeout(EXIT_TIMEOUT).ok().flatten();
                 return Err(
                     server.failure(&format!("exited before its ready line (status {status:?})"))
                 );
@@ -206,7 +224,7 @@ impl TestServer {
 
     /// The child's process id (to send it signals).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
     }
 
     /// The next JSON event the server prints after its ready line, if one comes in time.
@@ -222,15 +240,41 @@ impl TestServer {
             .clone()
     }
 
+    /// The server's peak resident memory and CPU time so far (Linux only).
+    pub fn usage(&self) -> Option<ServerUsage> {
+        ServerUsage::of(self.pid)
+    }
+
+    /// Appends this server's usage to `$TEST_SERVERS_USAGE_LOG` once, while it still runs.
+    fn record_usage(&mut self) {
+        if self.usage_recorded {
+            return;
+        }
+        self.usage_recorded = true;
+        if let Ok(None) = self.child().try_wait() {
+            if let Some(usage) = self.usage() {
+                usage::record(&self.description, usage);
+            }
+        }
+    }
+
     /// Kills the server at once (SIGKILL on Unix): no close frames, no goodbye.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.record_usage();
+        let _ = self.child().kill();
+        let _ = self.child().wait();
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.child
+            .as_mut()
+            .expect("the child is only taken when dropped")
     }
 
     /// Stops the server gracefully by closing its stdin, then waits for it to exit.
     /// Returns its exit status and its final `stopped` event.
     pub fn stop(mut self) -> (ExitStatus, Value) {
+        self.record_usage();
         drop(self.stdin.take());
         self.wait_stopped()
     }
@@ -238,8 +282,9 @@ impl TestServer {
     /// Waits for a server that was told to stop (for example by a signal) to exit.
     /// Returns its exit status and its final `stopped` event.
     pub fn wait_stopped(&mut self) -> (ExitStatus, Value) {
+        self.record_usage();
         let status = match self
-            .child
+            .child()
             .wait_timeout(EXIT_TIMEOUT)
             .expect("wait for test-servers")
         {
@@ -266,17 +311,37 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // A killed `--tls` server cannot remove its CA file: do it here.
-        if let Some(ca) = self.ca_cert() {
-            let _ = std::fs::remove_file(ca);
-            if let Some(dir) = ca.parent() {
-                let _ = std::fs::remove_dir(dir);
+        self.record_usage();
+        // Stop it as its contract says (stdin EOF), so it exits through its normal path.
+        drop(self.stdin.take());
+        let ca = self.ca_cert().map(Path::to_path_buf);
+        if let Some(mut child) = self.child.take() {
+            if matches!(child.wait_timeout(DROP_WAIT), Ok(Some(_))) {
+                remove_ca(ca);
+            } else {
+                // Its clients belong to this (blocked) test; once the test returns they close
+                // and the server finishes its stop. The reaper kills it if it does not.
+                std::thread::spawn(move || {
+                    if !matches!(child.wait_timeout(REAP_GRACE), Ok(Some(_))) {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                    }
+                    remove_ca(ca);
+                });
             }
         }
         if std::thread::panicking() {
             eprintln!("--- stderr of {} ---\n{}", self.description, self.stderr());
+        }
+    }
+}
+
+/// A killed `--tls` server cannot remove its CA file and folder: removes them.
+fn remove_ca(ca: Option<PathBuf>) {
+    if let Some(ca) = ca {
+        let _ = std::fs::remove_file(&ca);
+        if let Some(dir) = ca.parent() {
+            let _ = std::fs::remove_dir(dir);
         }
     }
 }
