@@ -50,7 +50,7 @@ pub(crate) fn by_test(log: &str) -> BTreeMap<String, TestUsage> {
 /// Says so, instead of failing, when the log is missing (e.g. not on Linux).
 pub(crate) fn print_heaviest(log: &Path, count: usize) {
     let Ok(text) = std::fs::read_to_string(log) else {
-        println!("server usage: no records (only Linux records them)");
+        println!("server usage: no records (no test spawned a server, or not on Linux)");
         return;
     };
     let tests = by_test(&text);
