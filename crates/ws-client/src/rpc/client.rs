@@ -53,13 +53,63 @@ struct Inner {
     slots: Arc<Semaphore>,
     next_id: AtomicI64,
     config: RpcConfig,
-    reader: Mutex<Option<JoinHandle<()>>>,
+    tasks: Mutex<Option<Tasks>>,
 }
 
 impl Drop for Inner {
-    /// The last handle is gone: close the connection politely (the reader then ends).
+    /// The last handle is gone: close the connection politely, and make sure it ends. The
+    /// reader is given the transport's close timeout to see the server's answer, then
+    /// aborted with the writer, so a server that never answers cannot keep the socket (and
+    /// the tasks) alive after the client is gone.
     fn drop(&mut self) {
         self.writer.close();
+        let tasks = self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(tasks) = tasks else {
+            return;
+        };
+        let after = self.config.transport.close_timeout;
+        // Without a runtime the tasks are gone or going anyway; dropping them says so.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = tasks.finish_within(after).await;
+            });
+        }
+    }
+}
+
+/// The connection's reader and writer tasks. Dropping this aborts both and fails whatever
+/// still waits: a task is never left detached with the socket.
+#[derive(Debug)]
+struct Tasks {
+    reader: JoinHandle<()>,
+    writer: JoinHandle<()>,
+    router: Arc<Router>,
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        let reader_ended = self.reader.is_finished();
+        self.reader.abort();
+        self.writer.abort();
+        if !reader_ended {
+            // The reader would have done this at its end.
+            self.router.fail_all(Error::ConnectionClosed);
+        }
+    }
+}
+
+impl Tasks {
+    /// Waits up to `after` for the reader to end (the server answered the close, or the
+    /// connection ended); otherwise aborts both tasks, which drops the socket.
+    async fn finish_within(mut self, after: Duration) -> Result<(), Error> {
+        match tokio::time::timeout(after, &mut self.reader).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(Error::CloseTimeout { after }),
+        }
     }
 }
 
@@ -184,14 +234,20 @@ impl RpcClient {
         }
         let (sender, receiver) = connection.split()?;
         let router = Arc::new(Router::default());
-        let writer = Writer::start(sender, Arc::clone(&router));
+        let (writer, writer_task) = Writer::start(sender, Arc::clone(&router));
         // Ends by itself once the router is closed (the reader closes it at the end).
         tokio::spawn(router::sweep_loop(Arc::clone(&router)));
         let reader = tokio::spawn(router::read_loop(
             receiver,
             Arc::clone(&router),
+            Arc::clone(&writer),
             config.codec,
         ));
+        let tasks = Tasks {
+            reader,
+            writer: writer_task,
+            router: Arc::clone(&router),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 writer,
@@ -199,7 +255,7 @@ impl RpcClient {
                 slots: Arc::new(Semaphore::new(config.max_in_flight)),
                 next_id: AtomicI64::new(1),
                 config,
-                reader: Mutex::new(Some(reader)),
+                tasks: Mutex::new(Some(tasks)),
             }),
         })
     }
@@ -332,23 +388,24 @@ impl RpcClient {
 
     /// Closes the connection with a close handshake and waits (within the transport's
     /// close timeout) until it has ended. Calls still waiting fail with
-    /// [`Error::ConnectionClosed`].
+    /// [`Error::ConnectionClosed`]. If the server does not answer in time the connection is
+    /// dropped anyway and this returns [`Error::CloseTimeout`]; so does cancelling this
+    /// future: the socket is never left open behind a closed client.
     pub async fn close(&self) -> Result<(), Error> {
         self.inner.writer.close();
-        let reader = self
+        let tasks = self
             .inner
-            .reader
+            .tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(reader) = reader {
-            let after = self.inner.config.transport.close_timeout;
-            if tokio::time::timeout(after, reader).await.is_err() {
-                self.inner.router.fail_all(Error::ConnectionClosed);
-                return Err(Error::CloseTimeout { after });
+        match tasks {
+            Some(tasks) => {
+                let after = self.inner.config.transport.close_timeout;
+                tasks.finish_within(after).await
             }
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Whether the connection has ended (every later call fails at once).

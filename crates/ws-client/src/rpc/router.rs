@@ -12,10 +12,12 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use crate::error::Error;
+use crate::message::MessageType;
 use crate::rpc::codec::{Codec, RpcCodec};
 use crate::rpc::incoming::{Incoming, plain_json_answer};
 use crate::rpc::subscription::SubscriptionSink;
 use crate::rpc::types::{Id, RpcResponse};
+use crate::rpc::writer::Writer;
 use crate::split::WsReceiver;
 
 /// How a call ended, as the router tells its caller.
@@ -309,12 +311,26 @@ pub(crate) async fn sweep_loop(router: Arc<Router>) {
     }
 }
 
-/// Reads the connection until it ends, routing every message, then fails all waiters.
-pub(crate) async fn read_loop(mut receiver: WsReceiver, router: Arc<Router>, codec: RpcCodec) {
+/// Reads the connection until it ends, routing every message, then fails all waiters and
+/// stops the writer, so that the socket is let go.
+///
+/// The connection ends at the peer's close frame, not at the end of TCP that should follow
+/// it: a server that closes and keeps TCP open must not leave calls waiting for their
+/// timeout and subscriptions waiting for ever. (The transport has already echoed the close.)
+pub(crate) async fn read_loop(
+    mut receiver: WsReceiver,
+    router: Arc<Router>,
+    writer: Arc<Writer>,
+    codec: RpcCodec,
+) {
     let reason = loop {
         let message = match receiver.receive_message().await {
             Ok(message) if message.is_data() => message,
-            Ok(_) => continue, // pings are answered by the transport; a close ends the next read
+            // The peer's own close, or its answer to ours (then `ConnectionClosed`).
+            Ok(message) if message.message_type == MessageType::Close => {
+                break receiver.closed_error();
+            }
+            Ok(_) => continue, // pings are answered by the transport
             Err(error) => break error,
         };
         if codec.is_batch(&message) {
@@ -337,6 +353,7 @@ pub(crate) async fn read_loop(mut receiver: WsReceiver, router: Arc<Router>, cod
         }
     };
     router.fail_all(reason);
+    writer.close();
 }
 
 #[cfg(test)]

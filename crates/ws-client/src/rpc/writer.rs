@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 use crate::message::Message;
 use crate::rpc::router::Router;
@@ -24,10 +25,10 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the task that writes on `sender`; a write error fails every call in `router`.
-    pub(crate) fn start(sender: WsSender, router: Arc<Router>) -> Arc<Self> {
+    pub(crate) fn start(sender: WsSender, router: Arc<Router>) -> (Arc<Self>, JoinHandle<()>) {
         let writer = Arc::new(Self::default());
-        tokio::spawn(write_loop(Arc::clone(&writer), sender, router));
-        writer
+        let task = tokio::spawn(write_loop(Arc::clone(&writer), sender, router));
+        (writer, task)
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Message>> {
@@ -40,7 +41,8 @@ impl Writer {
         self.wake.notify_one();
     }
 
-    /// Asks for the close handshake once everything queued is written.
+    /// Asks for the close handshake once everything queued is written; the task then ends
+    /// (at once if the connection has already ended), letting its half of the socket go.
     pub(crate) fn close(&self) {
         self.closing.store(true, Ordering::Release);
         self.wake.notify_one();

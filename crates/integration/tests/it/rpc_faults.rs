@@ -1,0 +1,98 @@
+//! `RpcClient` against servers that misbehave: a close frame without the end of TCP, a
+//! silent server on close and drop, requests from the server, unmatchable batch answers,
+//! a server that stops reading, deep MessagePack and late subscribe answers.
+//! The servers are raw peers (see `raw_peer`) doing exactly the fault under test.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use ws_client::Error;
+use ws_client::MessageType;
+use ws_client::rpc::{RpcClient, RpcConfig, Subscription};
+
+use crate::raw_peer::{RawListener, RawPeer};
+use crate::support::{within, within_for};
+
+/// A client connected to a fresh raw peer, and that peer.
+async fn connected(config: impl FnOnce(RpcConfig) -> RpcConfig) -> (RpcClient, RawPeer) {
+    let listener = RawListener::bind().await;
+    let config = config(RpcConfig::new(listener.url()));
+    let (client, peer) = tokio::join!(RpcClient::connect(config), listener.accept());
+    (client.expect("connect the RPC client"), peer)
+}
+
+/// The id of a call the peer has read.
+fn id_of(request: &Value) -> i64 {
+    request["id"].as_i64().expect("a numeric id")
+}
+
+#[tokio::test]
+async fn a_close_frame_without_tcp_eof_fails_calls_and_subscriptions_at_once() {
+    let (client, mut peer) = connected(|config| config).await;
+    let subscribing = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .subscribe::<Value>("subscribe_ticks", Value::Null, "unsubscribe")
+                .await
+        }
+    });
+    let subscribe = peer.next_value().await;
+    peer.send_json(&json!({"jsonrpc": "2.0", "result": 7, "id": id_of(&subscribe)}))
+        .await;
+    let mut subscription: Subscription<Value> = within(subscribing).await.unwrap().unwrap();
+
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.request::<Value>("echo", ["hanging"]).await }
+    });
+    peer.next_value().await; // the call is out; it will never be answered
+    let started = Instant::now();
+    peer.send_close(4000, "going").await;
+
+    // Everything fails with the peer's close, long before the 30 s request timeout.
+    let bound = Duration::from_secs(3);
+    match within_for(bound, call).await.unwrap() {
+        Err(Error::ClosedByPeer { code: 4000, reason }) => assert_eq!(reason, "going"),
+        other => panic!("expected ClosedByPeer, got {other:?}"),
+    }
+    match within_for(bound, subscription.next()).await {
+        Some(Err(Error::ClosedByPeer { code: 4000, .. })) => {}
+        other => panic!("the subscription should end with the close, got {other:?}"),
+    }
+    assert!(within(subscription.next()).await.is_none());
+    assert!(client.is_closed());
+    assert!(started.elapsed() < bound);
+    // The client echoes the close and lets the socket go, though the peer keeps TCP open.
+    let seen = within_for(bound, peer.until_end()).await;
+    assert_eq!(seen, [MessageType::Close]);
+}
+
+/// A config whose close handshake gives up quickly.
+fn quick_close(config: RpcConfig) -> RpcConfig {
+    let mut config = config;
+    config.transport.close_timeout = Duration::from_millis(300);
+    config
+}
+
+#[tokio::test]
+async fn close_against_a_silent_server_lets_the_socket_go() {
+    let (client, mut peer) = connected(quick_close).await;
+    match within(client.close()).await {
+        Err(Error::CloseTimeout { after }) => assert_eq!(after, Duration::from_millis(300)),
+        other => panic!("expected CloseTimeout, got {other:?}"),
+    }
+    assert!(client.is_closed());
+    // The peer never answered the close: the client must still end the TCP connection.
+    let seen = within_for(Duration::from_secs(3), peer.until_end()).await;
+    assert_eq!(seen, [MessageType::Close]);
+}
+
+#[tokio::test]
+async fn dropping_the_client_against_a_silent_server_lets_the_socket_go() {
+    let (client, mut peer) = connected(quick_close).await;
+    drop(client);
+    let seen = within_for(Duration::from_secs(3), peer.until_end()).await;
+    assert_eq!(seen, [MessageType::Close]);
+}
