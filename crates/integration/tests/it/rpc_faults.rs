@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use ws_client::Error;
 use ws_client::MessageType;
-use ws_client::rpc::{RpcClient, RpcConfig, Subscription};
+use ws_client::rpc::{RpcClient, RpcCodec, RpcConfig, Subscription};
 
 use crate::raw_peer::{RawListener, RawPeer};
 use crate::support::{within, within_for};
@@ -95,4 +95,47 @@ async fn dropping_the_client_against_a_silent_server_lets_the_socket_go() {
     drop(client);
     let seen = within_for(Duration::from_secs(3), peer.until_end()).await;
     assert_eq!(seen, [MessageType::Close]);
+}
+
+/// Sends `value` in the framing of `codec`.
+async fn send_in(peer: &mut RawPeer, codec: RpcCodec, value: &Value) {
+    match codec {
+        RpcCodec::Json => peer.send_json(value).await,
+        _ => {
+            let packed = rmp_serde::to_vec_named(value).expect("MessagePack");
+            peer.send(MessageType::Binary, &packed).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_request_from_the_server_is_never_taken_for_an_answer() {
+    for codec in [RpcCodec::Json, RpcCodec::MessagePack] {
+        let (client, mut peer) = connected(|config| RpcConfig { codec, ..config }).await;
+        let call = tokio::spawn({
+            let client = client.clone();
+            async move { client.request::<Value>("echo", ["x"]).await }
+        });
+        let id = id_of(&peer.next_value().await);
+        // Requests from the server with the pending call's id, in several shapes.
+        for request in [
+            json!({"jsonrpc": "2.0", "method": "client_ping", "id": id}),
+            json!({"jsonrpc": "2.0", "id": id, "method": "client_ping", "params": [1]}),
+            json!({"jsonrpc": "2.0", "method": null, "id": id, "result": "not an answer"}),
+        ] {
+            send_in(&mut peer, codec, &request).await;
+        }
+        send_in(
+            &mut peer,
+            codec,
+            &json!({"jsonrpc": "2.0", "result": "the answer", "id": id}),
+        )
+        .await;
+        let answer = within(call).await.unwrap();
+        assert_eq!(
+            answer.ok(),
+            Some(json!("the answer")),
+            "{codec:?}: a request completed the call"
+        );
+    }
 }

@@ -190,11 +190,20 @@ impl Router {
     fn route(&self, incoming: Incoming) {
         match incoming {
             Incoming {
-                method: Some(_),
+                method: true,
                 id: None,
                 params,
                 ..
             } => self.notify(params),
+            // A request from the server: never the answer to a call, even with its id.
+            Incoming {
+                method: true, id, ..
+            } => {
+                tracing::debug!(
+                    ?id,
+                    "ignoring a request from the server (this client serves no methods)"
+                );
+            }
             Incoming {
                 id: Some(Id::Number(id)),
                 result,
@@ -367,9 +376,30 @@ mod tests {
             id: Some(Id::Number(id)),
             result: Some(Value::from(id)),
             error: None,
-            method: None,
+            method: false,
             params: None,
         }
+    }
+
+    /// A request from the server carrying the id of a pending call leaves the call waiting
+    /// for its real answer.
+    #[tokio::test]
+    async fn a_request_with_a_pending_id_is_not_an_answer() {
+        let router = Router::default();
+        let (reply, mut waiting) = oneshot::channel();
+        router.register(5, Pending::Call(reply), None).unwrap();
+        router.route(Incoming {
+            method: true,
+            ..answer(5)
+        });
+        assert!(
+            waiting.try_recv().is_err(),
+            "the request completed the call"
+        );
+        router.route(answer(5));
+        assert!(
+            matches!(waiting.await, Ok(Outcome::Answer(r)) if r.result == Some(Value::from(5)))
+        );
     }
 
     /// Each call fails at its own deadline, whatever the order they were registered in, and
