@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use ws_client::Error;
 use ws_client::MessageType;
-use ws_client::rpc::{RpcClient, RpcCodec, RpcConfig, Subscription};
+use ws_client::rpc::{BatchEntry, RpcClient, RpcCodec, RpcConfig, Subscription};
 
 use crate::raw_peer::{RawListener, RawPeer};
 use crate::support::{within, within_for};
@@ -138,4 +138,61 @@ async fn a_request_from_the_server_is_never_taken_for_an_answer() {
             "{codec:?}: a request completed the call"
         );
     }
+}
+
+#[tokio::test]
+async fn a_batch_answer_that_matches_no_call_fails_the_batch_at_once() {
+    let (client, mut peer) = connected(|config| config).await;
+    let entries = || {
+        vec![
+            BatchEntry::call("add", json!([1, 2])),
+            BatchEntry::call("add", json!([3, 4])),
+        ]
+    };
+    // One error object with id null instead of an array (a server refusing the batch).
+    let batch = tokio::spawn({
+        let client = client.clone();
+        async move { client.batch(entries()).await }
+    });
+    let sent = peer.next_value().await;
+    assert_eq!(sent.as_array().map(Vec::len), Some(2));
+    let started = Instant::now();
+    peer.send_json(&json!({"jsonrpc": "2.0", "id": null,
+        "error": {"code": -32600, "message": "batch too large"}}))
+        .await;
+    match within(batch).await.unwrap() {
+        Err(Error::Rpc { code, message, .. }) => {
+            assert_eq!((code, message.as_str()), (-32600, "batch too large"));
+        }
+        other => panic!("expected the server's error, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the batch waited"
+    );
+
+    // An array where one answer matches and the other has id null.
+    let batch = tokio::spawn({
+        let client = client.clone();
+        async move { client.batch(entries()).await }
+    });
+    let sent = peer.next_value().await;
+    peer.send_json(&json!([
+        {"jsonrpc": "2.0", "result": 3, "id": id_of(&sent[0])},
+        {"jsonrpc": "2.0", "id": null, "error": {"code": -32603, "message": "lost one"}},
+    ]))
+    .await;
+    match within_for(Duration::from_secs(5), batch).await.unwrap() {
+        Err(Error::Rpc { code: -32603, .. }) => {}
+        other => panic!("expected the server's error, got {other:?}"),
+    }
+    // The connection goes on working.
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.request::<i64>("add", [1, 1]).await }
+    });
+    let id = id_of(&peer.next_value().await);
+    peer.send_json(&json!({"jsonrpc": "2.0", "result": 2, "id": id}))
+        .await;
+    assert_eq!(within(call).await.unwrap().unwrap(), 2);
 }

@@ -214,6 +214,18 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
+/// Forgets a batch's group in the router when the batch ends, however it ends.
+struct BatchGuard<'a> {
+    router: &'a Router,
+    first: i64,
+}
+
+impl Drop for BatchGuard<'_> {
+    fn drop(&mut self) {
+        self.router.forget_batch(self.first);
+    }
+}
+
 impl RpcClient {
     /// Connects to `config.transport.url` and starts serving the connection.
     pub async fn connect(config: RpcConfig) -> Result<Self, Error> {
@@ -335,6 +347,12 @@ impl RpcClient {
 
     /// Sends several calls and notifications as one batch and returns one entry per
     /// request, in request order: `Some(response)` for calls, `None` for notifications.
+    ///
+    /// An answer the client cannot match to any call while the batch waits (an error object
+    /// with id null, which is how a server refuses a whole batch, or a batch answer it
+    /// cannot read) fails the batch at once with that error (`Error::Rpc` for an error
+    /// object) instead of leaving it to its timeout. With several batches waiting, the
+    /// oldest is failed.
     pub async fn batch(&self, entries: Vec<BatchEntry>) -> Result<Vec<Option<RpcResponse>>, Error> {
         let timeout = self.inner.config.request_timeout;
         tokio::time::timeout(timeout, self.batch_unbounded(&entries))
@@ -500,6 +518,14 @@ impl RpcClient {
                 }
             }
         }
+        let ids: Vec<i64> = guards.iter().map(|guard| guard.id).collect();
+        let _group = ids.first().map(|&first| {
+            inner.router.register_batch(ids.clone());
+            BatchGuard {
+                router: &inner.router,
+                first,
+            }
+        });
         self.send(inner.config.codec.encode(&wire)?).await?;
         let mut responses = Vec::with_capacity(answers.len());
         for answer in answers {

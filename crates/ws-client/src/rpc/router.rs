@@ -88,6 +88,8 @@ type CallTable = HashMap<i64, Waiting, BuildHasherDefault<IdHasher>>;
 #[derive(Default)]
 struct Tables {
     pending: CallTable,
+    /// The call ids of each batch waiting for answers, oldest first.
+    batches: Vec<Vec<i64>>,
     subscriptions: HashMap<Id, SubscriptionSink>,
     /// Set once the connection has ended: why.
     closed: Option<Error>,
@@ -152,6 +154,47 @@ impl Router {
         self.lock().pending.remove(&id);
     }
 
+    /// Registers the calls of one batch (already registered one by one) as a group, so that
+    /// an answer matching no call can fail the batch at once (see [`Router::fail_batch`]).
+    pub(crate) fn register_batch(&self, ids: Vec<i64>) {
+        if !ids.is_empty() {
+            self.lock().batches.push(ids);
+        }
+    }
+
+    /// Forgets the batch whose first call is `first` (it ended, one way or another).
+    pub(crate) fn forget_batch(&self, first: i64) {
+        self.lock()
+            .batches
+            .retain(|ids| ids.first() != Some(&first));
+    }
+
+    /// Fails the oldest batch still waiting with `error()`, if there is one; says whether
+    /// there was.
+    ///
+    /// For an answer that cannot be matched while a batch waits: an error object with id
+    /// null (a server that refuses the whole batch answers with one such object instead of
+    /// an array) or a batch answer that cannot be read. Otherwise the batch would wait for
+    /// its whole timeout. Which batch it was cannot be known when several wait; the server
+    /// reads them in order, so the oldest is the likeliest.
+    pub(crate) fn fail_batch(&self, error: impl Fn() -> Error) -> bool {
+        let replies: Vec<Reply> = {
+            let mut tables = self.lock();
+            if tables.batches.is_empty() {
+                return false;
+            }
+            let ids = tables.batches.remove(0);
+            ids.iter()
+                .filter_map(|id| tables.pending.remove(id))
+                .map(|waiting| waiting.pending.reply())
+                .collect()
+        };
+        for reply in replies {
+            let _ = reply.send(Outcome::Failed(error()));
+        }
+        true
+    }
+
     /// Forgets a subscription (its later notifications are discarded).
     pub(crate) fn forget_subscription(&self, id: &Id) {
         self.lock().subscriptions.remove(id);
@@ -169,6 +212,7 @@ impl Router {
             if tables.closed.is_none() {
                 tables.closed = Some(reason.for_waiters());
             }
+            tables.batches.clear();
             (
                 std::mem::take(&mut tables.pending),
                 std::mem::take(&mut tables.subscriptions),
@@ -238,7 +282,17 @@ impl Router {
                 };
                 let _ = reply.send(Outcome::Answer(response));
             }
+            // Not one of ours: no id, id null, or a string id (this client sends numbers).
             Incoming { id, error, .. } => {
+                let failed = self.fail_batch(|| match &error {
+                    Some(error) => error.clone().into(),
+                    None => Error::Codec(format!(
+                        "the server answered a batch with a message matching no call (id {id:?})"
+                    )),
+                });
+                if failed {
+                    return;
+                }
                 tracing::warn!(
                     ?id,
                     ?error,
@@ -347,7 +401,10 @@ pub(crate) async fn read_loop(
                 Ok(batch) => batch
                     .into_iter()
                     .for_each(|incoming| router.route(incoming)),
-                Err(error) => tracing::warn!(%error, "undecodable batch from the server ignored"),
+                Err(error) => {
+                    tracing::warn!(%error, "undecodable batch answer from the server");
+                    router.fail_batch(|| Error::Codec(format!("batch answer: {error}")));
+                }
             }
         } else if let Some(incoming) = (codec == RpcCodec::Json)
             .then(|| plain_json_answer(&message.data))
