@@ -196,3 +196,30 @@ async fn a_batch_answer_that_matches_no_call_fails_the_batch_at_once() {
         .await;
     assert_eq!(within(call).await.unwrap().unwrap(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deeply_nested_message_pack_answer_is_refused_not_a_crash() {
+    let codec = RpcCodec::MessagePack;
+    let (client, mut peer) = connected(|config| RpcConfig { codec, ..config }).await;
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.request::<Value>("echo", ["x"]).await }
+    });
+    let id = id_of(&peer.next_value().await);
+    // About 1 KB: `{"jsonrpc": "2.0", "id": id, "result": [[[...1000 deep...]]]}`.
+    let mut deep = rmp_serde::to_vec_named(&json!({"jsonrpc": "2.0", "id": id})).unwrap();
+    deep[0] += 1; // one more member in the fixmap
+    rmp_serde::encode::write(&mut deep, "result").unwrap();
+    deep.extend(std::iter::repeat_n(0x91, 1000)); // a fixarray holding the next one
+    deep.push(0xc0);
+    peer.send(MessageType::Binary, &deep).await;
+    // The reader refuses it (a codec error, logged) and goes on to the real answer.
+    send_in(
+        &mut peer,
+        codec,
+        &json!({"jsonrpc": "2.0", "result": "fine", "id": id}),
+    )
+    .await;
+    assert_eq!(within(call).await.unwrap().unwrap(), json!("fine"));
+    assert!(!client.is_closed());
+}

@@ -14,7 +14,7 @@ mod types;
 mod writer;
 
 pub use client::{BatchEntry, RpcClient};
-pub use codec::{Codec, JsonCodec, MessagePackCodec, RpcCodec};
+pub use codec::{Codec, JsonCodec, MAX_MESSAGE_PACK_DEPTH, MessagePackCodec, RpcCodec};
 pub use config::{
     DEFAULT_MAX_IN_FLIGHT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SUBSCRIPTION_BUFFER, RpcConfig,
 };
