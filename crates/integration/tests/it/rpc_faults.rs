@@ -223,3 +223,64 @@ async fn a_deeply_nested_message_pack_answer_is_refused_not_a_crash() {
     assert_eq!(within(call).await.unwrap().unwrap(), json!("fine"));
     assert!(!client.is_closed());
 }
+
+#[tokio::test]
+async fn against_a_server_that_stops_reading_notifications_fail_instead_of_piling_up() {
+    let (client, mut peer) = connected(|config| RpcConfig {
+        request_timeout: Duration::from_millis(300),
+        ..config
+    })
+    .await;
+    let subscribing = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .subscribe::<Value>("subscribe_ticks", Value::Null, "unsubscribe")
+                .await
+        }
+    });
+    let subscribe = peer.next_value().await;
+    peer.send_json(&json!({"jsonrpc": "2.0", "result": 7, "id": id_of(&subscribe)}))
+        .await;
+    let subscription = within(subscribing).await.unwrap().unwrap();
+    // From here on the peer reads nothing. Notifications of about 1 KiB each: the queue
+    // (1 MiB by default) and the socket buffers fill, then `notify` must fail.
+    let params = json!(["x".repeat(1000)]);
+    let ceiling = 64 << 20;
+    let mut accepted = 0usize;
+    let started = Instant::now();
+    let refused = loop {
+        match within(client.notify("update", params.clone())).await {
+            Ok(()) => accepted += 1000,
+            Err(error) => break error,
+        }
+        assert!(
+            accepted < ceiling,
+            "{accepted} bytes of notifications accepted by a server that reads nothing"
+        );
+    };
+    match refused {
+        Error::QueueFull { method, after } => {
+            assert_eq!(
+                (method.as_str(), after),
+                ("update", Duration::from_millis(300))
+            );
+        }
+        other => panic!("expected QueueFull, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(15));
+    // Batches of notifications and calls wait for room within their timeout too (each
+    // a little larger than the notification that found no room).
+    let batch = vec![BatchEntry::notification("update", params.clone())];
+    match within(client.batch(batch)).await {
+        Err(Error::CallTimeout { .. }) => {}
+        other => panic!("expected CallTimeout for the batch, got {other:?}"),
+    }
+    match within(client.request::<Value>("echo", &params)).await {
+        Err(Error::CallTimeout { .. }) => {}
+        other => panic!("expected CallTimeout for the call, got {other:?}"),
+    }
+    // Dropping a subscription does not wait for room (its unsubscribe is dropped instead).
+    within(async move { drop(subscription) }).await;
+    drop(peer);
+}

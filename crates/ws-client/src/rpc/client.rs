@@ -23,7 +23,7 @@ use crate::rpc::config::RpcConfig;
 use crate::rpc::router::{self, Outcome, Pending, Router};
 use crate::rpc::subscription::{self, Subscription};
 use crate::rpc::types::{Id, RpcMethod, RpcResponse};
-use crate::rpc::writer::Writer;
+use crate::rpc::writer::{NoRoom, Writer};
 
 /// A JSON-RPC 2.0 client. Cheap to clone; clones share the connection.
 ///
@@ -239,14 +239,19 @@ impl RpcClient {
         connection: WebSocketConnection,
         config: RpcConfig,
     ) -> Result<Self, Error> {
-        if config.max_in_flight == 0 || config.request_timeout.is_zero() {
+        if config.max_in_flight == 0
+            || config.request_timeout.is_zero()
+            || config.max_queued_bytes == 0
+        {
             return Err(Error::InvalidConfig(
-                "max_in_flight and request_timeout must be greater than zero".into(),
+                "max_in_flight, request_timeout and max_queued_bytes must be greater than zero"
+                    .into(),
             ));
         }
         let (sender, receiver) = connection.split()?;
         let router = Arc::new(Router::default());
-        let (writer, writer_task) = Writer::start(sender, Arc::clone(&router));
+        let (writer, writer_task) =
+            Writer::start(sender, Arc::clone(&router), config.max_queued_bytes);
         // Ends by itself once the router is closed (the reader closes it at the end).
         tokio::spawn(router::sweep_loop(Arc::clone(&router)));
         let reader = tokio::spawn(router::read_loop(
@@ -339,10 +344,19 @@ impl RpcClient {
             .map_err(|e| Error::Codec(format!("result of {method:?}: {e}")))
     }
 
-    /// Sends a notification: no id, no answer.
+    /// Sends a notification: no id, no answer. Returns once it is queued; if the outgoing
+    /// queue ([`RpcConfig::max_queued_bytes`]) stays full for the request timeout (the
+    /// server is not reading), fails with [`Error::QueueFull`] and nothing is sent.
     pub async fn notify(&self, method: &str, params: Value) -> Result<(), Error> {
         let message = WireRequest::new(method, &params, None).encode(self.inner.config.codec)?;
-        self.send(message).await
+        let timeout = self.inner.config.request_timeout;
+        let deadline = Instant::now().checked_add(timeout);
+        self.send(message, deadline)
+            .await?
+            .ok_or_else(|| Error::QueueFull {
+                method: method.to_owned(),
+                after: timeout,
+            })
     }
 
     /// Sends several calls and notifications as one batch and returns one entry per
@@ -459,6 +473,13 @@ impl RpcClient {
         };
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         let message = WireRequest::new(method, params, Some(id)).encode(inner.config.codec)?;
+        // Room in the outgoing queue before registering: a call that times out waiting for
+        // it was never sent, so nothing is left to clean up.
+        let room = match inner.writer.reserve(&message, deadline).await {
+            Ok(room) => room,
+            Err(NoRoom::TimedOut) => return Ok(Outcome::TimedOut),
+            Err(NoRoom::Closed) => return Err(self.closed_error()),
+        };
         let (reply, answer) = oneshot::channel();
         let pending = match subscription {
             Some(sink) => Pending::Subscribe(reply, sink),
@@ -472,7 +493,7 @@ impl RpcClient {
         };
         // No closed check here (`send` takes the router's lock for it): `register` has just
         // made it, and a connection that ends after that fails this call through `answer`.
-        inner.writer.send(message);
+        inner.writer.push(room, message);
         let outcome = answer.await.map_err(|_| self.closed_error())?;
         // Whatever ended it also took it out of the router.
         guard.answered = true;
@@ -526,7 +547,8 @@ impl RpcClient {
                 first,
             }
         });
-        self.send(inner.config.codec.encode(&wire)?).await?;
+        // Bounded by the caller's timeout, like the answers.
+        self.send(inner.config.codec.encode(&wire)?, None).await?;
         let mut responses = Vec::with_capacity(answers.len());
         for answer in answers {
             responses.push(match answer {
@@ -543,19 +565,35 @@ impl RpcClient {
         Ok(responses)
     }
 
-    async fn send(&self, message: Message) -> Result<(), Error> {
+    /// Queues `message` once there is room, waiting until `deadline` at most; `Ok(None)`
+    /// if the queue stayed full until then.
+    async fn send(&self, message: Message, deadline: Option<Instant>) -> Result<Option<()>, Error> {
         if let Some(reason) = self.inner.router.closed() {
             return Err(reason);
         }
-        self.inner.writer.send(message);
-        Ok(())
+        match self.inner.writer.reserve(&message, deadline).await {
+            Ok(room) => {
+                self.inner.writer.push(room, message);
+                Ok(Some(()))
+            }
+            Err(NoRoom::TimedOut) => Ok(None),
+            Err(NoRoom::Closed) => Err(self.closed_error()),
+        }
     }
 
-    /// Sends a notification without waiting (from `Drop`); dropped if the outbox is full.
+    /// Sends a notification without waiting (from `Drop`): if the outgoing queue is full
+    /// (or the connection has ended) it is dropped, and a warning logged.
     pub(crate) fn notify_nowait(&self, method: &str, params: Value) {
-        if let Ok(message) = WireRequest::new(method, &params, None).encode(self.inner.config.codec)
-        {
-            self.inner.writer.send(message);
+        let Ok(message) = WireRequest::new(method, &params, None).encode(self.inner.config.codec)
+        else {
+            return;
+        };
+        match self.inner.writer.try_reserve(&message) {
+            Some(room) => self.inner.writer.push(room, message),
+            None => tracing::warn!(
+                method,
+                "outgoing queue full or closed: notification dropped"
+            ),
         }
     }
 

@@ -16,7 +16,8 @@ mod writer;
 pub use client::{BatchEntry, RpcClient};
 pub use codec::{Codec, JsonCodec, MAX_MESSAGE_PACK_DEPTH, MessagePackCodec, RpcCodec};
 pub use config::{
-    DEFAULT_MAX_IN_FLIGHT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SUBSCRIPTION_BUFFER, RpcConfig,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_SUBSCRIPTION_BUFFER, RpcConfig,
 };
 pub use subscription::Subscription;
 pub use types::{Id, RpcError, RpcMethod, RpcRequest, RpcResponse, error_code};

@@ -73,8 +73,12 @@ pub(crate) fn channel(capacity: usize) -> (SubscriptionSink, SubscriptionSource)
 /// `Err(Error::SubscriptionLagged { missed })`. When the connection ends, the buffered items
 /// come first, then one `Err` saying why, then the stream ends.
 ///
-/// Dropping it unsubscribes (a notification to the unsubscribe method, sent without
-/// waiting); [`unsubscribe`](Self::unsubscribe) does the same as a call and waits for it.
+/// Dropping it unsubscribes with a notification to the unsubscribe method, queued without
+/// waiting: if the outgoing queue is full (a server that stopped reading, see
+/// [`RpcConfig::max_queued_bytes`](crate::rpc::RpcConfig::max_queued_bytes)) it is dropped
+/// and logged, and the server keeps the subscription until the connection ends (its
+/// notifications are discarded). [`unsubscribe`](Self::unsubscribe) does the same as a call
+/// and waits for its answer.
 #[derive(Debug)]
 pub struct Subscription<T> {
     id: Id,
