@@ -284,3 +284,59 @@ async fn against_a_server_that_stops_reading_notifications_fail_instead_of_pilin
     within(async move { drop(subscription) }).await;
     drop(peer);
 }
+
+#[tokio::test]
+async fn a_subscribe_answered_after_its_caller_gave_up_is_unsubscribed() {
+    let timeout = Duration::from_millis(200);
+    let (client, mut peer) = connected(|config| RpcConfig {
+        request_timeout: timeout,
+        ..config
+    })
+    .await;
+    let subscribe = || {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .subscribe::<Value>("subscribe_ticks", Value::Null, "unsubscribe")
+                .await
+        })
+    };
+    // Answered after the subscribe timed out.
+    let timed_out = subscribe();
+    let id = id_of(&peer.next_value().await);
+    match within(timed_out).await.unwrap() {
+        Err(Error::CallTimeout { after, .. }) => assert_eq!(after, timeout),
+        other => panic!("expected CallTimeout, got {other:?}"),
+    }
+    peer.send_json(&json!({"jsonrpc": "2.0", "result": 42, "id": id}))
+        .await;
+    let unsubscribe = within_for(Duration::from_secs(3), peer.next_value()).await;
+    assert_eq!(
+        unsubscribe,
+        json!({"jsonrpc": "2.0", "method": "unsubscribe", "params": [42]})
+    );
+
+    // Answered after the subscribing task was dropped.
+    let dropped = subscribe();
+    let id = id_of(&peer.next_value().await);
+    dropped.abort();
+    assert!(within(dropped).await.unwrap_err().is_cancelled());
+    peer.send_json(&json!({"jsonrpc": "2.0", "result": "s-7", "id": id}))
+        .await;
+    let unsubscribe = within_for(Duration::from_secs(3), peer.next_value()).await;
+    assert_eq!(unsubscribe["params"], json!(["s-7"]));
+
+    // A late error answer started nothing: nothing to undo; the next message is a call.
+    let failed = subscribe();
+    let id = id_of(&peer.next_value().await);
+    assert!(within(failed).await.unwrap().is_err());
+    peer.send_json(&json!({"jsonrpc": "2.0", "id": id,
+        "error": {"code": -32000, "message": "no"}}))
+        .await;
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.request::<Value>("echo", ["after"]).await }
+    });
+    assert_eq!(peer.next_value().await["method"], "echo");
+    call.abort();
+}

@@ -17,9 +17,9 @@ use tokio::time::Instant;
 use crate::connection::WebSocketConnection;
 use crate::error::Error;
 use crate::message::Message;
-use crate::message::MessageType;
-use crate::rpc::codec::{Codec, RpcCodec, encode_exact};
+use crate::rpc::codec::Codec;
 use crate::rpc::config::RpcConfig;
+use crate::rpc::request::WireRequest;
 use crate::rpc::router::{self, Outcome, Pending, Router};
 use crate::rpc::subscription::{self, Subscription};
 use crate::rpc::types::{Id, RpcMethod, RpcResponse};
@@ -147,55 +147,6 @@ impl BatchEntry {
             method: method.into(),
             params,
         }
-    }
-}
-
-/// A request as written on the wire, borrowing its parts.
-#[derive(Serialize)]
-struct WireRequest<'a> {
-    jsonrpc: &'static str,
-    method: &'a str,
-    #[serde(skip_serializing_if = "Value::is_null")]
-    params: &'a Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<i64>,
-}
-
-impl<'a> WireRequest<'a> {
-    fn new(method: &'a str, params: &'a Value, id: Option<i64>) -> Self {
-        Self {
-            jsonrpc: "2.0",
-            method,
-            params,
-            id,
-        }
-    }
-
-    /// Encodes this request as one message. JSON is written by hand, byte for byte what
-    /// the derived `Serialize` writes: the derive escapes every member name and the
-    /// version at run time, which was a visible share of each call.
-    fn encode(&self, codec: RpcCodec) -> Result<Message, Error> {
-        if codec != RpcCodec::Json {
-            return codec.encode(self);
-        }
-        let data = encode_exact(|out| {
-            out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
-            serde_json::to_writer(&mut *out, self.method).map_err(|e| e.to_string())?;
-            if !self.params.is_null() {
-                out.extend_from_slice(br#","params":"#);
-                serde_json::to_writer(&mut *out, self.params).map_err(|e| e.to_string())?;
-            }
-            if let Some(id) = self.id {
-                out.extend_from_slice(br#","id":"#);
-                serde_json::to_writer(&mut *out, &id).map_err(|e| e.to_string())?;
-            }
-            out.push(b'}');
-            Ok(())
-        })?;
-        Ok(Message {
-            data,
-            message_type: MessageType::Text,
-        })
     }
 }
 
@@ -379,6 +330,11 @@ impl RpcClient {
 
     /// Subscribes: calls `method`, whose result is a subscription id, and returns the
     /// stream of notifications for it. Dropping the stream calls `unsubscribe_method`.
+    ///
+    /// If this times out or is dropped and the server's answer comes later with a
+    /// subscription id, the client sends `unsubscribe_method` for it (a notification,
+    /// without waiting, like the one a dropped stream sends), so that no subscription
+    /// nobody reads stays on the server.
     pub async fn subscribe<T: DeserializeOwned>(
         &self,
         method: &str,
@@ -388,8 +344,9 @@ impl RpcClient {
         let (sink, source) = subscription::channel(self.inner.config.subscription_buffer);
         let timeout = self.inner.config.request_timeout;
         let deadline = Instant::now().checked_add(timeout);
+        let unsubscribe = (sink, unsubscribe_method.to_owned());
         let response = match self
-            .call_until(method, &params, deadline, Some(sink))
+            .call_until(method, &params, deadline, Some(unsubscribe))
             .await?
         {
             Outcome::Answer(response) => response,
@@ -453,7 +410,7 @@ impl RpcClient {
         method: &str,
         params: &Value,
         deadline: Option<Instant>,
-        subscription: Option<subscription::SubscriptionSink>,
+        subscription: Option<(subscription::SubscriptionSink, String)>,
     ) -> Result<Outcome, Error> {
         let inner = &*self.inner;
         let _slot = match inner.slots.try_acquire() {
@@ -482,7 +439,11 @@ impl RpcClient {
         };
         let (reply, answer) = oneshot::channel();
         let pending = match subscription {
-            Some(sink) => Pending::Subscribe(reply, sink),
+            Some((sink, unsubscribe)) => Pending::Subscribe {
+                reply,
+                sink,
+                unsubscribe,
+            },
             None => Pending::Call(reply),
         };
         inner.router.register(id, pending, deadline)?;
@@ -606,37 +567,5 @@ impl RpcClient {
             .router
             .closed()
             .unwrap_or(Error::ConnectionClosed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn hand_written_json_requests_match_the_derived_ones() {
-        let params = [
-            Value::Null,
-            json!([1, 2]),
-            json!({"a": "x\"y", "b": [true, null, 1.5]}),
-        ];
-        for method in ["add", "we\"ird\\ \u{1}é"] {
-            for params in &params {
-                for id in [None, Some(0), Some(-7), Some(i64::MAX)] {
-                    let request = WireRequest::new(method, params, id);
-                    let written = request.encode(RpcCodec::Json).unwrap();
-                    assert_eq!(written.message_type, MessageType::Text);
-                    assert_eq!(
-                        String::from_utf8(written.data).unwrap(),
-                        serde_json::to_string(&request).unwrap()
-                    );
-                }
-            }
-        }
-        let packed = WireRequest::new("add", &params[1], Some(1))
-            .encode(RpcCodec::MessagePack)
-            .unwrap();
-        assert_eq!(packed.message_type, MessageType::Binary);
     }
 }

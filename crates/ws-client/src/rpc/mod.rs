@@ -8,6 +8,7 @@ mod client;
 mod codec;
 mod config;
 mod incoming;
+mod request;
 mod router;
 mod subscription;
 mod types;

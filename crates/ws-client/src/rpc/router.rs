@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::message::MessageType;
 use crate::rpc::codec::{Codec, RpcCodec};
 use crate::rpc::incoming::{Incoming, plain_json_answer};
+use crate::rpc::request::WireRequest;
 use crate::rpc::subscription::SubscriptionSink;
 use crate::rpc::types::{Id, RpcResponse};
 use crate::rpc::writer::Writer;
@@ -40,15 +41,45 @@ pub(crate) enum Pending {
     Call(Reply),
     /// A subscribe call: on success its notifications go to `sink`, registered before
     /// the caller sees the answer so that no early notification is lost.
-    Subscribe(Reply, SubscriptionSink),
+    Subscribe {
+        reply: Reply,
+        sink: SubscriptionSink,
+        /// The method that ends the subscription on the server.
+        unsubscribe: String,
+    },
+    /// A subscribe whose caller gave up (its timeout, or it was dropped) before the answer.
+    /// If the answer still comes with a subscription id, the server holds a subscription
+    /// nobody reads: [`Router::route`] asks for it to be ended with `unsubscribe`.
+    Abandoned { unsubscribe: String },
 }
 
 impl Pending {
-    fn reply(self) -> Reply {
+    /// Where the outcome goes; `None` for an abandoned subscribe (nobody waits).
+    fn reply(self) -> Option<Reply> {
+        self.split().0
+    }
+
+    /// Where the outcome goes, and for a subscribe, the method that would undo it.
+    fn split(self) -> (Option<Reply>, Option<String>) {
         match self {
-            Pending::Call(reply) | Pending::Subscribe(reply, _) => reply,
+            Pending::Call(reply) => (Some(reply), None),
+            Pending::Subscribe {
+                reply, unsubscribe, ..
+            } => (Some(reply), Some(unsubscribe)),
+            Pending::Abandoned { unsubscribe } => (None, Some(unsubscribe)),
         }
     }
+}
+
+/// Most abandoned subscribes remembered per connection; past this, a late answer to one
+/// is discarded like any other (a server that never answers cannot grow the table).
+const MAX_ABANDONED: usize = 1024;
+
+/// A subscription to end on the server: the notification the reader should send.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Unsubscribe {
+    pub(crate) method: String,
+    pub(crate) id: Id,
 }
 
 /// A registered call and when it must have been answered (`None`: its caller bounds the
@@ -90,6 +121,8 @@ struct Tables {
     pending: CallTable,
     /// The call ids of each batch waiting for answers, oldest first.
     batches: Vec<Vec<i64>>,
+    /// How many entries of `pending` are abandoned subscribes.
+    abandoned: usize,
     subscriptions: HashMap<Id, SubscriptionSink>,
     /// Set once the connection has ended: why.
     closed: Option<Error>,
@@ -113,6 +146,38 @@ impl std::fmt::Debug for Router {
             .field("subscriptions", &tables.subscriptions.len())
             .field("closed", &tables.closed)
             .finish()
+    }
+}
+
+impl Tables {
+    /// Takes call `id` out of the table (counting an abandoned subscribe out).
+    fn take(&mut self, id: i64) -> Option<Waiting> {
+        let waiting = self.pending.remove(&id)?;
+        if matches!(waiting.pending, Pending::Abandoned { .. }) {
+            self.abandoned -= 1;
+        }
+        Some(waiting)
+    }
+
+    /// Takes call `id` out of the table because its caller gave up on it (its deadline, or
+    /// it was dropped); returns where its outcome would have gone. A subscribe stays, as
+    /// abandoned, so that a late answer can still be undone on the server.
+    fn give_up(&mut self, id: i64) -> Option<Reply> {
+        let (reply, unsubscribe) = self.take(id)?.pending.split();
+        if let Some(unsubscribe) = unsubscribe {
+            if self.abandoned < MAX_ABANDONED {
+                self.abandoned += 1;
+                let pending = Pending::Abandoned { unsubscribe };
+                let deadline = None;
+                self.pending.insert(id, Waiting { pending, deadline });
+            } else {
+                tracing::debug!(
+                    id,
+                    "too many abandoned subscribes: a late answer is not undone"
+                );
+            }
+        }
+        reply
     }
 }
 
@@ -149,9 +214,10 @@ impl Router {
         Ok(())
     }
 
-    /// Forgets a call that timed out or was dropped; its late answer will be discarded.
+    /// Forgets a call that timed out or was dropped; its late answer will be discarded
+    /// (after ending the subscription on the server, for a subscribe).
     pub(crate) fn forget(&self, id: i64) {
-        self.lock().pending.remove(&id);
+        self.lock().give_up(id);
     }
 
     /// Registers the calls of one batch (already registered one by one) as a group, so that
@@ -185,8 +251,8 @@ impl Router {
             }
             let ids = tables.batches.remove(0);
             ids.iter()
-                .filter_map(|id| tables.pending.remove(id))
-                .map(|waiting| waiting.pending.reply())
+                .filter_map(|&id| tables.take(id))
+                .filter_map(|waiting| waiting.pending.reply())
                 .collect()
         };
         for reply in replies {
@@ -213,6 +279,7 @@ impl Router {
                 tables.closed = Some(reason.for_waiters());
             }
             tables.batches.clear();
+            tables.abandoned = 0;
             (
                 std::mem::take(&mut tables.pending),
                 std::mem::take(&mut tables.subscriptions),
@@ -220,18 +287,17 @@ impl Router {
         };
         self.sweeper.notify_one();
         tracing::debug!(calls = pending.len(), subscriptions = subscriptions.len(), %reason, "connection ended");
-        for (_, waiting) in pending {
-            let _ = waiting
-                .pending
-                .reply()
-                .send(Outcome::Failed(reason.for_waiters()));
+        for reply in pending.into_values().filter_map(|w| w.pending.reply()) {
+            let _ = reply.send(Outcome::Failed(reason.for_waiters()));
         }
         for (_, sink) in subscriptions {
             sink.end(reason.for_waiters());
         }
     }
 
-    fn route(&self, incoming: Incoming) {
+    /// Routes one message from the server. Returns a subscription to end on the server
+    /// when the answer to a subscribe came after its caller gave up (the reader sends it).
+    fn route(&self, incoming: Incoming) -> Option<Unsubscribe> {
         match incoming {
             Incoming {
                 method: true,
@@ -254,33 +320,54 @@ impl Router {
                 error,
                 ..
             } => {
-                let Some(Waiting {
-                    pending: waiting, ..
-                }) = self.lock().pending.remove(&id)
-                else {
+                let Some(Waiting { pending, .. }) = self.lock().take(id) else {
                     tracing::debug!(
                         id,
                         "discarding an answer to a call that timed out or was dropped"
                     );
-                    return;
+                    return None;
                 };
                 let response = RpcResponse {
                     id: Id::Number(id),
                     result,
                     error,
                 };
-                let reply = match waiting {
-                    Pending::Call(reply) => reply,
-                    Pending::Subscribe(reply, sink) => {
-                        if let Some(subscription) =
-                            response.result.as_ref().and_then(subscription_id)
-                        {
-                            self.lock().subscriptions.insert(subscription, sink);
-                        }
-                        reply
-                    }
+                // The subscription the server says it started, if this answers a subscribe.
+                let started = || {
+                    (response.error.is_none())
+                        .then(|| response.result.as_ref().and_then(subscription_id))
+                        .flatten()
                 };
-                let _ = reply.send(Outcome::Answer(response));
+                match pending {
+                    Pending::Call(reply) => {
+                        let _ = reply.send(Outcome::Answer(response));
+                    }
+                    Pending::Subscribe {
+                        reply,
+                        sink,
+                        unsubscribe,
+                    } => {
+                        let subscription = started();
+                        if let Some(subscription) = &subscription {
+                            self.lock().subscriptions.insert(subscription.clone(), sink);
+                        }
+                        // Its caller went away just now (between its guard and this).
+                        if reply.send(Outcome::Answer(response)).is_err() {
+                            let id = subscription?;
+                            self.forget_subscription(&id);
+                            return Some(Unsubscribe {
+                                method: unsubscribe,
+                                id,
+                            });
+                        }
+                    }
+                    Pending::Abandoned { unsubscribe } => {
+                        return started().map(|id| Unsubscribe {
+                            method: unsubscribe,
+                            id,
+                        });
+                    }
+                }
             }
             // Not one of ours: no id, id null, or a string id (this client sends numbers).
             Incoming { id, error, .. } => {
@@ -290,16 +377,16 @@ impl Router {
                         "the server answered a batch with a message matching no call (id {id:?})"
                     )),
                 });
-                if failed {
-                    return;
+                if !failed {
+                    tracing::warn!(
+                        ?id,
+                        ?error,
+                        "server message matches no call (an answer with id null means the server could not read a request)"
+                    );
                 }
-                tracing::warn!(
-                    ?id,
-                    ?error,
-                    "server message matches no call (an answer with id null means the server could not read a request)"
-                );
             }
         }
+        None
     }
 
     /// Delivers a server notification of the form `{"subscription": id, "result": value}`.
@@ -351,16 +438,12 @@ pub(crate) async fn sweep_loop(router: Arc<Router>) {
                     None => {}
                 }
             }
-            let expired: Vec<Pending> = due
-                .iter()
-                .filter_map(|id| tables.pending.remove(id))
-                .map(|waiting| waiting.pending)
-                .collect();
+            let expired: Vec<Reply> = due.iter().filter_map(|&id| tables.give_up(id)).collect();
             tables.next_sweep = next;
             (expired, next)
         };
-        for pending in expired {
-            let _ = pending.reply().send(Outcome::TimedOut);
+        for reply in expired {
+            let _ = reply.send(Outcome::TimedOut);
         }
         match next {
             Some(next) => {
@@ -400,7 +483,8 @@ pub(crate) async fn read_loop(
             match codec.decode::<Vec<Incoming>>(&message) {
                 Ok(batch) => batch
                     .into_iter()
-                    .for_each(|incoming| router.route(incoming)),
+                    .filter_map(|incoming| router.route(incoming))
+                    .for_each(|late| unsubscribe(&writer, codec, late)),
                 Err(error) => {
                     tracing::warn!(%error, "undecodable batch answer from the server");
                     router.fail_batch(|| Error::Codec(format!("batch answer: {error}")));
@@ -410,16 +494,40 @@ pub(crate) async fn read_loop(
             .then(|| plain_json_answer(&message.data))
             .flatten()
         {
-            router.route(incoming);
+            if let Some(late) = router.route(incoming) {
+                unsubscribe(&writer, codec, late);
+            }
         } else {
             match codec.decode::<Incoming>(&message) {
-                Ok(incoming) => router.route(incoming),
+                Ok(incoming) => {
+                    if let Some(late) = router.route(incoming) {
+                        unsubscribe(&writer, codec, late);
+                    }
+                }
                 Err(error) => tracing::warn!(%error, "undecodable message from the server ignored"),
             }
         }
     };
     router.fail_all(reason);
     writer.close();
+}
+
+/// Ends on the server a subscription nobody reads (its subscribe was answered after its
+/// caller gave up): a notification to its unsubscribe method. Never waits (the reader must
+/// not wait on the writer); dropped, and logged, if the outgoing queue is full.
+fn unsubscribe(writer: &Writer, codec: RpcCodec, late: Unsubscribe) {
+    tracing::debug!(id = ?late.id, "subscribe answered after its caller gave up: unsubscribing");
+    let params = Value::Array(vec![late.id.to_value()]);
+    let sent = WireRequest::new(&late.method, &params, None)
+        .encode(codec)
+        .ok()
+        .and_then(|message| Some((writer.try_reserve(&message)?, message)));
+    match sent {
+        Some((room, message)) => writer.push(room, message),
+        None => {
+            tracing::warn!(id = ?late.id, "could not queue the unsubscribe of a late subscription")
+        }
+    }
 }
 
 #[cfg(test)]

@@ -125,18 +125,10 @@ impl<T> Subscription<T> {
     pub async fn unsubscribe(mut self) -> Result<Value, Error> {
         self.unsubscribed = true;
         self.client.forget_subscription(&self.id);
-        let params = Value::Array(vec![id_value(&self.id)]);
+        let params = Value::Array(vec![self.id.to_value()]);
         self.client
             .request::<Value>(&self.unsubscribe_method, params)
             .await
-    }
-}
-
-fn id_value(id: &Id) -> Value {
-    match id {
-        Id::Number(n) => Value::from(*n),
-        Id::String(s) => Value::from(s.as_str()),
-        Id::Null => Value::Null,
     }
 }
 
@@ -177,7 +169,7 @@ impl<T> Drop for Subscription<T> {
             return;
         }
         self.client.forget_subscription(&self.id);
-        let params = Value::Array(vec![id_value(&self.id)]);
+        let params = Value::Array(vec![self.id.to_value()]);
         self.client.notify_nowait(&self.unsubscribe_method, params);
     }
 }
