@@ -1,134 +1,18 @@
 //! `Router`: matches incoming responses to waiting calls by id and notifications to
-//! subscriptions, fails calls whose deadline has passed, and fails everything at once when
-//! the connection ends. `read_loop` is the task that feeds it; `sweep_loop` the one that
-//! enforces the deadlines.
+//! subscriptions, fails a batch at once on an answer it cannot match, and fails everything
+//! when the connection ends. Its tables are in `table`; the tasks that drive it are
+//! `reader` (feeds it what the server sends) and `sweeper` (enforces the deadlines).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::error::Error;
-use crate::message::MessageType;
-use crate::rpc::codec::{Codec, RpcCodec};
-use crate::rpc::incoming::{Incoming, plain_json_answer};
-use crate::rpc::request::WireRequest;
-use crate::rpc::subscription::SubscriptionSink;
+use crate::rpc::incoming::Incoming;
+use crate::rpc::table::{Outcome, Pending, Reply, Tables, Unsubscribe, Waiting};
 use crate::rpc::types::{Id, RpcResponse};
-use crate::rpc::writer::Writer;
-use crate::split::WsReceiver;
-
-/// How a call ended, as the router tells its caller.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// The server answered.
-    Answer(RpcResponse),
-    /// The connection ended first.
-    Failed(Error),
-    /// Its deadline passed first; the caller knows which method and timeout that was.
-    TimedOut,
-}
-
-/// Where the answer to a call goes.
-pub(crate) type Reply = oneshot::Sender<Outcome>;
-
-/// A call waiting for its answer.
-pub(crate) enum Pending {
-    /// A plain call.
-    Call(Reply),
-    /// A subscribe call: on success its notifications go to `sink`, registered before
-    /// the caller sees the answer so that no early notification is lost.
-    Subscribe {
-        reply: Reply,
-        sink: SubscriptionSink,
-        /// The method that ends the subscription on the server.
-        unsubscribe: String,
-    },
-    /// A subscribe whose caller gave up (its timeout, or it was dropped) before the answer.
-    /// If the answer still comes with a subscription id, the server holds a subscription
-    /// nobody reads: [`Router::route`] asks for it to be ended with `unsubscribe`.
-    Abandoned { unsubscribe: String },
-}
-
-impl Pending {
-    /// Where the outcome goes; `None` for an abandoned subscribe (nobody waits).
-    fn reply(self) -> Option<Reply> {
-        self.split().0
-    }
-
-    /// Where the outcome goes, and for a subscribe, the method that would undo it.
-    fn split(self) -> (Option<Reply>, Option<String>) {
-        match self {
-            Pending::Call(reply) => (Some(reply), None),
-            Pending::Subscribe {
-                reply, unsubscribe, ..
-            } => (Some(reply), Some(unsubscribe)),
-            Pending::Abandoned { unsubscribe } => (None, Some(unsubscribe)),
-        }
-    }
-}
-
-/// Most abandoned subscribes remembered per connection; past this, a late answer to one
-/// is discarded like any other (a server that never answers cannot grow the table).
-const MAX_ABANDONED: usize = 1024;
-
-/// A subscription to end on the server: the notification the reader should send.
-#[derive(Debug, PartialEq)]
-pub(crate) struct Unsubscribe {
-    pub(crate) method: String,
-    pub(crate) id: Id,
-}
-
-/// A registered call and when it must have been answered (`None`: its caller bounds the
-/// wait itself).
-struct Waiting {
-    pending: Pending,
-    deadline: Option<Instant>,
-}
-
-/// Hashes the client's own call ids, which are distinct sequential integers, with one
-/// multiplication: SipHash's protection against chosen keys is not needed for ids we pick,
-/// and it was a visible share of each call.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only reached for non-integer keys; fold the bytes in so it is still a hash.
-        for &byte in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_i64(&mut self, id: i64) {
-        // Fibonacci hashing: spreads consecutive ids over both the high bits (hashbrown's
-        // tags) and the low bits (its bucket index).
-        self.0 = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type CallTable = HashMap<i64, Waiting, BuildHasherDefault<IdHasher>>;
-
-#[derive(Default)]
-struct Tables {
-    pending: CallTable,
-    /// The call ids of each batch waiting for answers, oldest first.
-    batches: Vec<Vec<i64>>,
-    /// How many entries of `pending` are abandoned subscribes.
-    abandoned: usize,
-    subscriptions: HashMap<Id, SubscriptionSink>,
-    /// Set once the connection has ended: why.
-    closed: Option<Error>,
-    /// When the sweeper will next look at the deadlines (`None`: it waits to be woken).
-    next_sweep: Option<Instant>,
-}
 
 /// The routing tables of one client connection.
 #[derive(Default)]
@@ -146,38 +30,6 @@ impl std::fmt::Debug for Router {
             .field("subscriptions", &tables.subscriptions.len())
             .field("closed", &tables.closed)
             .finish()
-    }
-}
-
-impl Tables {
-    /// Takes call `id` out of the table (counting an abandoned subscribe out).
-    fn take(&mut self, id: i64) -> Option<Waiting> {
-        let waiting = self.pending.remove(&id)?;
-        if matches!(waiting.pending, Pending::Abandoned { .. }) {
-            self.abandoned -= 1;
-        }
-        Some(waiting)
-    }
-
-    /// Takes call `id` out of the table because its caller gave up on it (its deadline, or
-    /// it was dropped); returns where its outcome would have gone. A subscribe stays, as
-    /// abandoned, so that a late answer can still be undone on the server.
-    fn give_up(&mut self, id: i64) -> Option<Reply> {
-        let (reply, unsubscribe) = self.take(id)?.pending.split();
-        if let Some(unsubscribe) = unsubscribe {
-            if self.abandoned < MAX_ABANDONED {
-                self.abandoned += 1;
-                let pending = Pending::Abandoned { unsubscribe };
-                let deadline = None;
-                self.pending.insert(id, Waiting { pending, deadline });
-            } else {
-                tracing::debug!(
-                    id,
-                    "too many abandoned subscribes: a late answer is not undone"
-                );
-            }
-        }
-        reply
     }
 }
 
@@ -278,12 +130,7 @@ impl Router {
             if tables.closed.is_none() {
                 tables.closed = Some(reason.for_waiters());
             }
-            tables.batches.clear();
-            tables.abandoned = 0;
-            (
-                std::mem::take(&mut tables.pending),
-                std::mem::take(&mut tables.subscriptions),
-            )
+            tables.drain()
         };
         self.sweeper.notify_one();
         tracing::debug!(calls = pending.len(), subscriptions = subscriptions.len(), %reason, "connection ended");
@@ -295,9 +142,31 @@ impl Router {
         }
     }
 
+    /// The sweeper's step (see `sweeper`): gives up on the calls past their deadline and
+    /// returns where their outcomes go and the next deadline; `None` once the connection
+    /// has ended (the sweeper stops).
+    pub(crate) fn expire(&self, now: Instant) -> Option<(Vec<Reply>, Option<Instant>)> {
+        let mut tables = self.lock();
+        if tables.closed.is_some() {
+            return None;
+        }
+        Some(tables.expire(now))
+    }
+
+    /// Resolves when a call registers a deadline earlier than the next sweep, or at the end.
+    pub(crate) async fn sweep_requested(&self) {
+        self.sweeper.notified().await;
+    }
+
+    /// How many calls wait (abandoned subscribes included).
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
+        self.lock().pending.len()
+    }
+
     /// Routes one message from the server. Returns a subscription to end on the server
     /// when the answer to a subscribe came after its caller gave up (the reader sends it).
-    fn route(&self, incoming: Incoming) -> Option<Unsubscribe> {
+    pub(crate) fn route(&self, incoming: Incoming) -> Option<Unsubscribe> {
         match incoming {
             Incoming {
                 method: true,
@@ -416,125 +285,12 @@ fn subscription_id(value: &Value) -> Option<Id> {
     }
 }
 
-/// Fails the calls whose deadline has passed, at their deadlines, until the connection ends.
-///
-/// One task for all calls instead of a timer per call: arming and clearing a timer per call
-/// cost more than the rest of a call's bookkeeping. The sweeper sleeps until the earliest
-/// deadline it knows of; a call registering with an earlier one wakes it.
-pub(crate) async fn sweep_loop(router: Arc<Router>) {
-    loop {
-        let now = Instant::now();
-        let (expired, next) = {
-            let mut tables = router.lock();
-            if tables.closed.is_some() {
-                return;
-            }
-            let mut due = Vec::new();
-            let mut next: Option<Instant> = None;
-            for (&id, waiting) in &tables.pending {
-                match waiting.deadline {
-                    Some(deadline) if deadline <= now => due.push(id),
-                    Some(deadline) => next = Some(next.map_or(deadline, |next| next.min(deadline))),
-                    None => {}
-                }
-            }
-            let expired: Vec<Reply> = due.iter().filter_map(|&id| tables.give_up(id)).collect();
-            tables.next_sweep = next;
-            (expired, next)
-        };
-        for reply in expired {
-            let _ = reply.send(Outcome::TimedOut);
-        }
-        match next {
-            Some(next) => {
-                tokio::select! {
-                    () = tokio::time::sleep_until(next) => {}
-                    () = router.sweeper.notified() => {}
-                }
-            }
-            None => router.sweeper.notified().await,
-        }
-    }
-}
-
-/// Reads the connection until it ends, routing every message, then fails all waiters and
-/// stops the writer, so that the socket is let go.
-///
-/// The connection ends at the peer's close frame, not at the end of TCP that should follow
-/// it: a server that closes and keeps TCP open must not leave calls waiting for their
-/// timeout and subscriptions waiting for ever. (The transport has already echoed the close.)
-pub(crate) async fn read_loop(
-    mut receiver: WsReceiver,
-    router: Arc<Router>,
-    writer: Arc<Writer>,
-    codec: RpcCodec,
-) {
-    let reason = loop {
-        let message = match receiver.receive_message().await {
-            Ok(message) if message.is_data() => message,
-            // The peer's own close, or its answer to ours (then `ConnectionClosed`).
-            Ok(message) if message.message_type == MessageType::Close => {
-                break receiver.closed_error();
-            }
-            Ok(_) => continue, // pings are answered by the transport
-            Err(error) => break error,
-        };
-        if codec.is_batch(&message) {
-            match codec.decode::<Vec<Incoming>>(&message) {
-                Ok(batch) => batch
-                    .into_iter()
-                    .filter_map(|incoming| router.route(incoming))
-                    .for_each(|late| unsubscribe(&writer, codec, late)),
-                Err(error) => {
-                    tracing::warn!(%error, "undecodable batch answer from the server");
-                    router.fail_batch(|| Error::Codec(format!("batch answer: {error}")));
-                }
-            }
-        } else if let Some(incoming) = (codec == RpcCodec::Json)
-            .then(|| plain_json_answer(&message.data))
-            .flatten()
-        {
-            if let Some(late) = router.route(incoming) {
-                unsubscribe(&writer, codec, late);
-            }
-        } else {
-            match codec.decode::<Incoming>(&message) {
-                Ok(incoming) => {
-                    if let Some(late) = router.route(incoming) {
-                        unsubscribe(&writer, codec, late);
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "undecodable message from the server ignored"),
-            }
-        }
-    };
-    router.fail_all(reason);
-    writer.close();
-}
-
-/// Ends on the server a subscription nobody reads (its subscribe was answered after its
-/// caller gave up): a notification to its unsubscribe method. Never waits (the reader must
-/// not wait on the writer); dropped, and logged, if the outgoing queue is full.
-fn unsubscribe(writer: &Writer, codec: RpcCodec, late: Unsubscribe) {
-    tracing::debug!(id = ?late.id, "subscribe answered after its caller gave up: unsubscribing");
-    let params = Value::Array(vec![late.id.to_value()]);
-    let sent = WireRequest::new(&late.method, &params, None)
-        .encode(codec)
-        .ok()
-        .and_then(|message| Some((writer.try_reserve(&message)?, message)));
-    match sent {
-        Some((room, message)) => writer.push(room, message),
-        None => {
-            tracing::warn!(id = ?late.id, "could not queue the unsubscribe of a late subscription")
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use tokio::sync::oneshot;
 
     use super::*;
+    use crate::rpc::feed;
 
     fn answer(id: i64) -> Incoming {
         Incoming {
@@ -567,67 +323,60 @@ mod tests {
         );
     }
 
-    /// Each call fails at its own deadline, whatever the order they were registered in, and
-    /// an answer arriving after that is discarded instead of reaching anyone.
+    /// A subscribe that timed out, or whose caller went away, and is answered later with a
+    /// subscription id asks for an unsubscribe; an error answer asks for nothing.
     #[tokio::test]
-    async fn the_sweeper_fails_each_call_at_its_deadline_and_late_answers_are_dropped() {
-        let router = Arc::new(Router::default());
-        let sweeper = tokio::spawn(sweep_loop(Arc::clone(&router)));
-        let started = Instant::now();
-        let (long_reply, long) = oneshot::channel();
-        let (short_reply, short) = oneshot::channel();
-        let (answered_reply, answered) = oneshot::channel();
-        let (unbounded_reply, unbounded) = oneshot::channel();
-        // The later deadline first: the second registration must wake the sleeping sweeper.
-        let long_after = Duration::from_millis(300);
-        let short_after = Duration::from_millis(60);
-        router
-            .register(1, Pending::Call(long_reply), Some(started + long_after))
-            .unwrap();
-        router
-            .register(2, Pending::Call(short_reply), Some(started + short_after))
-            .unwrap();
-        router
-            .register(
-                3,
-                Pending::Call(answered_reply),
-                Some(started + short_after),
-            )
-            .unwrap();
-        router
-            .register(4, Pending::Call(unbounded_reply), None)
-            .unwrap();
-        router.route(answer(3));
-        assert!(matches!(answered.await, Ok(Outcome::Answer(r)) if r.id == Id::Number(3)));
+    async fn late_answers_to_abandoned_subscribes_ask_for_an_unsubscribe() {
+        let router = Router::default();
+        let subscribe = |router: &Router, id: i64, deadline: Option<Instant>| {
+            let (reply, outcome) = oneshot::channel();
+            let (sink, _source) = feed::channel(1);
+            let unsubscribe = "unsub".to_owned();
+            let pending = Pending::Subscribe {
+                reply,
+                sink,
+                unsubscribe,
+            };
+            router.register(id, pending, deadline).unwrap();
+            outcome
+        };
+        let timed_out = subscribe(&router, 1, Some(Instant::now()));
+        let (expired, _) = router.expire(Instant::now()).unwrap();
+        assert_eq!(expired.len(), 1);
+        expired.into_iter().for_each(|reply| {
+            let _ = reply.send(Outcome::TimedOut);
+        });
+        assert!(matches!(timed_out.await, Ok(Outcome::TimedOut)));
+        drop(subscribe(&router, 2, None));
+        router.forget(2);
+        drop(subscribe(&router, 3, None));
+        router.forget(3);
+        assert_eq!(router.waiting(), 3, "abandoned subscribes are remembered");
 
-        let bound = Duration::from_secs(5);
-        assert!(matches!(
-            tokio::time::timeout(bound, short).await,
-            Ok(Ok(Outcome::TimedOut))
-        ));
-        let elapsed = started.elapsed();
-        assert!(
-            elapsed >= short_after && elapsed < long_after,
-            "{elapsed:?}"
-        );
-        router.route(answer(2)); // late: nobody gets it, nothing breaks
-
-        assert!(matches!(
-            tokio::time::timeout(bound, long).await,
-            Ok(Ok(Outcome::TimedOut))
-        ));
-        assert!(started.elapsed() >= long_after);
-
-        // A call without a deadline is left to its caller; the end of the connection ends it.
-        assert_eq!(router.lock().pending.len(), 1);
-        router.fail_all(Error::ConnectionClosed);
-        assert!(matches!(
-            unbounded.await,
-            Ok(Outcome::Failed(Error::ConnectionClosed))
-        ));
-        tokio::time::timeout(bound, sweeper)
-            .await
-            .expect("the sweeper ends with the connection")
-            .unwrap();
+        let late = router.route(Incoming {
+            result: Some(Value::from(42)),
+            ..answer(1)
+        });
+        let expected = |id| Unsubscribe {
+            method: "unsub".into(),
+            id,
+        };
+        assert_eq!(late, Some(expected(Id::Number(42))));
+        let late = router.route(Incoming {
+            result: Some(Value::from("s")),
+            ..answer(2)
+        });
+        assert_eq!(late, Some(expected(Id::String("s".into()))));
+        let failed = router.route(Incoming {
+            result: None,
+            error: Some(crate::rpc::RpcError {
+                code: 1,
+                message: "no".into(),
+                data: None,
+            }),
+            ..answer(3)
+        });
+        assert_eq!(failed, None);
+        assert_eq!(router.waiting(), 0);
     }
 }

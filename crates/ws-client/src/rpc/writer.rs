@@ -8,11 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, Semaphore, SemaphorePermit};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::error::Error;
 use crate::message::Message;
-use crate::rpc::router::Router;
 use crate::split::WsSender;
 
 /// What a queued message counts against the queue's bound besides its own bytes: about
@@ -54,26 +53,19 @@ pub(crate) enum NoRoom {
 }
 
 impl Writer {
-    /// Starts the task that writes on `sender`, with a queue bounded to `max_queued_bytes`;
-    /// a write error fails every call in `router`.
-    pub(crate) fn start(
-        sender: WsSender,
-        router: Arc<Router>,
-        max_queued_bytes: usize,
-    ) -> (Arc<Self>, JoinHandle<()>) {
+    /// An empty queue bounded to `max_queued_bytes`; [`write_loop`] writes it out.
+    pub(crate) fn new(max_queued_bytes: usize) -> Arc<Self> {
         // A single message takes at most u32::MAX permits (tokio's `acquire_many`).
         let capacity = max_queued_bytes
             .clamp(1, Semaphore::MAX_PERMITS)
             .min(u32::MAX as usize);
-        let writer = Arc::new(Self {
+        Arc::new(Self {
             queue: Mutex::new(VecDeque::new()),
             wake: Notify::new(),
             closing: AtomicBool::new(false),
             room: Semaphore::new(capacity),
             capacity,
-        });
-        let task = tokio::spawn(write_loop(Arc::clone(&writer), sender, router));
-        (writer, task)
+        })
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Message>> {
@@ -137,8 +129,9 @@ impl Writer {
     }
 }
 
-/// Writes bursts until asked to close or the connection fails.
-async fn write_loop(writer: Arc<Writer>, sender: WsSender, router: Arc<Router>) {
+/// The writing task: writes bursts on `sender` until asked to close (then sends the close
+/// frame) or the connection fails (then returns why, and the caller fails the calls).
+pub(crate) async fn write_loop(writer: Arc<Writer>, sender: WsSender) -> Result<(), Error> {
     let mut burst = VecDeque::new();
     loop {
         writer.wake.notified().await;
@@ -154,15 +147,14 @@ async fn write_loop(writer: Arc<Writer>, sender: WsSender, router: Arc<Router>) 
                 sink.flush().await
             }
             .await;
-            if let Err(error) = written {
-                writer.room.close();
-                return router.fail_all(error);
-            }
+            // The caller fails the calls, then closes the queue (see `Writer::close`).
+            written?;
             writer.room.add_permits(taken);
         }
         if writer.closing.load(Ordering::Acquire) {
+            // Fails if the connection has already ended, which is no news to anyone.
             let _ = sender.close(1000, "").await;
-            return;
+            return Ok(());
         }
     }
 }
