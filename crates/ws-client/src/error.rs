@@ -153,6 +153,18 @@ pub enum Error {
         after: Duration,
     },
 
+    /// A JSON-RPC notification could not be queued: the client's outgoing queue
+    /// ([`RpcConfig::max_queued_bytes`](crate::rpc::RpcConfig::max_queued_bytes)) stayed
+    /// full for `after` (the request timeout), because the server is not reading what it is
+    /// sent. Nothing was sent; the connection is still open.
+    #[error("RPC notification {method:?} not sent: the outgoing queue stayed full for {after:?}")]
+    QueueFull {
+        /// The method of the notification.
+        method: String,
+        /// How long it waited for room.
+        after: Duration,
+    },
+
     /// A value could not be encoded, or a message or result could not be decoded into the
     /// expected type. Check the types on both sides.
     #[error("codec error: {0}")]

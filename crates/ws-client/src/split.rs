@@ -170,6 +170,12 @@ impl WsReceiver {
         self.sender.link.state()
     }
 
+    /// Why the connection ended, once it has: the peer's close code and reason if it
+    /// closed it, else [`Error::ConnectionClosed`].
+    pub(crate) fn closed_error(&self) -> Error {
+        self.sender.link.closed_error()
+    }
+
     /// A sender for this receiver's connection.
     pub fn sender(&self) -> WsSender {
         self.sender.clone()

@@ -1,29 +1,29 @@
 //! `RpcClient`: JSON-RPC 2.0 calls, notifications, batches and subscriptions over one
-//! WebSocket connection, with many calls in flight matched by id.
+//! WebSocket connection, with many calls in flight matched by id. The public face only:
+//! the connection's machinery is the `Session` it holds (see `session`), batches are sent
+//! by `batch`, and `Subscription` is in `subscription`.
 //!
 //! Callers queue their requests for the writing task (see `writer`: one flush per burst),
-//! and one reader task routes the answers (see `router`). Callers never touch the socket.
+//! and one reader task routes the answers (see `reader` and `router`). Callers never
+//! touch the socket.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
-use tokio::sync::{Semaphore, oneshot};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::connection::WebSocketConnection;
 use crate::error::Error;
-use crate::message::Message;
-use crate::message::MessageType;
-use crate::rpc::codec::{Codec, RpcCodec, encode_exact};
+use crate::rpc::batch::{self, BatchEntry};
 use crate::rpc::config::RpcConfig;
-use crate::rpc::router::{self, Outcome, Pending, Router};
-use crate::rpc::subscription::{self, Subscription};
+use crate::rpc::feed;
+use crate::rpc::request::WireRequest;
+use crate::rpc::session::Session;
+use crate::rpc::subscription::Subscription;
+use crate::rpc::table::Outcome;
 use crate::rpc::types::{Id, RpcMethod, RpcResponse};
-use crate::rpc::writer::Writer;
 
 /// A JSON-RPC 2.0 client. Cheap to clone; clones share the connection.
 ///
@@ -43,125 +43,7 @@ use crate::rpc::writer::Writer;
 /// ```
 #[derive(Debug, Clone)]
 pub struct RpcClient {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    writer: Arc<Writer>,
-    router: Arc<Router>,
-    slots: Arc<Semaphore>,
-    next_id: AtomicI64,
-    config: RpcConfig,
-    reader: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Drop for Inner {
-    /// The last handle is gone: close the connection politely (the reader then ends).
-    fn drop(&mut self) {
-        self.writer.close();
-    }
-}
-
-/// One entry of a [`batch`](RpcClient::batch).
-#[derive(Debug, Clone, PartialEq)]
-pub enum BatchEntry {
-    /// A call, answered in the batch's result.
-    Call {
-        /// The method name.
-        method: String,
-        /// Its parameters (`Value::Null` for none).
-        params: Value,
-    },
-    /// A notification: sent, never answered.
-    Notification {
-        /// The method name.
-        method: String,
-        /// Its parameters (`Value::Null` for none).
-        params: Value,
-    },
-}
-
-impl BatchEntry {
-    /// A call entry.
-    pub fn call(method: impl Into<String>, params: Value) -> Self {
-        Self::Call {
-            method: method.into(),
-            params,
-        }
-    }
-
-    /// A notification entry.
-    pub fn notification(method: impl Into<String>, params: Value) -> Self {
-        Self::Notification {
-            method: method.into(),
-            params,
-        }
-    }
-}
-
-/// A request as written on the wire, borrowing its parts.
-#[derive(Serialize)]
-struct WireRequest<'a> {
-    jsonrpc: &'static str,
-    method: &'a str,
-    #[serde(skip_serializing_if = "Value::is_null")]
-    params: &'a Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<i64>,
-}
-
-impl<'a> WireRequest<'a> {
-    fn new(method: &'a str, params: &'a Value, id: Option<i64>) -> Self {
-        Self {
-            jsonrpc: "2.0",
-            method,
-            params,
-            id,
-        }
-    }
-
-    /// Encodes this request as one message. JSON is written by hand, byte for byte what
-    /// the derived `Serialize` writes: the derive escapes every member name and the
-    /// version at run time, which was a visible share of each call.
-    fn encode(&self, codec: RpcCodec) -> Result<Message, Error> {
-        if codec != RpcCodec::Json {
-            return codec.encode(self);
-        }
-        let data = encode_exact(|out| {
-            out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
-            serde_json::to_writer(&mut *out, self.method).map_err(|e| e.to_string())?;
-            if !self.params.is_null() {
-                out.extend_from_slice(br#","params":"#);
-                serde_json::to_writer(&mut *out, self.params).map_err(|e| e.to_string())?;
-            }
-            if let Some(id) = self.id {
-                out.extend_from_slice(br#","id":"#);
-                serde_json::to_writer(&mut *out, &id).map_err(|e| e.to_string())?;
-            }
-            out.push(b'}');
-            Ok(())
-        })?;
-        Ok(Message {
-            data,
-            message_type: MessageType::Text,
-        })
-    }
-}
-
-/// Removes a call from the router if it ends without an answer (timeout or drop).
-struct PendingGuard<'a> {
-    router: &'a Router,
-    id: i64,
-    answered: bool,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        if !self.answered {
-            self.router.forget(self.id);
-        }
-    }
+    session: Arc<Session>,
 }
 
 impl RpcClient {
@@ -177,36 +59,13 @@ impl RpcClient {
         connection: WebSocketConnection,
         config: RpcConfig,
     ) -> Result<Self, Error> {
-        if config.max_in_flight == 0 || config.request_timeout.is_zero() {
-            return Err(Error::InvalidConfig(
-                "max_in_flight and request_timeout must be greater than zero".into(),
-            ));
-        }
-        let (sender, receiver) = connection.split()?;
-        let router = Arc::new(Router::default());
-        let writer = Writer::start(sender, Arc::clone(&router));
-        // Ends by itself once the router is closed (the reader closes it at the end).
-        tokio::spawn(router::sweep_loop(Arc::clone(&router)));
-        let reader = tokio::spawn(router::read_loop(
-            receiver,
-            Arc::clone(&router),
-            config.codec,
-        ));
-        Ok(Self {
-            inner: Arc::new(Inner {
-                writer,
-                router,
-                slots: Arc::new(Semaphore::new(config.max_in_flight)),
-                next_id: AtomicI64::new(1),
-                config,
-                reader: Mutex::new(Some(reader)),
-            }),
-        })
+        let session = Session::start(connection, config)?;
+        Ok(Self { session })
     }
 
     /// The client's configuration.
     pub fn config(&self) -> &RpcConfig {
-        &self.inner.config
+        self.session.config()
     }
 
     /// Calls `method` with `params` (`Value::Null` for none) and returns the whole
@@ -221,7 +80,7 @@ impl RpcClient {
     ) -> Result<RpcResponse, Error> {
         match kind {
             RpcMethod::Call => {
-                self.call_with_timeout(method, params, self.inner.config.request_timeout)
+                self.call_with_timeout(method, params, self.session.config().request_timeout)
                     .await
             }
             RpcMethod::Notification => {
@@ -242,18 +101,7 @@ impl RpcClient {
         params: Value,
         timeout: Duration,
     ) -> Result<RpcResponse, Error> {
-        let timed_out = || Error::CallTimeout {
-            method: method.to_owned(),
-            after: timeout,
-        };
-        // The deadline counts from now, waiting for a slot included. A timeout too long to
-        // be represented as an instant is, in practice, no timeout.
-        let deadline = Instant::now().checked_add(timeout);
-        match self.call_until(method, &params, deadline, None).await {
-            Ok(Outcome::Answer(response)) => Ok(response),
-            Ok(Outcome::TimedOut) => Err(timed_out()),
-            Ok(Outcome::Failed(error)) | Err(error) => Err(error),
-        }
+        self.session.call(method, &params, timeout).await
     }
 
     /// Calls `method` and decodes its result as `T`; an error object becomes [`Error::Rpc`].
@@ -271,17 +119,34 @@ impl RpcClient {
             .map_err(|e| Error::Codec(format!("result of {method:?}: {e}")))
     }
 
-    /// Sends a notification: no id, no answer.
+    /// Sends a notification: no id, no answer. Returns once it is queued; if the outgoing
+    /// queue ([`RpcConfig::max_queued_bytes`]) stays full for the request timeout (the
+    /// server is not reading), fails with [`Error::QueueFull`] and nothing is sent.
     pub async fn notify(&self, method: &str, params: Value) -> Result<(), Error> {
-        let message = WireRequest::new(method, &params, None).encode(self.inner.config.codec)?;
-        self.send(message).await
+        let message =
+            WireRequest::new(method, &params, None).encode(self.session.config().codec)?;
+        let timeout = self.session.config().request_timeout;
+        let deadline = Instant::now().checked_add(timeout);
+        self.session
+            .send(message, deadline)
+            .await?
+            .ok_or_else(|| Error::QueueFull {
+                method: method.to_owned(),
+                after: timeout,
+            })
     }
 
     /// Sends several calls and notifications as one batch and returns one entry per
     /// request, in request order: `Some(response)` for calls, `None` for notifications.
+    ///
+    /// An answer the client cannot match to any call while the batch waits (an error object
+    /// with id null, which is how a server refuses a whole batch, or a batch answer it
+    /// cannot read) fails the batch at once with that error (`Error::Rpc` for an error
+    /// object) instead of leaving it to its timeout. With several batches waiting, the
+    /// oldest is failed.
     pub async fn batch(&self, entries: Vec<BatchEntry>) -> Result<Vec<Option<RpcResponse>>, Error> {
-        let timeout = self.inner.config.request_timeout;
-        tokio::time::timeout(timeout, self.batch_unbounded(&entries))
+        let timeout = self.session.config().request_timeout;
+        tokio::time::timeout(timeout, batch::send_batch(&self.session, &entries))
             .await
             .map_err(|_| Error::CallTimeout {
                 method: "batch".into(),
@@ -291,17 +156,24 @@ impl RpcClient {
 
     /// Subscribes: calls `method`, whose result is a subscription id, and returns the
     /// stream of notifications for it. Dropping the stream calls `unsubscribe_method`.
+    ///
+    /// If this times out or is dropped and the server's answer comes later with a
+    /// subscription id, the client sends `unsubscribe_method` for it (a notification,
+    /// without waiting, like the one a dropped stream sends), so that no subscription
+    /// nobody reads stays on the server.
     pub async fn subscribe<T: DeserializeOwned>(
         &self,
         method: &str,
         params: Value,
         unsubscribe_method: &str,
     ) -> Result<Subscription<T>, Error> {
-        let (sink, source) = subscription::channel(self.inner.config.subscription_buffer);
-        let timeout = self.inner.config.request_timeout;
+        let (sink, source) = feed::channel(self.session.config().subscription_buffer);
+        let timeout = self.session.config().request_timeout;
         let deadline = Instant::now().checked_add(timeout);
+        let unsubscribe = (sink, unsubscribe_method.to_owned());
         let response = match self
-            .call_until(method, &params, deadline, Some(sink))
+            .session
+            .call_until(method, &params, deadline, Some(unsubscribe))
             .await?
         {
             Outcome::Answer(response) => response,
@@ -325,197 +197,22 @@ impl RpcClient {
         Ok(Subscription::new(
             id,
             source,
-            self.clone(),
+            Arc::clone(&self.session),
             unsubscribe_method.to_owned(),
         ))
     }
 
     /// Closes the connection with a close handshake and waits (within the transport's
     /// close timeout) until it has ended. Calls still waiting fail with
-    /// [`Error::ConnectionClosed`].
+    /// [`Error::ConnectionClosed`]. If the server does not answer in time the connection is
+    /// dropped anyway and this returns [`Error::CloseTimeout`]; so does cancelling this
+    /// future: the socket is never left open behind a closed client.
     pub async fn close(&self) -> Result<(), Error> {
-        self.inner.writer.close();
-        let reader = self
-            .inner
-            .reader
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(reader) = reader {
-            let after = self.inner.config.transport.close_timeout;
-            if tokio::time::timeout(after, reader).await.is_err() {
-                self.inner.router.fail_all(Error::ConnectionClosed);
-                return Err(Error::CloseTimeout { after });
-            }
-        }
-        Ok(())
+        self.session.close().await
     }
 
     /// Whether the connection has ended (every later call fails at once).
     pub fn is_closed(&self) -> bool {
-        self.inner.router.closed().is_some()
-    }
-
-    /// Makes one call that ends by `deadline` (`None`: never). The router's sweeper fails
-    /// it with [`Outcome::TimedOut`] once the deadline has passed, so no timer is armed per
-    /// call; only a caller that has to wait for a slot arms one, for that wait.
-    async fn call_until(
-        &self,
-        method: &str,
-        params: &Value,
-        deadline: Option<Instant>,
-        subscription: Option<subscription::SubscriptionSink>,
-    ) -> Result<Outcome, Error> {
-        let inner = &*self.inner;
-        let _slot = match inner.slots.try_acquire() {
-            Ok(slot) => slot,
-            Err(tokio::sync::TryAcquireError::Closed) => return Err(Error::ConnectionClosed),
-            Err(tokio::sync::TryAcquireError::NoPermits) => {
-                let acquire = inner.slots.acquire();
-                let acquired = match deadline {
-                    Some(deadline) => match tokio::time::timeout_at(deadline, acquire).await {
-                        Ok(acquired) => acquired,
-                        Err(_) => return Ok(Outcome::TimedOut),
-                    },
-                    None => acquire.await,
-                };
-                acquired.map_err(|_| Error::ConnectionClosed)?
-            }
-        };
-        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let message = WireRequest::new(method, params, Some(id)).encode(inner.config.codec)?;
-        let (reply, answer) = oneshot::channel();
-        let pending = match subscription {
-            Some(sink) => Pending::Subscribe(reply, sink),
-            None => Pending::Call(reply),
-        };
-        inner.router.register(id, pending, deadline)?;
-        let mut guard = PendingGuard {
-            router: &inner.router,
-            id,
-            answered: false,
-        };
-        // No closed check here (`send` takes the router's lock for it): `register` has just
-        // made it, and a connection that ends after that fails this call through `answer`.
-        inner.writer.send(message);
-        let outcome = answer.await.map_err(|_| self.closed_error())?;
-        // Whatever ended it also took it out of the router.
-        guard.answered = true;
-        Ok(outcome)
-    }
-
-    async fn batch_unbounded(
-        &self,
-        entries: &[BatchEntry],
-    ) -> Result<Vec<Option<RpcResponse>>, Error> {
-        let inner = &*self.inner;
-        let calls = entries
-            .iter()
-            .filter(|e| matches!(e, BatchEntry::Call { .. }))
-            .count();
-        let wanted = u32::try_from(calls.min(inner.config.max_in_flight)).unwrap_or(u32::MAX);
-        let _slots = inner
-            .slots
-            .acquire_many(wanted)
-            .await
-            .map_err(|_| Error::ConnectionClosed)?;
-        let mut wire = Vec::with_capacity(entries.len());
-        let mut answers = Vec::with_capacity(entries.len());
-        let mut guards = Vec::with_capacity(calls);
-        for entry in entries {
-            match entry {
-                BatchEntry::Call { method, params } => {
-                    let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-                    let (reply, answer) = oneshot::channel();
-                    // The whole batch is bounded by the caller's timeout instead.
-                    inner.router.register(id, Pending::Call(reply), None)?;
-                    guards.push(PendingGuard {
-                        router: &inner.router,
-                        id,
-                        answered: false,
-                    });
-                    wire.push(WireRequest::new(method, params, Some(id)));
-                    answers.push(Some(answer));
-                }
-                BatchEntry::Notification { method, params } => {
-                    wire.push(WireRequest::new(method, params, None));
-                    answers.push(None);
-                }
-            }
-        }
-        self.send(inner.config.codec.encode(&wire)?).await?;
-        let mut responses = Vec::with_capacity(answers.len());
-        for answer in answers {
-            responses.push(match answer {
-                Some(answer) => match answer.await.map_err(|_| self.closed_error())? {
-                    Outcome::Answer(response) => Some(response),
-                    Outcome::Failed(error) => return Err(error),
-                    // Registered without a deadline, so the sweeper never ends these.
-                    Outcome::TimedOut => return Err(Error::ConnectionClosed),
-                },
-                None => None,
-            });
-        }
-        guards.iter_mut().for_each(|guard| guard.answered = true);
-        Ok(responses)
-    }
-
-    async fn send(&self, message: Message) -> Result<(), Error> {
-        if let Some(reason) = self.inner.router.closed() {
-            return Err(reason);
-        }
-        self.inner.writer.send(message);
-        Ok(())
-    }
-
-    /// Sends a notification without waiting (from `Drop`); dropped if the outbox is full.
-    pub(crate) fn notify_nowait(&self, method: &str, params: Value) {
-        if let Ok(message) = WireRequest::new(method, &params, None).encode(self.inner.config.codec)
-        {
-            self.inner.writer.send(message);
-        }
-    }
-
-    pub(crate) fn forget_subscription(&self, id: &Id) {
-        self.inner.router.forget_subscription(id);
-    }
-
-    fn closed_error(&self) -> Error {
-        self.inner
-            .router
-            .closed()
-            .unwrap_or(Error::ConnectionClosed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn hand_written_json_requests_match_the_derived_ones() {
-        let params = [
-            Value::Null,
-            json!([1, 2]),
-            json!({"a": "x\"y", "b": [true, null, 1.5]}),
-        ];
-        for method in ["add", "we\"ird\\ \u{1}é"] {
-            for params in &params {
-                for id in [None, Some(0), Some(-7), Some(i64::MAX)] {
-                    let request = WireRequest::new(method, params, id);
-                    let written = request.encode(RpcCodec::Json).unwrap();
-                    assert_eq!(written.message_type, MessageType::Text);
-                    assert_eq!(
-                        String::from_utf8(written.data).unwrap(),
-                        serde_json::to_string(&request).unwrap()
-                    );
-                }
-            }
-        }
-        let packed = WireRequest::new("add", &params[1], Some(1))
-            .encode(RpcCodec::MessagePack)
-            .unwrap();
-        assert_eq!(packed.message_type, MessageType::Binary);
+        self.session.is_closed()
     }
 }

@@ -77,7 +77,16 @@ impl Codec for JsonCodec {
     }
 }
 
-/// MessagePack in binary frames: smaller and faster to parse than JSON.
+/// Deepest nesting of arrays and maps a MessagePack message may have, as serde_json
+/// allows for JSON (the same count: 127 levels pass, the 128th fails).
+///
+/// rmp-serde's own default (1024) is too deep: each level is a few stack frames of
+/// recursive decoding, and a 1 KB message nested 1000 deep overflows a Tokio worker's
+/// 2 MiB stack in a debug build, aborting the process. A deeper message is a codec error.
+pub const MAX_MESSAGE_PACK_DEPTH: usize = 128;
+
+/// MessagePack in binary frames: smaller and faster to parse than JSON. Nesting is limited
+/// to [`MAX_MESSAGE_PACK_DEPTH`], as JSON's is.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MessagePackCodec;
 
@@ -93,7 +102,9 @@ impl Codec for MessagePackCodec {
     }
 
     fn decode<T: DeserializeOwned>(&self, message: &Message) -> Result<T, Error> {
-        rmp_serde::from_slice(&message.data)
+        let mut deserializer = rmp_serde::Deserializer::from_read_ref(&message.data);
+        deserializer.set_max_depth(MAX_MESSAGE_PACK_DEPTH);
+        T::deserialize(&mut deserializer)
             .map_err(|e| Error::Codec(format!("invalid MessagePack: {e}")))
     }
 
@@ -180,6 +191,42 @@ mod tests {
                 .message_type,
             MessageType::Binary
         );
+    }
+
+    /// `{"jsonrpc": "2.0", "result": [[[...]]], "id": 1}` with `depth` nested arrays.
+    fn nested_answer(depth: usize) -> Message {
+        let mut data = rmp_serde::to_vec_named(&json!({"jsonrpc": "2.0", "id": 1})).unwrap();
+        data[0] += 1; // one more member in the fixmap
+        rmp_serde::encode::write(&mut data, "result").unwrap();
+        data.extend(std::iter::repeat_n(0x91, depth)); // fixarray of one element
+        data.push(0xc0); // nil
+        Message::binary(data)
+    }
+
+    /// A deeply nested answer is a codec error, not a stack overflow: decoded on a Tokio
+    /// worker thread (2 MiB of stack), as the client's reader does, in a debug build too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn deep_message_pack_is_a_codec_error_on_a_worker_thread() {
+        let decoded = tokio::spawn(async {
+            let deep = nested_answer(1000);
+            (
+                MessagePackCodec.decode::<RpcResponse>(&deep).err(),
+                MessagePackCodec
+                    .decode::<crate::rpc::incoming::Incoming>(&deep)
+                    .err(),
+            )
+        })
+        .await
+        .unwrap();
+        for error in [decoded.0, decoded.1] {
+            match error {
+                Some(Error::Codec(message)) => assert!(message.contains("depth"), "{message}"),
+                other => panic!("expected a codec error, got {other:?}"),
+            }
+        }
+        // As deep as JSON allows is fine.
+        let response: RpcResponse = MessagePackCodec.decode(&nested_answer(100)).unwrap();
+        assert_eq!(response.id, Id::Number(1));
     }
 
     #[test]

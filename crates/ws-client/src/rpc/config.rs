@@ -11,6 +11,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 /// Default for [`RpcConfig::subscription_buffer`]: 1024 notifications.
 pub const DEFAULT_SUBSCRIPTION_BUFFER: usize = 1024;
+/// Default for [`RpcConfig::max_queued_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 1 << 20;
 
 /// How an [`RpcClient`](crate::rpc::RpcClient) connects and behaves.
 ///
@@ -40,6 +42,19 @@ pub struct RpcConfig {
     /// other calls and subscriptions are never held up. Default:
     /// [`DEFAULT_SUBSCRIPTION_BUFFER`] (1024).
     pub subscription_buffer: usize,
+    /// Most bytes of outgoing messages waiting to be written (each message counts its length
+    /// plus 64 bytes of bookkeeping; one larger than the whole bound waits for an empty
+    /// queue). When a server stops reading, the queue fills and senders wait for room:
+    /// calls and batches within their timeout (then [`Error::CallTimeout`]), notifications
+    /// within the request timeout (then [`Error::QueueFull`], not sent). The unsubscribe a
+    /// dropped [`Subscription`](crate::rpc::Subscription) sends never waits: with the queue
+    /// full it is dropped (logged), and the server keeps the subscription until the
+    /// connection ends (its notifications are discarded). Default:
+    /// [`DEFAULT_MAX_QUEUED_BYTES`] (1 MiB).
+    ///
+    /// [`Error::CallTimeout`]: crate::Error::CallTimeout
+    /// [`Error::QueueFull`]: crate::Error::QueueFull
+    pub max_queued_bytes: usize,
     /// How messages are framed: JSON in text frames (default) or MessagePack in binary frames.
     pub codec: RpcCodec,
 }
@@ -51,6 +66,7 @@ impl Default for RpcConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             subscription_buffer: DEFAULT_SUBSCRIPTION_BUFFER,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             codec: RpcCodec::Json,
         }
     }

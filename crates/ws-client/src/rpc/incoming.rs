@@ -16,11 +16,18 @@ pub(crate) struct Incoming {
     pub(crate) result: Option<Value>,
     #[serde(default)]
     pub(crate) error: Option<RpcError>,
-    /// Only whether it is there matters (a notification), so it is not copied.
-    #[serde(default)]
-    pub(crate) method: Option<IgnoredAny>,
+    /// Whether there is a `method` member at all, whatever its value (`null` included): a
+    /// message with one is a request or a notification from the server, never an answer,
+    /// even if its id is that of a pending call. Its value is not copied.
+    #[serde(default, deserialize_with = "member_present")]
+    pub(crate) method: bool,
     #[serde(default)]
     pub(crate) params: Option<Value>,
+}
+
+/// Called only for a member that is there: skips its value and says it was there.
+fn member_present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 /// Reads an id (number, string; null is none) straight from the input. `Id`'s own untagged
@@ -67,7 +74,8 @@ fn any_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Id>, D::E
 }
 
 /// Reads the commonest answer, `{"jsonrpc":"2.0","result":R,"id":N}` (or with `id` first)
-/// with an integer id and no whitespace between members, without going through serde's
+/// with an integer id and no whitespace between members (so no `method`: a request from
+/// the server is never read as an answer here), without going through serde's
 /// struct machinery (matching member names was the largest share of decoding an answer).
 /// Anything else, or anything odd in it, returns `None` and takes the general path, which
 /// reads the same messages the same way.
@@ -92,7 +100,7 @@ pub(crate) fn plain_json_answer(data: &[u8]) -> Option<Incoming> {
         id: Some(Id::Number(id)),
         result: Some(result),
         error: None,
-        method: None,
+        method: false,
         params: None,
     })
 }
@@ -149,7 +157,7 @@ mod tests {
             let general: Incoming = serde_json::from_str(text).unwrap();
             assert_eq!(fast.id, general.id, "{text}");
             assert_eq!(fast.result, general.result, "{text}");
-            assert!(fast.error.is_none() && fast.method.is_none() && fast.params.is_none());
+            assert!(fast.error.is_none() && !fast.method && fast.params.is_none());
         }
         let left = [
             r#"{"jsonrpc":"2.0","result":3,"id":"7"}"#,
@@ -169,6 +177,9 @@ mod tests {
             r#"{"jsonrpc":"2.0","error":{"code":1,"message":"m"},"id":7}"#,
             r#"{"jsonrpc":"2.0","method":"tick","params":{}}"#,
             r#"{"jsonrpc":"2.0","result":tru,"id":7}"#,
+            r#"{"jsonrpc":"2.0","id":7,"method":"client_ping"}"#,
+            r#"{"jsonrpc":"2.0","id":7,"result":3,"method":"client_ping"}"#,
+            r#"{"jsonrpc":"2.0","result":3,"id":7,"method":null}"#,
         ];
         for text in left {
             assert!(plain_json_answer(text.as_bytes()).is_none(), "{text}");
@@ -194,5 +205,22 @@ mod tests {
             rmp_serde::to_vec_named(&serde_json::json!({"id": 9, "result": [1, 2]})).unwrap();
         let incoming: Incoming = rmp_serde::from_slice(&packed).unwrap();
         assert_eq!(incoming.id, Some(Id::Number(9)));
+        assert!(!incoming.method);
+    }
+
+    /// A `method` member marks a request or notification, whatever its value and codec.
+    #[test]
+    fn a_method_member_is_seen_whatever_its_value() {
+        for message in [
+            serde_json::json!({"jsonrpc": "2.0", "method": "client_ping", "id": 7}),
+            serde_json::json!({"jsonrpc": "2.0", "method": null, "id": 7, "result": 1}),
+            serde_json::json!({"jsonrpc": "2.0", "method": {"x": [1]}, "id": 7}),
+        ] {
+            let from_json: Incoming = serde_json::from_value(message.clone()).unwrap();
+            assert!(from_json.method, "{message}");
+            let packed = rmp_serde::to_vec_named(&message).unwrap();
+            let from_pack: Incoming = rmp_serde::from_slice(&packed).unwrap();
+            assert!(from_pack.method, "{message}");
+        }
     }
 }

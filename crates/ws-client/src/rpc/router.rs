@@ -1,97 +1,18 @@
 //! `Router`: matches incoming responses to waiting calls by id and notifications to
-//! subscriptions, fails calls whose deadline has passed, and fails everything at once when
-//! the connection ends. `read_loop` is the task that feeds it; `sweep_loop` the one that
-//! enforces the deadlines.
+//! subscriptions, fails a batch at once on an answer it cannot match, and fails everything
+//! when the connection ends. Its tables are in `table`; the tasks that drive it are
+//! `reader` (feeds it what the server sends) and `sweeper` (enforces the deadlines).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::error::Error;
-use crate::rpc::codec::{Codec, RpcCodec};
-use crate::rpc::incoming::{Incoming, plain_json_answer};
-use crate::rpc::subscription::SubscriptionSink;
+use crate::rpc::incoming::Incoming;
+use crate::rpc::table::{Outcome, Pending, Reply, Tables, Unsubscribe, Waiting};
 use crate::rpc::types::{Id, RpcResponse};
-use crate::split::WsReceiver;
-
-/// How a call ended, as the router tells its caller.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// The server answered.
-    Answer(RpcResponse),
-    /// The connection ended first.
-    Failed(Error),
-    /// Its deadline passed first; the caller knows which method and timeout that was.
-    TimedOut,
-}
-
-/// Where the answer to a call goes.
-pub(crate) type Reply = oneshot::Sender<Outcome>;
-
-/// A call waiting for its answer.
-pub(crate) enum Pending {
-    /// A plain call.
-    Call(Reply),
-    /// A subscribe call: on success its notifications go to `sink`, registered before
-    /// the caller sees the answer so that no early notification is lost.
-    Subscribe(Reply, SubscriptionSink),
-}
-
-impl Pending {
-    fn reply(self) -> Reply {
-        match self {
-            Pending::Call(reply) | Pending::Subscribe(reply, _) => reply,
-        }
-    }
-}
-
-/// A registered call and when it must have been answered (`None`: its caller bounds the
-/// wait itself).
-struct Waiting {
-    pending: Pending,
-    deadline: Option<Instant>,
-}
-
-/// Hashes the client's own call ids, which are distinct sequential integers, with one
-/// multiplication: SipHash's protection against chosen keys is not needed for ids we pick,
-/// and it was a visible share of each call.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only reached for non-integer keys; fold the bytes in so it is still a hash.
-        for &byte in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_i64(&mut self, id: i64) {
-        // Fibonacci hashing: spreads consecutive ids over both the high bits (hashbrown's
-        // tags) and the low bits (its bucket index).
-        self.0 = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type CallTable = HashMap<i64, Waiting, BuildHasherDefault<IdHasher>>;
-
-#[derive(Default)]
-struct Tables {
-    pending: CallTable,
-    subscriptions: HashMap<Id, SubscriptionSink>,
-    /// Set once the connection has ended: why.
-    closed: Option<Error>,
-    /// When the sweeper will next look at the deadlines (`None`: it waits to be woken).
-    next_sweep: Option<Instant>,
-}
 
 /// The routing tables of one client connection.
 #[derive(Default)]
@@ -145,9 +66,51 @@ impl Router {
         Ok(())
     }
 
-    /// Forgets a call that timed out or was dropped; its late answer will be discarded.
+    /// Forgets a call that timed out or was dropped; its late answer will be discarded
+    /// (after ending the subscription on the server, for a subscribe).
     pub(crate) fn forget(&self, id: i64) {
-        self.lock().pending.remove(&id);
+        self.lock().give_up(id);
+    }
+
+    /// Registers the calls of one batch (already registered one by one) as a group, so that
+    /// an answer matching no call can fail the batch at once (see [`Router::fail_batch`]).
+    pub(crate) fn register_batch(&self, ids: Vec<i64>) {
+        if !ids.is_empty() {
+            self.lock().batches.push(ids);
+        }
+    }
+
+    /// Forgets the batch whose first call is `first` (it ended, one way or another).
+    pub(crate) fn forget_batch(&self, first: i64) {
+        self.lock()
+            .batches
+            .retain(|ids| ids.first() != Some(&first));
+    }
+
+    /// Fails the oldest batch still waiting with `error()`, if there is one; says whether
+    /// there was.
+    ///
+    /// For an answer that cannot be matched while a batch waits: an error object with id
+    /// null (a server that refuses the whole batch answers with one such object instead of
+    /// an array) or a batch answer that cannot be read. Otherwise the batch would wait for
+    /// its whole timeout. Which batch it was cannot be known when several wait; the server
+    /// reads them in order, so the oldest is the likeliest.
+    pub(crate) fn fail_batch(&self, error: impl Fn() -> Error) -> bool {
+        let replies: Vec<Reply> = {
+            let mut tables = self.lock();
+            if tables.batches.is_empty() {
+                return false;
+            }
+            let ids = tables.batches.remove(0);
+            ids.iter()
+                .filter_map(|&id| tables.take(id))
+                .filter_map(|waiting| waiting.pending.reply())
+                .collect()
+        };
+        for reply in replies {
+            let _ = reply.send(Outcome::Failed(error()));
+        }
+        true
     }
 
     /// Forgets a subscription (its later notifications are discarded).
@@ -167,74 +130,132 @@ impl Router {
             if tables.closed.is_none() {
                 tables.closed = Some(reason.for_waiters());
             }
-            (
-                std::mem::take(&mut tables.pending),
-                std::mem::take(&mut tables.subscriptions),
-            )
+            tables.drain()
         };
         self.sweeper.notify_one();
         tracing::debug!(calls = pending.len(), subscriptions = subscriptions.len(), %reason, "connection ended");
-        for (_, waiting) in pending {
-            let _ = waiting
-                .pending
-                .reply()
-                .send(Outcome::Failed(reason.for_waiters()));
+        for reply in pending.into_values().filter_map(|w| w.pending.reply()) {
+            let _ = reply.send(Outcome::Failed(reason.for_waiters()));
         }
         for (_, sink) in subscriptions {
             sink.end(reason.for_waiters());
         }
     }
 
-    fn route(&self, incoming: Incoming) {
+    /// The sweeper's step (see `sweeper`): gives up on the calls past their deadline and
+    /// returns where their outcomes go and the next deadline; `None` once the connection
+    /// has ended (the sweeper stops).
+    pub(crate) fn expire(&self, now: Instant) -> Option<(Vec<Reply>, Option<Instant>)> {
+        let mut tables = self.lock();
+        if tables.closed.is_some() {
+            return None;
+        }
+        Some(tables.expire(now))
+    }
+
+    /// Resolves when a call registers a deadline earlier than the next sweep, or at the end.
+    pub(crate) async fn sweep_requested(&self) {
+        self.sweeper.notified().await;
+    }
+
+    /// How many calls wait (abandoned subscribes included).
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
+        self.lock().pending.len()
+    }
+
+    /// Routes one message from the server. Returns a subscription to end on the server
+    /// when the answer to a subscribe came after its caller gave up (the reader sends it).
+    pub(crate) fn route(&self, incoming: Incoming) -> Option<Unsubscribe> {
         match incoming {
             Incoming {
-                method: Some(_),
+                method: true,
                 id: None,
                 params,
                 ..
             } => self.notify(params),
+            // A request from the server: never the answer to a call, even with its id.
+            Incoming {
+                method: true, id, ..
+            } => {
+                tracing::debug!(
+                    ?id,
+                    "ignoring a request from the server (this client serves no methods)"
+                );
+            }
             Incoming {
                 id: Some(Id::Number(id)),
                 result,
                 error,
                 ..
             } => {
-                let Some(Waiting {
-                    pending: waiting, ..
-                }) = self.lock().pending.remove(&id)
-                else {
+                let Some(Waiting { pending, .. }) = self.lock().take(id) else {
                     tracing::debug!(
                         id,
                         "discarding an answer to a call that timed out or was dropped"
                     );
-                    return;
+                    return None;
                 };
                 let response = RpcResponse {
                     id: Id::Number(id),
                     result,
                     error,
                 };
-                let reply = match waiting {
-                    Pending::Call(reply) => reply,
-                    Pending::Subscribe(reply, sink) => {
-                        if let Some(subscription) =
-                            response.result.as_ref().and_then(subscription_id)
-                        {
-                            self.lock().subscriptions.insert(subscription, sink);
-                        }
-                        reply
-                    }
+                // The subscription the server says it started, if this answers a subscribe.
+                let started = || {
+                    (response.error.is_none())
+                        .then(|| response.result.as_ref().and_then(subscription_id))
+                        .flatten()
                 };
-                let _ = reply.send(Outcome::Answer(response));
+                match pending {
+                    Pending::Call(reply) => {
+                        let _ = reply.send(Outcome::Answer(response));
+                    }
+                    Pending::Subscribe {
+                        reply,
+                        sink,
+                        unsubscribe,
+                    } => {
+                        let subscription = started();
+                        if let Some(subscription) = &subscription {
+                            self.lock().subscriptions.insert(subscription.clone(), sink);
+                        }
+                        // Its caller went away just now (between its guard and this).
+                        if reply.send(Outcome::Answer(response)).is_err() {
+                            let id = subscription?;
+                            self.forget_subscription(&id);
+                            return Some(Unsubscribe {
+                                method: unsubscribe,
+                                id,
+                            });
+                        }
+                    }
+                    Pending::Abandoned { unsubscribe } => {
+                        return started().map(|id| Unsubscribe {
+                            method: unsubscribe,
+                            id,
+                        });
+                    }
+                }
             }
+            // Not one of ours: no id, id null, or a string id (this client sends numbers).
             Incoming { id, error, .. } => {
-                tracing::warn!(
-                    ?id,
-                    ?error,
-                    "server message matches no call (an answer with id null means the server could not read a request)"
-                );
+                let failed = self.fail_batch(|| match &error {
+                    Some(error) => error.clone().into(),
+                    None => Error::Codec(format!(
+                        "the server answered a batch with a message matching no call (id {id:?})"
+                    )),
+                });
+                if !failed {
+                    tracing::warn!(
+                        ?id,
+                        ?error,
+                        "server message matches no call (an answer with id null means the server could not read a request)"
+                    );
+                }
             }
         }
+        None
     }
 
     /// Delivers a server notification of the form `{"subscription": id, "result": value}`.
@@ -264,158 +285,98 @@ fn subscription_id(value: &Value) -> Option<Id> {
     }
 }
 
-/// Fails the calls whose deadline has passed, at their deadlines, until the connection ends.
-///
-/// One task for all calls instead of a timer per call: arming and clearing a timer per call
-/// cost more than the rest of a call's bookkeeping. The sweeper sleeps until the earliest
-/// deadline it knows of; a call registering with an earlier one wakes it.
-pub(crate) async fn sweep_loop(router: Arc<Router>) {
-    loop {
-        let now = Instant::now();
-        let (expired, next) = {
-            let mut tables = router.lock();
-            if tables.closed.is_some() {
-                return;
-            }
-            let mut due = Vec::new();
-            let mut next: Option<Instant> = None;
-            for (&id, waiting) in &tables.pending {
-                match waiting.deadline {
-                    Some(deadline) if deadline <= now => due.push(id),
-                    Some(deadline) => next = Some(next.map_or(deadline, |next| next.min(deadline))),
-                    None => {}
-                }
-            }
-            let expired: Vec<Pending> = due
-                .iter()
-                .filter_map(|id| tables.pending.remove(id))
-                .map(|waiting| waiting.pending)
-                .collect();
-            tables.next_sweep = next;
-            (expired, next)
-        };
-        for pending in expired {
-            let _ = pending.reply().send(Outcome::TimedOut);
-        }
-        match next {
-            Some(next) => {
-                tokio::select! {
-                    () = tokio::time::sleep_until(next) => {}
-                    () = router.sweeper.notified() => {}
-                }
-            }
-            None => router.sweeper.notified().await,
-        }
-    }
-}
-
-/// Reads the connection until it ends, routing every message, then fails all waiters.
-pub(crate) async fn read_loop(mut receiver: WsReceiver, router: Arc<Router>, codec: RpcCodec) {
-    let reason = loop {
-        let message = match receiver.receive_message().await {
-            Ok(message) if message.is_data() => message,
-            Ok(_) => continue, // pings are answered by the transport; a close ends the next read
-            Err(error) => break error,
-        };
-        if codec.is_batch(&message) {
-            match codec.decode::<Vec<Incoming>>(&message) {
-                Ok(batch) => batch
-                    .into_iter()
-                    .for_each(|incoming| router.route(incoming)),
-                Err(error) => tracing::warn!(%error, "undecodable batch from the server ignored"),
-            }
-        } else if let Some(incoming) = (codec == RpcCodec::Json)
-            .then(|| plain_json_answer(&message.data))
-            .flatten()
-        {
-            router.route(incoming);
-        } else {
-            match codec.decode::<Incoming>(&message) {
-                Ok(incoming) => router.route(incoming),
-                Err(error) => tracing::warn!(%error, "undecodable message from the server ignored"),
-            }
-        }
-    };
-    router.fail_all(reason);
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use tokio::sync::oneshot;
 
     use super::*;
+    use crate::rpc::feed;
 
     fn answer(id: i64) -> Incoming {
         Incoming {
             id: Some(Id::Number(id)),
             result: Some(Value::from(id)),
             error: None,
-            method: None,
+            method: false,
             params: None,
         }
     }
 
-    /// Each call fails at its own deadline, whatever the order they were registered in, and
-    /// an answer arriving after that is discarded instead of reaching anyone.
+    /// A request from the server carrying the id of a pending call leaves the call waiting
+    /// for its real answer.
     #[tokio::test]
-    async fn the_sweeper_fails_each_call_at_its_deadline_and_late_answers_are_dropped() {
-        let router = Arc::new(Router::default());
-        let sweeper = tokio::spawn(sweep_loop(Arc::clone(&router)));
-        let started = Instant::now();
-        let (long_reply, long) = oneshot::channel();
-        let (short_reply, short) = oneshot::channel();
-        let (answered_reply, answered) = oneshot::channel();
-        let (unbounded_reply, unbounded) = oneshot::channel();
-        // The later deadline first: the second registration must wake the sleeping sweeper.
-        let long_after = Duration::from_millis(300);
-        let short_after = Duration::from_millis(60);
-        router
-            .register(1, Pending::Call(long_reply), Some(started + long_after))
-            .unwrap();
-        router
-            .register(2, Pending::Call(short_reply), Some(started + short_after))
-            .unwrap();
-        router
-            .register(
-                3,
-                Pending::Call(answered_reply),
-                Some(started + short_after),
-            )
-            .unwrap();
-        router
-            .register(4, Pending::Call(unbounded_reply), None)
-            .unwrap();
-        router.route(answer(3));
-        assert!(matches!(answered.await, Ok(Outcome::Answer(r)) if r.id == Id::Number(3)));
-
-        let bound = Duration::from_secs(5);
-        assert!(matches!(
-            tokio::time::timeout(bound, short).await,
-            Ok(Ok(Outcome::TimedOut))
-        ));
-        let elapsed = started.elapsed();
+    async fn a_request_with_a_pending_id_is_not_an_answer() {
+        let router = Router::default();
+        let (reply, mut waiting) = oneshot::channel();
+        router.register(5, Pending::Call(reply), None).unwrap();
+        router.route(Incoming {
+            method: true,
+            ..answer(5)
+        });
         assert!(
-            elapsed >= short_after && elapsed < long_after,
-            "{elapsed:?}"
+            waiting.try_recv().is_err(),
+            "the request completed the call"
         );
-        router.route(answer(2)); // late: nobody gets it, nothing breaks
+        router.route(answer(5));
+        assert!(
+            matches!(waiting.await, Ok(Outcome::Answer(r)) if r.result == Some(Value::from(5)))
+        );
+    }
 
-        assert!(matches!(
-            tokio::time::timeout(bound, long).await,
-            Ok(Ok(Outcome::TimedOut))
-        ));
-        assert!(started.elapsed() >= long_after);
+    /// A subscribe that timed out, or whose caller went away, and is answered later with a
+    /// subscription id asks for an unsubscribe; an error answer asks for nothing.
+    #[tokio::test]
+    async fn late_answers_to_abandoned_subscribes_ask_for_an_unsubscribe() {
+        let router = Router::default();
+        let subscribe = |router: &Router, id: i64, deadline: Option<Instant>| {
+            let (reply, outcome) = oneshot::channel();
+            let (sink, _source) = feed::channel(1);
+            let unsubscribe = "unsub".to_owned();
+            let pending = Pending::Subscribe {
+                reply,
+                sink,
+                unsubscribe,
+            };
+            router.register(id, pending, deadline).unwrap();
+            outcome
+        };
+        let timed_out = subscribe(&router, 1, Some(Instant::now()));
+        let (expired, _) = router.expire(Instant::now()).unwrap();
+        assert_eq!(expired.len(), 1);
+        expired.into_iter().for_each(|reply| {
+            let _ = reply.send(Outcome::TimedOut);
+        });
+        assert!(matches!(timed_out.await, Ok(Outcome::TimedOut)));
+        drop(subscribe(&router, 2, None));
+        router.forget(2);
+        drop(subscribe(&router, 3, None));
+        router.forget(3);
+        assert_eq!(router.waiting(), 3, "abandoned subscribes are remembered");
 
-        // A call without a deadline is left to its caller; the end of the connection ends it.
-        assert_eq!(router.lock().pending.len(), 1);
-        router.fail_all(Error::ConnectionClosed);
-        assert!(matches!(
-            unbounded.await,
-            Ok(Outcome::Failed(Error::ConnectionClosed))
-        ));
-        tokio::time::timeout(bound, sweeper)
-            .await
-            .expect("the sweeper ends with the connection")
-            .unwrap();
+        let late = router.route(Incoming {
+            result: Some(Value::from(42)),
+            ..answer(1)
+        });
+        let expected = |id| Unsubscribe {
+            method: "unsub".into(),
+            id,
+        };
+        assert_eq!(late, Some(expected(Id::Number(42))));
+        let late = router.route(Incoming {
+            result: Some(Value::from("s")),
+            ..answer(2)
+        });
+        assert_eq!(late, Some(expected(Id::String("s".into()))));
+        let failed = router.route(Incoming {
+            result: None,
+            error: Some(crate::rpc::RpcError {
+                code: 1,
+                message: "no".into(),
+                data: None,
+            }),
+            ..answer(3)
+        });
+        assert_eq!(failed, None);
+        assert_eq!(router.waiting(), 0);
     }
 }

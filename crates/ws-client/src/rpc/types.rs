@@ -46,6 +46,17 @@ pub enum Id {
     Null,
 }
 
+impl Id {
+    /// The id as a JSON value.
+    pub(crate) fn to_value(&self) -> Value {
+        match self {
+            Id::Number(n) => Value::from(*n),
+            Id::String(s) => Value::from(s.as_str()),
+            Id::Null => Value::Null,
+        }
+    }
+}
+
 /// Whether an invocation expects an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RpcMethod {

@@ -1,0 +1,89 @@
+//! The reader: the task that reads everything the server sends, decodes it (a fast path
+//! for the commonest answer, serde for the rest) and hands it to the router; ends the
+//! subscriptions the router says nobody reads; and at the end of the connection fails
+//! everything and stops the writer.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::message::MessageType;
+use crate::rpc::codec::{Codec, RpcCodec};
+use crate::rpc::incoming::{Incoming, plain_json_answer};
+use crate::rpc::request::WireRequest;
+use crate::rpc::router::Router;
+use crate::rpc::table::Unsubscribe;
+use crate::rpc::writer::Writer;
+use crate::split::WsReceiver;
+
+/// Reads the connection until it ends, routing every message, then fails all waiters and
+/// stops the writer, so that the socket is let go.
+///
+/// The connection ends at the peer's close frame, not at the end of TCP that should follow
+/// it: a server that closes and keeps TCP open must not leave calls waiting for their
+/// timeout and subscriptions waiting for ever. (The transport has already echoed the close.)
+pub(crate) async fn read_loop(
+    mut receiver: WsReceiver,
+    router: Arc<Router>,
+    writer: Arc<Writer>,
+    codec: RpcCodec,
+) {
+    let reason = loop {
+        let message = match receiver.receive_message().await {
+            Ok(message) if message.is_data() => message,
+            // The peer's own close, or its answer to ours (then `ConnectionClosed`).
+            Ok(message) if message.message_type == MessageType::Close => {
+                break receiver.closed_error();
+            }
+            Ok(_) => continue, // pings are answered by the transport
+            Err(error) => break error,
+        };
+        if codec.is_batch(&message) {
+            match codec.decode::<Vec<Incoming>>(&message) {
+                Ok(batch) => batch
+                    .into_iter()
+                    .for_each(|incoming| deliver(&router, &writer, codec, incoming)),
+                Err(error) => {
+                    tracing::warn!(%error, "undecodable batch answer from the server");
+                    router.fail_batch(|| Error::Codec(format!("batch answer: {error}")));
+                }
+            }
+            continue;
+        }
+        let fast = (codec == RpcCodec::Json)
+            .then(|| plain_json_answer(&message.data))
+            .flatten();
+        match fast.map_or_else(|| codec.decode::<Incoming>(&message), Ok) {
+            Ok(incoming) => deliver(&router, &writer, codec, incoming),
+            Err(error) => tracing::warn!(%error, "undecodable message from the server ignored"),
+        }
+    };
+    router.fail_all(reason);
+    writer.close();
+}
+
+/// Ends on the server a subscription nobody reads (its subscribe was answered after its
+/// caller gave up): a notification to its unsubscribe method. Never waits (the reader must
+/// not wait on the writer); dropped, and logged, if the outgoing queue is full.
+fn unsubscribe(writer: &Writer, codec: RpcCodec, late: Unsubscribe) {
+    tracing::debug!(id = ?late.id, "subscribe answered after its caller gave up: unsubscribing");
+    let params = Value::Array(vec![late.id.to_value()]);
+    let sent = WireRequest::new(&late.method, &params, None)
+        .encode(codec)
+        .ok()
+        .and_then(|message| Some((writer.try_reserve(&message)?, message)));
+    match sent {
+        Some((room, message)) => writer.push(room, message),
+        None => {
+            tracing::warn!(id = ?late.id, "could not queue the unsubscribe of a late subscription")
+        }
+    }
+}
+
+/// Routes one message, and sends the unsubscribe the router asks for, if it asks.
+fn deliver(router: &Router, writer: &Writer, codec: RpcCodec, incoming: Incoming) {
+    if let Some(late) = router.route(incoming) {
+        unsubscribe(writer, codec, late);
+    }
+}

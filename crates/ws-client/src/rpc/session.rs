@@ -1,0 +1,324 @@
+//! `Session`: what one `RpcClient`'s clones and its subscriptions share: the outgoing queue,
+//! the routing tables, the call slots and the background tasks (reader, writer, sweeper),
+//! with the connection's end (close, drop, abort); and the primitives the client is built
+//! on: one call (`call_until`) and one queued message (`send`).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{Semaphore, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::connection::WebSocketConnection;
+use crate::error::Error;
+use crate::message::Message;
+use crate::rpc::config::RpcConfig;
+use crate::rpc::feed::SubscriptionSink;
+use crate::rpc::request::WireRequest;
+use crate::rpc::router::Router;
+use crate::rpc::table::{Outcome, Pending};
+use crate::rpc::types::{Id, RpcResponse};
+use crate::rpc::writer::{self, NoRoom, Writer};
+use crate::rpc::{reader, sweeper};
+
+/// The shared state of one RPC connection. Dropping the last handle closes it.
+#[derive(Debug)]
+pub(crate) struct Session {
+    writer: Arc<Writer>,
+    pub(crate) router: Arc<Router>,
+    /// One permit per call in flight ([`RpcConfig::max_in_flight`]).
+    pub(crate) slots: Semaphore,
+    next_id: AtomicI64,
+    config: RpcConfig,
+    tasks: Mutex<Option<Tasks>>,
+}
+
+impl Drop for Session {
+    /// The last handle is gone: close the connection politely, and make sure it ends. The
+    /// reader is given the transport's close timeout to see the server's answer, then
+    /// aborted with the writer, so a server that never answers cannot keep the socket (and
+    /// the tasks) alive after the client is gone.
+    fn drop(&mut self) {
+        self.writer.close();
+        let tasks = self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(tasks) = tasks else {
+            return;
+        };
+        let after = self.config.transport.close_timeout;
+        // Without a runtime the tasks are gone or going anyway; dropping them says so.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = tasks.finish_within(after).await;
+            });
+        }
+    }
+}
+
+/// The connection's reader and writer tasks. Dropping this aborts both and fails whatever
+/// still waits: a task is never left detached with the socket.
+#[derive(Debug)]
+struct Tasks {
+    reader: JoinHandle<()>,
+    writer: JoinHandle<()>,
+    router: Arc<Router>,
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        let reader_ended = self.reader.is_finished();
+        self.reader.abort();
+        self.writer.abort();
+        if !reader_ended {
+            // The reader would have done this at its end.
+            self.router.fail_all(Error::ConnectionClosed);
+        }
+    }
+}
+
+impl Tasks {
+    /// Waits up to `after` for the reader to end (the server answered the close, or the
+    /// connection ended); otherwise aborts both tasks, which drops the socket.
+    async fn finish_within(mut self, after: Duration) -> Result<(), Error> {
+        match tokio::time::timeout(after, &mut self.reader).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(Error::CloseTimeout { after }),
+        }
+    }
+}
+
+/// Removes a call from the router if it ends without an answer (timeout or drop).
+pub(crate) struct PendingGuard<'a> {
+    router: &'a Router,
+    pub(crate) id: i64,
+    answered: bool,
+}
+
+impl<'a> PendingGuard<'a> {
+    pub(crate) fn new(router: &'a Router, id: i64) -> Self {
+        Self {
+            router,
+            id,
+            answered: false,
+        }
+    }
+
+    /// The call has its outcome: whatever gave it also took it out of the router.
+    pub(crate) fn answered(&mut self) {
+        self.answered = true;
+    }
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.router.forget(self.id);
+        }
+    }
+}
+
+impl Session {
+    /// Starts serving JSON-RPC on `connection`: splits it and spawns the reader, the writer
+    /// and the sweeper. Must be called within a Tokio runtime.
+    pub(crate) fn start(
+        connection: WebSocketConnection,
+        config: RpcConfig,
+    ) -> Result<Arc<Self>, Error> {
+        if config.max_in_flight == 0
+            || config.request_timeout.is_zero()
+            || config.max_queued_bytes == 0
+        {
+            return Err(Error::InvalidConfig(
+                "max_in_flight, request_timeout and max_queued_bytes must be greater than zero"
+                    .into(),
+            ));
+        }
+        let (sender, receiver) = connection.split()?;
+        let router = Arc::new(Router::default());
+        let writer = Writer::new(config.max_queued_bytes);
+        let writer_task = tokio::spawn({
+            let (writer, router) = (Arc::clone(&writer), Arc::clone(&router));
+            async move {
+                if let Err(error) = writer::write_loop(Arc::clone(&writer), sender).await {
+                    // In this order, so that a sender refused room sees why.
+                    router.fail_all(error);
+                    writer.close();
+                }
+            }
+        });
+        // Ends by itself once the router is closed (the reader closes it at the end).
+        tokio::spawn(sweeper::sweep_loop(Arc::clone(&router)));
+        let reader = tokio::spawn(reader::read_loop(
+            receiver,
+            Arc::clone(&router),
+            Arc::clone(&writer),
+            config.codec,
+        ));
+        let tasks = Tasks {
+            reader,
+            writer: writer_task,
+            router: Arc::clone(&router),
+        };
+        Ok(Arc::new(Self {
+            writer,
+            router,
+            slots: Semaphore::new(config.max_in_flight),
+            next_id: AtomicI64::new(1),
+            config,
+            tasks: Mutex::new(Some(tasks)),
+        }))
+    }
+
+    /// The configuration it runs with.
+    pub(crate) fn config(&self) -> &RpcConfig {
+        &self.config
+    }
+
+    /// A fresh call id.
+    pub(crate) fn next_id(&self) -> i64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Calls `method` within `timeout` (counted from now, waiting for a slot included; one
+    /// too long to be represented as an instant is, in practice, no timeout).
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        params: &Value,
+        timeout: Duration,
+    ) -> Result<RpcResponse, Error> {
+        let deadline = Instant::now().checked_add(timeout);
+        match self.call_until(method, params, deadline, None).await? {
+            Outcome::Answer(response) => Ok(response),
+            Outcome::TimedOut => Err(Error::CallTimeout {
+                method: method.to_owned(),
+                after: timeout,
+            }),
+            Outcome::Failed(error) => Err(error),
+        }
+    }
+
+    /// Makes one call that ends by `deadline` (`None`: never); a subscribe when given the
+    /// sink for its notifications and its unsubscribe method. The sweeper fails it with
+    /// [`Outcome::TimedOut`] once the deadline has passed, so no timer is armed per call;
+    /// only a caller that has to wait for a slot or for room in the queue arms one.
+    pub(crate) async fn call_until(
+        &self,
+        method: &str,
+        params: &Value,
+        deadline: Option<Instant>,
+        subscription: Option<(SubscriptionSink, String)>,
+    ) -> Result<Outcome, Error> {
+        let _slot = match self.slots.try_acquire() {
+            Ok(slot) => slot,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(Error::ConnectionClosed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let acquire = self.slots.acquire();
+                let acquired = match deadline {
+                    Some(deadline) => match tokio::time::timeout_at(deadline, acquire).await {
+                        Ok(acquired) => acquired,
+                        Err(_) => return Ok(Outcome::TimedOut),
+                    },
+                    None => acquire.await,
+                };
+                acquired.map_err(|_| Error::ConnectionClosed)?
+            }
+        };
+        let id = self.next_id();
+        let message = WireRequest::new(method, params, Some(id)).encode(self.config.codec)?;
+        // Room in the outgoing queue before registering: a call that times out waiting for
+        // it was never sent, so nothing is left to clean up.
+        let room = match self.writer.reserve(&message, deadline).await {
+            Ok(room) => room,
+            Err(NoRoom::TimedOut) => return Ok(Outcome::TimedOut),
+            Err(NoRoom::Closed) => return Err(self.closed_error()),
+        };
+        let (reply, answer) = oneshot::channel();
+        let pending = match subscription {
+            Some((sink, unsubscribe)) => Pending::Subscribe {
+                reply,
+                sink,
+                unsubscribe,
+            },
+            None => Pending::Call(reply),
+        };
+        self.router.register(id, pending, deadline)?;
+        let mut guard = PendingGuard::new(&self.router, id);
+        // No closed check here (`send` takes the router's lock for it): `register` has just
+        // made it, and a connection that ends after that fails this call through `answer`.
+        self.writer.push(room, message);
+        let outcome = answer.await.map_err(|_| self.closed_error())?;
+        guard.answered();
+        Ok(outcome)
+    }
+
+    /// Queues `message` once there is room, waiting until `deadline` at most; `Ok(None)`
+    /// if the queue stayed full until then.
+    pub(crate) async fn send(
+        &self,
+        message: Message,
+        deadline: Option<Instant>,
+    ) -> Result<Option<()>, Error> {
+        if let Some(reason) = self.router.closed() {
+            return Err(reason);
+        }
+        match self.writer.reserve(&message, deadline).await {
+            Ok(room) => {
+                self.writer.push(room, message);
+                Ok(Some(()))
+            }
+            Err(NoRoom::TimedOut) => Ok(None),
+            Err(NoRoom::Closed) => Err(self.closed_error()),
+        }
+    }
+
+    /// Sends a notification without waiting (from `Drop`): if the outgoing queue is full
+    /// (or the connection has ended) it is dropped, and a warning logged.
+    pub(crate) fn notify_nowait(&self, method: &str, params: Value) {
+        let Ok(message) = WireRequest::new(method, &params, None).encode(self.config.codec) else {
+            return;
+        };
+        match self.writer.try_reserve(&message) {
+            Some(room) => self.writer.push(room, message),
+            None => tracing::warn!(
+                method,
+                "outgoing queue full or closed: notification dropped"
+            ),
+        }
+    }
+
+    /// Stops delivering a subscription's notifications.
+    pub(crate) fn forget_subscription(&self, id: &Id) {
+        self.router.forget_subscription(id);
+    }
+
+    /// Why calls fail now: what ended the connection, or that it was closed.
+    pub(crate) fn closed_error(&self) -> Error {
+        self.router.closed().unwrap_or(Error::ConnectionClosed)
+    }
+
+    /// Whether the connection has ended.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.router.closed().is_some()
+    }
+
+    /// Closes with a close handshake, waiting for its end within the close timeout (see
+    /// [`RpcClient::close`](crate::rpc::RpcClient::close)).
+    pub(crate) async fn close(&self) -> Result<(), Error> {
+        self.writer.close();
+        let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match tasks {
+            Some(tasks) => {
+                let after = self.config.transport.close_timeout;
+                tasks.finish_within(after).await
+            }
+            None => Ok(()),
+        }
+    }
+}

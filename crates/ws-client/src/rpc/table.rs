@@ -1,0 +1,182 @@
+//! What the router keeps for one connection: the calls waiting by id (`Pending`, and how
+//! each ends, `Outcome`), batch groups, subscriptions, abandoned subscribes, and the step
+//! the sweeper runs over the deadlines. Data and bookkeeping only; `router` uses it.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::error::Error;
+use crate::rpc::feed::SubscriptionSink;
+use crate::rpc::types::{Id, RpcResponse};
+
+/// How a call ended, as the router tells its caller.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The server answered.
+    Answer(RpcResponse),
+    /// The connection ended first, or the answer could not be matched (a failed batch).
+    Failed(Error),
+    /// Its deadline passed first; the caller knows which method and timeout that was.
+    TimedOut,
+}
+
+/// Where the answer to a call goes.
+pub(crate) type Reply = oneshot::Sender<Outcome>;
+
+/// A call waiting for its answer.
+pub(crate) enum Pending {
+    /// A plain call.
+    Call(Reply),
+    /// A subscribe call: on success its notifications go to `sink`, registered before
+    /// the caller sees the answer so that no early notification is lost.
+    Subscribe {
+        reply: Reply,
+        sink: SubscriptionSink,
+        /// The method that ends the subscription on the server.
+        unsubscribe: String,
+    },
+    /// A subscribe whose caller gave up (its timeout, or it was dropped) before the answer.
+    /// If the answer still comes with a subscription id, the server holds a subscription
+    /// nobody reads: the router asks for it to be ended with `unsubscribe`.
+    Abandoned { unsubscribe: String },
+}
+
+impl Pending {
+    /// Where the outcome goes; `None` for an abandoned subscribe (nobody waits).
+    pub(crate) fn reply(self) -> Option<Reply> {
+        self.split().0
+    }
+
+    /// Where the outcome goes, and for a subscribe, the method that would undo it.
+    fn split(self) -> (Option<Reply>, Option<String>) {
+        match self {
+            Pending::Call(reply) => (Some(reply), None),
+            Pending::Subscribe {
+                reply, unsubscribe, ..
+            } => (Some(reply), Some(unsubscribe)),
+            Pending::Abandoned { unsubscribe } => (None, Some(unsubscribe)),
+        }
+    }
+}
+
+/// Most abandoned subscribes remembered per connection; past this, a late answer to one
+/// is discarded like any other (a server that never answers cannot grow the table).
+pub(crate) const MAX_ABANDONED: usize = 1024;
+
+/// A subscription to end on the server: the notification the reader should send.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Unsubscribe {
+    pub(crate) method: String,
+    pub(crate) id: Id,
+}
+
+/// A registered call and when it must have been answered (`None`: its caller bounds the
+/// wait itself).
+pub(crate) struct Waiting {
+    pub(crate) pending: Pending,
+    pub(crate) deadline: Option<Instant>,
+}
+
+/// Hashes the client's own call ids, which are distinct sequential integers, with one
+/// multiplication: SipHash's protection against chosen keys is not needed for ids we pick,
+/// and it was a visible share of each call.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for non-integer keys; fold the bytes in so it is still a hash.
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_i64(&mut self, id: i64) {
+        // Fibonacci hashing: spreads consecutive ids over both the high bits (hashbrown's
+        // tags) and the low bits (its bucket index).
+        self.0 = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type CallTable = HashMap<i64, Waiting, BuildHasherDefault<IdHasher>>;
+
+/// The routing state of one connection, behind the router's lock.
+#[derive(Default)]
+pub(crate) struct Tables {
+    pub(crate) pending: CallTable,
+    /// The call ids of each batch waiting for answers, oldest first.
+    pub(crate) batches: Vec<Vec<i64>>,
+    /// How many entries of `pending` are abandoned subscribes.
+    abandoned: usize,
+    pub(crate) subscriptions: HashMap<Id, SubscriptionSink>,
+    /// Set once the connection has ended: why.
+    pub(crate) closed: Option<Error>,
+    /// When the sweeper will next look at the deadlines (`None`: it waits to be woken).
+    pub(crate) next_sweep: Option<Instant>,
+}
+
+impl Tables {
+    /// Takes call `id` out of the table (counting an abandoned subscribe out).
+    pub(crate) fn take(&mut self, id: i64) -> Option<Waiting> {
+        let waiting = self.pending.remove(&id)?;
+        if matches!(waiting.pending, Pending::Abandoned { .. }) {
+            self.abandoned -= 1;
+        }
+        Some(waiting)
+    }
+
+    /// Takes call `id` out of the table because its caller gave up on it (its deadline, or
+    /// it was dropped); returns where its outcome would have gone. A subscribe stays, as
+    /// abandoned, so that a late answer can still be undone on the server.
+    pub(crate) fn give_up(&mut self, id: i64) -> Option<Reply> {
+        let (reply, unsubscribe) = self.take(id)?.pending.split();
+        if let Some(unsubscribe) = unsubscribe {
+            if self.abandoned < MAX_ABANDONED {
+                self.abandoned += 1;
+                let pending = Pending::Abandoned { unsubscribe };
+                let deadline = None;
+                self.pending.insert(id, Waiting { pending, deadline });
+            } else {
+                tracing::debug!(
+                    id,
+                    "too many abandoned subscribes: a late answer is not undone"
+                );
+            }
+        }
+        reply
+    }
+
+    /// Everything that waits, emptied out, once the connection has ended.
+    pub(crate) fn drain(&mut self) -> (CallTable, HashMap<Id, SubscriptionSink>) {
+        self.batches.clear();
+        self.abandoned = 0;
+        (
+            std::mem::take(&mut self.pending),
+            std::mem::take(&mut self.subscriptions),
+        )
+    }
+
+    /// The sweeper's step at `now`: gives up on the calls whose deadline has passed and
+    /// returns where their outcomes go, and the next deadline to wake up for.
+    pub(crate) fn expire(&mut self, now: Instant) -> (Vec<Reply>, Option<Instant>) {
+        let mut due = Vec::new();
+        let mut next: Option<Instant> = None;
+        for (&id, waiting) in &self.pending {
+            match waiting.deadline {
+                Some(deadline) if deadline <= now => due.push(id),
+                Some(deadline) => next = Some(next.map_or(deadline, |next| next.min(deadline))),
+                None => {}
+            }
+        }
+        let expired = due.iter().filter_map(|&id| self.give_up(id)).collect();
+        self.next_sweep = next;
+        (expired, next)
+    }
+}
