@@ -18,7 +18,13 @@ const ATTACK_BOUND: Duration = Duration::from_secs(20);
 
 /// One client frame: `opcode`, FIN bit, masked unless `unmasked`, with the payload length
 /// field set to `claimed` (the real length when `None`).
-fn frame(opcode: u8, fin: bool, payload: &[u8], unmasked: bool, claimed: Option<u64>) -> Vec<u8> {
+pub(crate) fn frame(
+    opcode: u8,
+    fin: bool,
+    payload: &[u8],
+    unmasked: bool,
+    claimed: Option<u64>,
+) -> Vec<u8> {
     let mut bytes = vec![if fin { 0x80 } else { 0 } | opcode];
     let length = claimed.unwrap_or(payload.len() as u64);
     let mask_bit = if unmasked { 0 } else { 0x80 };
@@ -53,7 +59,7 @@ fn request(server: &TestServer, path: &str, extra: &str) -> String {
 }
 
 /// A raw connection that completed the upgrade handshake.
-async fn upgraded(server: &TestServer, path: &str) -> TcpStream {
+pub(crate) async fn upgraded(server: &TestServer, path: &str) -> TcpStream {
     let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
     tcp.write_all(request(server, path, "").as_bytes())
         .await

@@ -15,5 +15,6 @@ mod rpc_spec;
 mod security;
 mod seed_examples;
 mod split;
+mod stalled;
 mod support;
 mod tls;
