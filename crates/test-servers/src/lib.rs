@@ -33,6 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 max_batch_size: args.max_batch_size as usize,
                 max_calls_in_flight: args.max_calls_in_flight as usize,
                 max_subscriptions: args.max_subscriptions as usize,
+                max_retained_bytes: usize::try_from(args.server.max_message_size)?,
             };
             // The read buffer as given (not perf's 64 KiB): rpc is about many connections
             // with small calls as much as about speed.
