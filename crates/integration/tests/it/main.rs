@@ -11,6 +11,7 @@ mod hostile_server;
 mod load;
 mod perf;
 mod rpc_client;
+mod rpc_limits;
 mod rpc_memory;
 mod rpc_spec;
 mod security;

@@ -3,7 +3,12 @@
 //! (a one-byte integer becomes a 32-byte `Value`, 16 MiB of them half a GiB). So the bytes
 //! are first walked (without recursion) to count the values they hold, and a message with
 //! more than [`MAX_VALUES`] is refused before anything is built.
+//!
+//! Nesting is limited to [`MAX_DEPTH`] levels, as serde_json limits JSON: rmp-serde's own
+//! default (1,024) lets a 1 KB message overflow a 2 MiB worker stack in a debug build,
+//! which aborts the whole server.
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::rpc::protocol::{PARSE_ERROR, RpcFailure};
@@ -13,15 +18,26 @@ use crate::rpc::protocol::{PARSE_ERROR, RpcFailure};
 /// `--max-batch-size` requests, so only a huge `echo` or `sleep` payload comes near.
 pub const MAX_VALUES: u64 = 1 << 18;
 
+/// Deepest nesting of arrays and maps decoded: serde_json's limit for JSON.
+pub const MAX_DEPTH: usize = 128;
+
 /// Decodes a MessagePack request, or says why it is refused (as a parse error).
 pub fn decode(payload: &[u8]) -> Result<Value, RpcFailure> {
     if let Err(why) = count_values(payload) {
         tracing::debug!(%why, "MessagePack request refused");
         return Err(RpcFailure::with_hint(PARSE_ERROR, why));
     }
-    rmp_serde::from_slice(payload).map_err(|error| {
+    let mut reader = rmp_serde::Deserializer::from_read_ref(payload);
+    reader.set_max_depth(MAX_DEPTH);
+    Value::deserialize(&mut reader).map_err(|error| {
         tracing::debug!(%error, "unparseable MessagePack request");
-        RpcFailure::standard(PARSE_ERROR)
+        match error {
+            rmp_serde::decode::Error::DepthLimitExceeded => RpcFailure::with_hint(
+                PARSE_ERROR,
+                format!("nested deeper than {MAX_DEPTH} levels"),
+            ),
+            _ => RpcFailure::standard(PARSE_ERROR),
+        }
     })
 }
 
@@ -126,6 +142,19 @@ mod tests {
         assert!(count_values(&bytes[..bytes.len() - 1]).is_err());
         assert!(count_values(&[0xc1]).is_err());
         assert!(count_values(&[0xdd, 0xff, 0xff, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn nesting_is_limited_as_in_json() {
+        let nested = |depth: usize| {
+            let mut bytes = vec![0x91; depth];
+            bytes.push(0x01);
+            bytes
+        };
+        assert!(decode(&nested(MAX_DEPTH - 1)).is_ok());
+        let failure = decode(&nested(MAX_DEPTH)).unwrap_err();
+        assert_eq!(failure.code, PARSE_ERROR);
+        assert!(decode(&nested(100_000)).is_err());
     }
 
     #[test]
