@@ -67,7 +67,9 @@ pub struct RpcArgs {
     #[command(flatten)]
     pub server: ServerArgs,
 
-    /// Most requests in one batch; a larger batch is answered with -32600.
+    /// Most requests in one batch; a larger batch is not run: each request in it that has
+    /// an id gets error -32600 (in an array, as for any batch), and one more error with id
+    /// null stands for its invalid elements, if any.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_batch_size: u32,
 

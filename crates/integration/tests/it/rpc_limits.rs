@@ -59,3 +59,57 @@ async fn deeply_nested_message_pack_is_a_parse_error_and_every_connection_lives_
     let answer = exchange(&mut bystander, packed_call("add", json!([2, 3]), 3)).await;
     assert!(answer.get("result").is_some(), "{answer}");
 }
+
+/// Asserts that `answer` is the batch refusal for exactly `ids`, in that order.
+fn assert_refused(answer: &Value, ids: &[Value]) {
+    let Value::Array(items) = answer else {
+        panic!("a non-empty batch must be answered with an array: {answer}")
+    };
+    let answered: Vec<&Value> = items.iter().map(|item| &item["id"]).collect();
+    assert_eq!(answered, ids.iter().collect::<Vec<_>>(), "{answer}");
+    for item in items {
+        assert_eq!(item["jsonrpc"], "2.0", "{item}");
+        assert_eq!(item["error"]["code"], -32600, "{item}");
+        let data = item["error"]["data"].as_str().unwrap_or_default();
+        assert!(data.contains("--max-batch-size"), "{item}");
+    }
+}
+
+#[tokio::test]
+async fn a_batch_over_the_limit_gets_an_error_per_request_in_an_array() {
+    let server = TestServer::start_with("rpc", &["--max-batch-size", "3"]);
+    let mut connection = connect(server.url()).await;
+    let calls = [
+        json!({"jsonrpc": "2.0", "method": "add", "params": [1, 2], "id": 1}),
+        json!({"jsonrpc": "2.0", "method": "update", "params": [1]}),
+        json!({"jsonrpc": "2.0", "method": "echo", "id": "b"}),
+        json!(7),
+        json!({"jsonrpc": "2.0", "method": "sleep", "params": {"ms": 1}, "id": null}),
+    ];
+    // The notification gets nothing; the invalid element is answered with id null, after
+    // the requests; nothing is run.
+    let expected = [json!(1), json!("b"), Value::Null, Value::Null];
+    let text = Message::text(Value::from(calls.to_vec()).to_string());
+    assert_refused(&exchange(&mut connection, text).await, &expected);
+    let packed = Message::binary(rmp_serde::to_vec_named(&calls).unwrap());
+    assert_refused(&exchange(&mut connection, packed).await, &expected);
+
+    // A batch within the limit is run.
+    let within_limit = Value::from(calls[..3].to_vec()).to_string();
+    let answer = exchange(&mut connection, Message::text(within_limit)).await;
+    assert_eq!(answer.as_array().map(Vec::len), Some(2), "{answer}");
+
+    // Notifications only: no answer, so the next frame answers the next call.
+    let notifications = json!([
+        {"jsonrpc": "2.0", "method": "update"},
+        {"jsonrpc": "2.0", "method": "update"},
+        {"jsonrpc": "2.0", "method": "update"},
+        {"jsonrpc": "2.0", "method": "update"}
+    ]);
+    within(connection.send(notifications.to_string()))
+        .await
+        .unwrap();
+    let marker = json!({"jsonrpc": "2.0", "method": "echo", "params": ["m"], "id": "m"});
+    let answer = exchange(&mut connection, Message::text(marker.to_string())).await;
+    assert_eq!(answer["id"], "m", "{answer}");
+}

@@ -57,7 +57,9 @@ impl RpcServer {
             Incoming::EmptyBatch => FrameAnswer::Now(Some(Reply::One(Response::error_without_id(
                 RpcFailure::standard(INVALID_REQUEST),
             )))),
-            Incoming::Oversized { len } => {
+            Incoming::Oversized { len, ids } => {
+                // Not run: each request with an id gets the error (an array, as for any
+                // batch); a batch of notifications only gets no answer.
                 let failure = RpcFailure::with_hint(
                     INVALID_REQUEST,
                     format!(
@@ -65,7 +67,7 @@ impl RpcServer {
                         self.limits.max_batch_size
                     ),
                 );
-                FrameAnswer::Now(Some(Reply::One(Response::error_without_id(failure))))
+                FrameAnswer::Now((!ids.is_empty()).then_some(Reply::Refused { failure, ids }))
             }
             Incoming::Unreadable(failure) => {
                 FrameAnswer::Now(Some(Reply::One(Response::error_without_id(failure))))

@@ -216,6 +216,14 @@ pub enum Reply {
     One(Response),
     /// The answers to a batch (never empty).
     Batch(Vec<Response>),
+    /// The answers to a batch that was not run: the same error for each of `ids` (never
+    /// empty), written without a response object per id in memory.
+    Refused {
+        /// The error.
+        failure: RpcFailure,
+        /// Whom to answer.
+        ids: Vec<Output>,
+    },
 }
 
 impl Framing {
@@ -241,6 +249,30 @@ impl Framing {
                     response.write_json(out);
                 }
                 out.push(b']');
+            }
+            (Framing::Json, Reply::Refused { failure, ids }) => {
+                let outcome = Err(failure);
+                out.push(b'[');
+                for (i, id) in ids.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_response(&outcome, out, |out| id.write_json(out));
+                }
+                out.push(b']');
+            }
+            (Framing::MessagePack, Reply::Refused { failure, ids }) => {
+                let all = ids
+                    .into_iter()
+                    .map(|id| {
+                        Response {
+                            id,
+                            outcome: Err(failure.clone()),
+                        }
+                        .into_value()
+                    })
+                    .collect();
+                return self.encode_value_into(&Value::Array(all), out);
             }
             (Framing::MessagePack, Reply::One(response)) => {
                 return self.encode_value_into(&response.into_value(), out);

@@ -43,10 +43,13 @@ pub enum Incoming<'a> {
     Batch(Vec<Item<'a>>),
     /// `[]`.
     EmptyBatch,
-    /// A batch of more than `--max-batch-size` requests: how many.
+    /// A batch of more than `--max-batch-size` requests, which is not run.
     Oversized {
         /// How many elements the batch has.
         len: usize,
+        /// Whom to answer: the id of each valid request that has one, in order, then one
+        /// `null` standing for all the invalid elements (if any). Notifications have none.
+        ids: Vec<Output>,
     },
     /// Not JSON (or MessagePack) this server reads: the error to answer with.
     Unreadable(RpcFailure),
@@ -58,9 +61,10 @@ pub fn parse(framing: Framing, payload: &[u8], max_batch: usize) -> Incoming<'_>
         Framing::Json => parse_json(payload, max_batch),
         Framing::MessagePack => match msgpack::decode(payload) {
             Ok(Value::Array(items)) if items.is_empty() => Incoming::EmptyBatch,
-            Ok(Value::Array(items)) if items.len() > max_batch => {
-                Incoming::Oversized { len: items.len() }
-            }
+            Ok(Value::Array(items)) if items.len() > max_batch => Incoming::Oversized {
+                len: items.len(),
+                ids: refused_ids(items.into_iter().map(check_value)),
+            },
             Ok(Value::Array(items)) => {
                 Incoming::Batch(items.into_iter().map(check_value).collect())
             }
@@ -87,27 +91,64 @@ fn parse_json(payload: &[u8], max_batch: usize) -> Incoming<'_> {
         };
     }
     let batch = reader
-        .deserialize_seq(Elements { max: max_batch })
+        .deserialize_seq(BatchReader { max: max_batch })
         .and_then(|batch| {
             reader.end()?;
             Ok(batch)
         });
     match batch {
         Err(error) => unreadable(error),
-        Ok((_, 0)) => Incoming::EmptyBatch,
-        Ok((_, len)) if len > max_batch => Incoming::Oversized { len },
-        Ok((kept, _)) => Incoming::Batch(kept.into_iter().map(check_json).collect()),
+        Ok(Elements::Kept(kept)) if kept.is_empty() => Incoming::EmptyBatch,
+        Ok(Elements::Kept(kept)) => Incoming::Batch(kept.into_iter().map(check_json).collect()),
+        Ok(Elements::Refused { len, ids }) => Incoming::Oversized { len, ids },
     }
 }
 
-/// The elements of a JSON batch as borrowed text, at most `max` of them kept (the others
-/// are checked and counted only), and how many there were.
-struct Elements {
+/// Whom a batch that is not run answers (see [`Incoming::Oversized`]), gathered element
+/// by element.
+#[derive(Default)]
+struct Refusal {
+    ids: Vec<Output>,
+    invalid: bool,
+}
+
+impl Refusal {
+    fn add(&mut self, item: Item<'_>) {
+        match item {
+            Ok(call) => self.ids.extend(call.id),
+            Err(_) => self.invalid = true,
+        }
+    }
+
+    fn into_ids(mut self) -> Vec<Output> {
+        if self.invalid {
+            self.ids.push(Output::Value(Value::Null));
+        }
+        self.ids
+    }
+}
+
+/// The ids to answer for a batch that is not run.
+fn refused_ids<'a>(items: impl Iterator<Item = Item<'a>>) -> Vec<Output> {
+    let mut refusal = Refusal::default();
+    items.for_each(|item| refusal.add(item));
+    refusal.into_ids()
+}
+
+/// The elements of a JSON batch: at most `max` of them, kept as borrowed text; or, for a
+/// batch of more, only what its refusal needs.
+enum Elements<'a> {
+    Kept(Vec<&'a RawValue>),
+    Refused { len: usize, ids: Vec<Output> },
+}
+
+/// Reads a JSON batch into [`Elements`].
+struct BatchReader {
     max: usize,
 }
 
-impl<'de> de::Visitor<'de> for Elements {
-    type Value = (Vec<&'de RawValue>, usize);
+impl<'de> de::Visitor<'de> for BatchReader {
+    type Value = Elements<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a batch (an array)")
@@ -115,18 +156,29 @@ impl<'de> de::Visitor<'de> for Elements {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut kept = Vec::new();
-        let mut len = 0;
-        while len < self.max {
+        while kept.len() < self.max {
             match seq.next_element::<&RawValue>()? {
                 Some(element) => kept.push(element),
-                None => return Ok((kept, len)),
+                None => return Ok(Elements::Kept(kept)),
             }
-            len += 1;
         }
-        while seq.next_element::<IgnoredAny>()?.is_some() {
+        let Some(first_over) = seq.next_element::<&RawValue>()? else {
+            return Ok(Elements::Kept(kept));
+        };
+        // Over the limit: each element is checked as it is read, and only ids are kept.
+        let mut len = kept.len() + 1;
+        let mut refusal = Refusal::default();
+        kept.into_iter()
+            .chain([first_over])
+            .for_each(|element| refusal.add(check_json(element)));
+        while let Some(element) = seq.next_element::<&RawValue>()? {
             len += 1;
+            refusal.add(check_json(element));
         }
-        Ok((kept, len))
+        Ok(Elements::Refused {
+            len,
+            ids: refusal.into_ids(),
+        })
     }
 }
 
