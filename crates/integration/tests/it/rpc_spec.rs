@@ -215,5 +215,8 @@ async fn invalid_params_and_limits_are_answered_per_the_specification() {
         .unwrap();
     let answer = within(c.receive_message()).await.unwrap();
     let answer: Value = rmp_serde::from_slice(&answer.data).unwrap();
-    assert_eq!(answer, json!({"jsonrpc": "2.0", "result": 8, "id": 7}));
+    assert_eq!(
+        answer,
+        json!({"jsonrpc": "2.0", "result": {"result": 8}, "id": 7})
+    );
 }

@@ -20,7 +20,7 @@ const MAX_TICKS: u64 = 1_000_000;
 /// Every method, with what it does (the answer of `list_methods`).
 pub const METHODS: &[(&str, &str)] = &[
     ("echo", "returns its params"),
-    ("add", "{\"a\":5,\"b\":3} or [5,3] gives 8"),
+    ("add", "{\"a\":5,\"b\":3} or [5,3] gives {\"result\":8}"),
     (
         "subtract",
         "[42,23] or {\"minuend\":42,\"subtrahend\":23} gives 19",
@@ -78,9 +78,11 @@ pub fn dispatch(method: &str, params: Params<'_>, context: &MethodContext) -> Wo
     let done = |outcome: Result<Value, RpcFailure>| Work::Done(outcome.map(Output::Value));
     match method {
         "echo" => Work::Done(Ok(params.into_output())),
+        // As the original design's handler: the sum wrapped in an object.
         "add" => done(
             pair(&params, ["a", "b"])
-                .and_then(|(a, b)| arithmetic(&a, &b, i64::checked_add, |x, y| x + y)),
+                .and_then(|(a, b)| arithmetic(&a, &b, i64::checked_add, |x, y| x + y))
+                .map(|sum| json!({ "result": sum })),
         ),
         "subtract" => done(
             pair(&params, ["minuend", "subtrahend"])
