@@ -219,13 +219,13 @@ impl ServerArgs {
     }
 
     /// Parses an `--allowed-origin`: `scheme://host[:port]`, kept in the form
-    /// [`crate::server::normalize_origin`] gives so that it compares with `Origin` headers.
+    /// [`crate::admission::normalize_origin`] gives so that it compares with `Origin` headers.
     fn parse_origin(text: &str) -> Result<String, String> {
         match text.split_once("://") {
             Some((scheme, host))
                 if !scheme.is_empty() && !host.is_empty() && !host.contains('/') =>
             {
-                Ok(crate::server::normalize_origin(text))
+                Ok(crate::admission::normalize_origin(text))
             }
             _ => Err("write an origin as scheme://host[:port], e.g. https://app.example".into()),
         }

@@ -10,8 +10,8 @@
 
 use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
 
-use crate::server::Handler;
 use crate::session::{self, Event, ServerStream, Session, WriteStop};
+use crate::upgrade::Handler;
 
 /// The echo server.
 #[derive(Debug, Default)]

@@ -27,10 +27,10 @@ use tokio_tungstenite::tungstenite::{
     Bytes, Message, Utf8Bytes, protocol::frame::coding::CloseCode,
 };
 
-use crate::server::Handler;
 use crate::session::{self, Event, ServerStream, Session};
 use crate::stats_line::ExtraCounters;
 use crate::target;
+use crate::upgrade::Handler;
 
 /// Default `--read-buffer-size` in load mode: enough for small messages in one read,
 /// small enough that an idle connection stays well under 8 KB.

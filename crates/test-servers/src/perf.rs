@@ -10,9 +10,9 @@ use tokio_tungstenite::tungstenite::{Bytes, Message, protocol::frame::coding::Cl
 
 use ws_client::wire::ReadLimits;
 
-use crate::server::Handler;
 use crate::session::{self, Event, ServerStream, Session, WriteStop};
 use crate::target;
+use crate::upgrade::Handler;
 use crate::wire_session::{Next, WireSession};
 
 /// The valid paths, as named in the close reason for an unknown one.

@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use ws_client::Message;
 use ws_client::wire::ReadLimits;
 
-use crate::server::Handler;
 use crate::session::{ServerStream, Session};
+use crate::upgrade::Handler;
 use crate::wire_session::{Next, WireSession};
 use methods::MethodContext;
 use protocol::Framing;
