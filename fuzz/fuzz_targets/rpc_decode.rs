@@ -4,7 +4,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use test_servers::rpc::protocol::{BorrowedCall, Framing, check_request};
+use test_servers::rpc::params::Params;
+use test_servers::rpc::protocol::{Framing, Output};
+use test_servers::rpc::request::{self, BorrowedCall, Incoming};
 use ws_client::rpc::{Codec, JsonCodec, MessagePackCodec, RpcResponse};
 use ws_client::{Message, MessageType};
 
@@ -24,13 +26,28 @@ fuzz_target!(|data: &[u8]| {
             let _ = MessagePackCodec.is_batch(&message);
         }
     }
-    if let Some(mut call) = BorrowedCall::parse(data) {
-        let _ = call.take_params();
-        let _ = call.answer(&Ok(serde_json::Value::Null));
+    if let Some(call) = BorrowedCall::parse(data) {
+        read_params(call.params());
+        call.answer_into(&Ok(Output::Value(serde_json::Value::Null)), &mut Vec::new());
     }
     for framing in [Framing::Json, Framing::MessagePack] {
-        if let Ok(value) = framing.decode(data) {
-            let _ = check_request(value);
+        let items = match request::parse(framing, data, 4) {
+            Incoming::Single(item) => vec![item],
+            Incoming::Batch(items) => items,
+            _ => Vec::new(),
+        };
+        for call in items.into_iter().flatten() {
+            read_params(call.params);
         }
     }
 });
+
+/// Reads params the ways the methods do.
+fn read_params(params: Params<'_>) {
+    let _ = params.member::<u64>("ms", 0);
+    let _ = params.member_output("data", 2);
+    let _ = params.fold_numbers(0.into(), |a, _| Ok(a.clone()), || {
+        test_servers::rpc::protocol::RpcFailure::standard(-32602)
+    });
+    let _ = params.into_text();
+}

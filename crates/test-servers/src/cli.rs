@@ -67,7 +67,9 @@ pub struct RpcArgs {
     #[command(flatten)]
     pub server: ServerArgs,
 
-    /// Most requests in one batch; a larger batch is answered with -32600.
+    /// Most requests in one batch; a larger batch is not run: each request in it that has
+    /// an id gets error -32600 (in an array, as for any batch), and one more error with id
+    /// null stands for its invalid elements, if any.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_batch_size: u32,
 
@@ -217,13 +219,13 @@ impl ServerArgs {
     }
 
     /// Parses an `--allowed-origin`: `scheme://host[:port]`, kept in the form
-    /// [`crate::server::normalize_origin`] gives so that it compares with `Origin` headers.
+    /// [`crate::admission::normalize_origin`] gives so that it compares with `Origin` headers.
     fn parse_origin(text: &str) -> Result<String, String> {
         match text.split_once("://") {
             Some((scheme, host))
                 if !scheme.is_empty() && !host.is_empty() && !host.contains('/') =>
             {
-                Ok(crate::server::normalize_origin(text))
+                Ok(crate::admission::normalize_origin(text))
             }
             _ => Err("write an origin as scheme://host[:port], e.g. https://app.example".into()),
         }

@@ -45,6 +45,9 @@ pub struct Stopped<'a> {
     /// The server's counters.
     #[serde(flatten)]
     pub counters: Counters,
+    /// What the mode adds (`security`: runs per scenario).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Writes `event` as one JSON line on stdout and flushes it. A closed stdout (the parent

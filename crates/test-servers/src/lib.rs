@@ -2,6 +2,7 @@
 //! here so that each stays small: the command line, the shared accept loop and session
 //! steps, and one module per mode.
 
+pub mod admission;
 pub mod cli;
 pub mod echo;
 pub mod events;
@@ -17,22 +18,28 @@ pub mod stats;
 pub mod stats_line;
 pub mod target;
 pub mod tls;
+pub mod upgrade;
 pub mod wire_session;
 
 use anyhow::ensure;
 
 use cli::{Cli, Mode};
+use upgrade::WebSocket;
 
 /// Runs the mode chosen on the command line until it is told to stop.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let name = cli.mode.name();
     match cli.mode {
-        Mode::Echo(args) => server::run(name, &args.server, echo::EchoServer).await,
+        Mode::Echo(args) => {
+            let echo = WebSocket::new(&args.server, echo::EchoServer)?;
+            server::run(name, &args.server, echo).await
+        }
         Mode::Rpc(args) => {
             let limits = rpc::RpcLimits {
                 max_batch_size: args.max_batch_size as usize,
                 max_calls_in_flight: args.max_calls_in_flight as usize,
                 max_subscriptions: args.max_subscriptions as usize,
+                max_retained_bytes: usize::try_from(args.server.max_message_size)?,
             };
             // The read buffer as given (not perf's 64 KiB): rpc is about many connections
             // with small calls as much as about speed.
@@ -42,13 +49,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 read_size: args
                     .server
                     .read_buffer_size
-                    .map_or(server::DEFAULT_READ_BUFFER_SIZE, |size| size as usize),
+                    .map_or(admission::DEFAULT_READ_BUFFER_SIZE, |size| size as usize),
             };
             let rpc = rpc::RpcServer {
                 limits,
                 read_limits,
             };
-            server::run(name, &args.server, rpc).await
+            server::run(name, &args.server, WebSocket::new(&args.server, rpc)?).await
         }
         Mode::Perf(args) => {
             ensure!(
@@ -66,10 +73,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     usize::try_from(args.server.max_frame_size)?,
                     args.server
                         .read_buffer_size
-                        .map_or(server::DEFAULT_READ_BUFFER_SIZE, |size| size as usize),
+                        .map_or(admission::DEFAULT_READ_BUFFER_SIZE, |size| size as usize),
                 ),
             };
-            server::run(name, &args.server, perf).await
+            server::run(name, &args.server, WebSocket::new(&args.server, perf)?).await
         }
         Mode::Load(args) => {
             let mut server_args = args.server;
@@ -80,7 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 args.broadcast_capacity as usize,
                 usize::try_from(args.max_broadcast_size)?,
             );
-            server::run(name, &server_args, load).await
+            server::run(name, &server_args, WebSocket::new(&server_args, load)?).await
         }
         Mode::Security(args) => security::run(name, &args).await,
     }

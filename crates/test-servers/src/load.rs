@@ -14,11 +14,10 @@
 //! A `/broadcast` receiver that falls more than `--broadcast-capacity` messages behind is
 //! closed with 1008 (counted as `broadcast_lagged`), so the ring's memory stays bounded at
 //! capacity times `--max-broadcast-size`. A client that stops reading altogether is
-//! dropped after [`STALL_TIMEOUT`].
+//! dropped after the stall timeout ([`Session::stall_timeout`]).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use futures_util::SinkExt;
 use futures_util::future::Either;
@@ -28,17 +27,14 @@ use tokio_tungstenite::tungstenite::{
     Bytes, Message, Utf8Bytes, protocol::frame::coding::CloseCode,
 };
 
-use crate::server::Handler;
 use crate::session::{self, Event, ServerStream, Session};
 use crate::stats_line::ExtraCounters;
 use crate::target;
+use crate::upgrade::Handler;
 
 /// Default `--read-buffer-size` in load mode: enough for small messages in one read,
 /// small enough that an idle connection stays well under 8 KB.
 pub const LOAD_READ_BUFFER_SIZE: u32 = 512;
-/// How long one step (echoing or forwarding what is ready) may wait for a client to read
-/// before the connection is dropped.
-pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most broadcast messages forwarded to one client per step, so that a busy ring does
 /// not starve the client's own reads.
 const MAX_FORWARDS_PER_STEP: usize = 1024;
@@ -140,7 +136,7 @@ impl LoadServer {
                 let step = Box::pin(self.step(&mut ws, &session, subscribed.as_mut(), wake));
                 let keep_going = tokio::select! {
                     biased;
-                    done = tokio::time::timeout(STALL_TIMEOUT, step) => match done {
+                    done = tokio::time::timeout(session.stall_timeout(), step) => match done {
                         Ok(keep_going) => keep_going,
                         Err(_) => {
                             tracing::debug!("client stopped reading; dropping the connection");
@@ -300,6 +296,7 @@ async fn wait(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use tokio::net::{TcpListener, TcpStream};
     use tokio_tungstenite::{WebSocketStream, tungstenite::protocol::Role};
 

@@ -6,13 +6,13 @@
 //! valid paths (the handshake itself always succeeds, so any client can read the reason).
 
 use futures_util::SinkExt;
-use tokio_tungstenite::tungstenite::{self, Bytes, Message, protocol::frame::coding::CloseCode};
+use tokio_tungstenite::tungstenite::{Bytes, Message, protocol::frame::coding::CloseCode};
 
 use ws_client::wire::ReadLimits;
 
-use crate::server::Handler;
-use crate::session::{self, Event, ServerStream, Session};
+use crate::session::{self, Event, ServerStream, Session, WriteStop};
 use crate::target;
+use crate::upgrade::Handler;
 use crate::wire_session::{Next, WireSession};
 
 /// The valid paths, as named in the close reason for an unknown one.
@@ -136,35 +136,25 @@ async fn serve_bursts(mut ws: WireSession, echo: bool) {
     }
 }
 
-/// How one batch of `/source` messages went.
-enum Pushed {
-    All,
-    Shutdown,
-    Failed(tungstenite::Error),
-}
-
 /// Sends `count` binary messages of `size` bytes, numbered from 0 in their first 8 bytes
 /// (big-endian) when `size >= 8`, then closes with 1000. Writes go out whenever the write
 /// buffer passes its threshold; between batches, anything the client sent is read (a close
-/// ends the stream early).
+/// ends the stream early). Every write is bounded by [`Session::write`]: a client that
+/// stops reading is dropped after the stall timeout, and at shutdown the push stops for a
+/// 1001 close.
 async fn source(mut ws: ServerStream, session: Session, count: u64, size: usize) {
     let mut next = 0u64;
     while next < count {
+        // A write that is done at once does not look at the shutdown: look here.
+        if session.shutdown.is_cancelled() {
+            return source_stopped(&mut ws, WriteStop::Shutdown, next).await;
+        }
         let batch = batch_len(count - next, size);
         let payloads = numbered_payloads(next, batch, size);
-        let pushed = tokio::select! {
-            pushed = push(&mut ws, &session, &payloads, batch, size) => pushed,
-            () = session.shutdown.cancelled() => Pushed::Shutdown,
-        };
-        match pushed {
-            Pushed::All => {}
-            Pushed::Shutdown => {
-                return session::close_gracefully(&mut ws, CloseCode::Away, "server shutting down")
-                    .await;
-            }
-            Pushed::Failed(error) => {
-                tracing::debug!(%error, sent = next, "source stopped: the client went away");
-                return;
+        for k in 0..batch {
+            let payload = Message::Binary(payloads.slice(k * size..(k + 1) * size));
+            if let Err(stop) = session.write(session.feed(&mut ws, payload)).await {
+                return source_stopped(&mut ws, stop, next + k as u64).await;
             }
         }
         next += batch as u64;
@@ -176,33 +166,24 @@ async fn source(mut ws: ServerStream, session: Session, count: u64, size: usize)
             }
         }
     }
-    let flushed = tokio::select! {
-        flushed = ws.flush() => flushed.map_err(Pushed::Failed),
-        () = session.shutdown.cancelled() => Err(Pushed::Shutdown),
-    };
-    let (code, reason) = match flushed {
-        Ok(()) => (CloseCode::Normal, "source done"),
-        Err(Pushed::Shutdown) => (CloseCode::Away, "server shutting down"),
-        Err(_) => return,
-    };
-    session::close_gracefully(&mut ws, code, reason).await;
+    match session.write(ws.flush()).await {
+        Ok(()) => session::close_gracefully(&mut ws, CloseCode::Normal, "source done").await,
+        Err(stop) => source_stopped(&mut ws, stop, count).await,
+    }
 }
 
-/// Feeds `batch` messages of `size` bytes, cut from `payloads`.
-async fn push(
-    ws: &mut ServerStream,
-    session: &Session,
-    payloads: &Bytes,
-    batch: usize,
-    size: usize,
-) -> Pushed {
-    for k in 0..batch {
-        let payload = payloads.slice(k * size..(k + 1) * size);
-        if let Err(error) = session.feed(ws, Message::Binary(payload)).await {
-            return Pushed::Failed(error);
+/// Ends a `/source` whose write did not finish: at shutdown with a 1001 close (bounded),
+/// otherwise (the client went away or stopped reading) by dropping the connection.
+async fn source_stopped(ws: &mut ServerStream, stop: WriteStop, sent: u64) {
+    match stop {
+        WriteStop::Shutdown => {
+            session::close_gracefully(ws, CloseCode::Away, "server shutting down").await;
         }
+        WriteStop::Failed(error) => {
+            tracing::debug!(%error, sent, "source stopped: the client went away");
+        }
+        WriteStop::Stalled => tracing::debug!(sent, "source stopped: the client stopped reading"),
     }
-    Pushed::All
 }
 
 /// How many messages to prepare at once: about [`SOURCE_BATCH_BYTES`], at least one.

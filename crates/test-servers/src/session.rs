@@ -1,6 +1,8 @@
-//! `Session`: one accepted WebSocket connection, with the reading, closing and failing
-//! steps every server mode shares (idle timeout, graceful shutdown, RFC 6455 close codes).
+//! `Session`: one accepted WebSocket connection, with the reading, writing, closing and
+//! failing steps every server mode shares (idle and stall timeouts, graceful shutdown,
+//! RFC 6455 close codes).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +26,24 @@ pub type ServerStream = WebSocketStream<ServerSocket>;
 
 /// How long a closing handshake or a failing connection's drain may take.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a write may wait on a client that takes nothing before the connection is
+/// dropped, when the idle timeout is longer or off (see [`Session::stall_timeout`]).
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a close frame (and whatever is queued before it) may take to be written. A
+/// client that cannot take it in this time is not reading, so the close handshake would
+/// only hold up the shutdown; the connection is dropped instead.
+pub const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Why a bounded write ([`Session::write`]) did not finish.
+#[derive(Debug)]
+pub enum WriteStop {
+    /// The socket failed.
+    Failed(tungstenite::Error),
+    /// The client took nothing for the stall timeout: it stopped reading.
+    Stalled,
+    /// The server is shutting down.
+    Shutdown,
+}
 
 /// What a session's read produced.
 #[derive(Debug)]
@@ -120,6 +140,36 @@ impl Session {
         fail_connection(ws, code, reason).await;
     }
 
+    /// How long one write may wait on a client that takes nothing: the idle timeout, at
+    /// most [`STALL_TIMEOUT`]. The idle timeout bounds how long a client may send nothing;
+    /// this bounds how long it may read nothing while the server has something to write.
+    pub fn stall_timeout(&self) -> Duration {
+        self.idle_timeout
+            .map_or(STALL_TIMEOUT, |idle| idle.min(STALL_TIMEOUT))
+    }
+
+    /// Runs `write` (a feed or flush of the session's stream), giving up when it waits
+    /// longer than [`stall_timeout`](Self::stall_timeout) or when the server shuts down,
+    /// so a client that stops reading cannot hold its session (or the shutdown) forever.
+    pub async fn write<T>(
+        &self,
+        write: impl Future<Output = Result<T, tungstenite::Error>>,
+    ) -> Result<T, WriteStop> {
+        tokio::select! {
+            // The write first: when it is done at once, no timer or waiter is registered.
+            biased;
+            written = tokio::time::timeout(self.stall_timeout(), write) => match written {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(error)) => Err(WriteStop::Failed(error)),
+                Err(_) => {
+                    tracing::debug!("client stopped reading; dropping the connection");
+                    Err(WriteStop::Stalled)
+                }
+            },
+            () = self.shutdown.cancelled() => Err(WriteStop::Shutdown),
+        }
+    }
+
     /// Counts and queues one data message for sending (not flushed).
     pub async fn feed(
         &self,
@@ -131,14 +181,16 @@ impl Session {
     }
 }
 
-/// Closes gracefully: sends `code`/`reason`, then waits (bounded) for the client's answer.
+/// Closes gracefully: sends `code`/`reason` (within [`CLOSE_WRITE_TIMEOUT`], else the
+/// connection is dropped), then waits (bounded) for the client's answer.
 pub async fn close_gracefully(ws: &mut ServerStream, code: CloseCode, reason: &str) {
     let frame = CloseFrame {
         code,
         reason: reason.into(),
     };
     let handshake = async {
-        if ws.send(Message::Close(Some(frame))).await.is_err() {
+        let sent = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, ws.send(Message::Close(Some(frame))));
+        if !matches!(sent.await, Ok(Ok(()))) {
             return;
         }
         // Read until the client's close arrives and tungstenite ends the stream.

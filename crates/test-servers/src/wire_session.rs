@@ -8,7 +8,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
 use ws_client::wire::{Inbound, Outbound, ReadLimits, Role};
@@ -20,8 +19,6 @@ use crate::tls::ServerSocket;
 
 /// Buffered bytes after which echoed frames are written before more are queued.
 const WRITE_THRESHOLD: usize = 64 << 10;
-/// How long a write may wait on a client that stopped reading before the session gives up.
-const STALLED_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a read produced.
 #[derive(Debug)]
@@ -196,14 +193,14 @@ impl WireSession {
         Ok(())
     }
 
-    /// Writes out everything queued; gives up after [`STALLED_WRITE_TIMEOUT`] or at
-    /// shutdown, so a client that stops reading cannot hold the session forever.
+    /// Writes out everything queued; gives up after the stall timeout
+    /// ([`Session::stall_timeout`]) or at shutdown, so a client that stops reading cannot hold the session forever.
     pub async fn flush(&mut self) -> std::io::Result<()> {
         if self.outbound.flush_now()? {
             return Ok(());
         }
         tokio::select! {
-            flushed = tokio::time::timeout(STALLED_WRITE_TIMEOUT, self.outbound.flush()) => {
+            flushed = tokio::time::timeout(self.session.stall_timeout(), self.outbound.flush()) => {
                 flushed.map_err(|_| std::io::ErrorKind::TimedOut)?
             }
             () = self.session.shutdown.cancelled() => Err(std::io::ErrorKind::Interrupted.into()),

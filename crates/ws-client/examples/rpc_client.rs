@@ -22,8 +22,8 @@ async fn main() -> Result<(), ws_client::Error> {
         .await?;
     println!("add -> {:?}", response.result);
     // ...or a typed result; an error object becomes Error::Rpc { code, message, data }.
-    let sum: i64 = client.request("add", [5, 3]).await?;
-    println!("add -> {sum}");
+    let sum: Value = client.request("add", [5, 3]).await?;
+    println!("add -> {}", sum["result"]);
 
     // Many calls in flight on one connection, matched by id; each has a timeout.
     client.notify("update", json!([1, 2, 3])).await?; // no answer

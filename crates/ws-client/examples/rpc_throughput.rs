@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use serde_json::Value;
 use ws_client::rpc::{RpcClient, RpcConfig};
 
 #[tokio::main]
@@ -23,8 +24,8 @@ async fn main() -> Result<(), ws_client::Error> {
     let client = RpcClient::connect(RpcConfig::new(&url)).await?;
     let one_call = |client: RpcClient| async move {
         let started = Instant::now();
-        let sum: i64 = client.request("add", [1, 2]).await?;
-        assert_eq!(sum, 3);
+        let sum: Value = client.request("add", [1, 2]).await?;
+        assert_eq!(sum["result"], 3);
         Ok::<Duration, ws_client::Error>(started.elapsed())
     };
     let mut in_flight = FuturesUnordered::new();

@@ -1,9 +1,13 @@
-//! The example tests of the design the project started from (echo, binary, throughput,
-//! latency), rewritten against a real server. Their loose floors are correctness checks;
-//! real performance figures come from the benchmarks.
+//! The example tests of the design the project started from (echo, binary, RPC echo, RPC
+//! add, throughput, latency), against a real server: only the address and the server's
+//! start-up differ from the original. Their loose floors are correctness checks; real
+//! performance figures come from the benchmarks.
 
 use std::time::{Duration, Instant};
 
+use integration::TestServer;
+use serde_json::json;
+use ws_client::rpc::{RpcClient, RpcConfig, RpcMethod};
 use ws_client::{Message, MessageType, TransportConfig, WebSocketConnection};
 
 use crate::support::{echo_server, within};
@@ -45,6 +49,32 @@ async fn test_binary() {
     let response = within(connection.receive_message()).await.unwrap();
     assert_eq!(response, message);
     within(connection.disconnect()).await.unwrap();
+}
+
+#[tokio::test]
+async fn test_rpc_echo() {
+    let server = TestServer::start("rpc");
+    let client = within(RpcClient::connect(RpcConfig::new(server.url())))
+        .await
+        .unwrap();
+    let params = json!({"message": "Hello, RPC!"});
+    let response = within(client.call("echo", params.clone(), RpcMethod::Call))
+        .await
+        .unwrap();
+    assert_eq!(response.result.unwrap(), params);
+    assert!(response.error.is_none());
+}
+
+#[tokio::test]
+async fn test_rpc_add() {
+    let server = TestServer::start("rpc");
+    let client = within(RpcClient::connect(RpcConfig::new(server.url())))
+        .await
+        .unwrap();
+    let response = within(client.call("add", json!({"a": 5, "b": 3}), RpcMethod::Call))
+        .await
+        .unwrap();
+    assert!(response.result.unwrap()["result"] == 8);
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! a certificate for another host and a server that does not speak TLS.
 
 use integration::TestServer;
+use serde_json::Value;
 use ws_client::rpc::{RpcClient, RpcConfig};
 use ws_client::{Error, Message, MessageType, TlsFailure, TransportConfig, WebSocketConnection};
 
@@ -174,8 +175,8 @@ async fn rpc_over_tls() {
         ..RpcConfig::new(server.url())
     };
     let client = within(RpcClient::connect(config)).await.unwrap();
-    let sum: i64 = within(client.request("add", [5, 3])).await.unwrap();
-    assert_eq!(sum, 8);
+    let sum: Value = within(client.request("add", [5, 3])).await.unwrap();
+    assert_eq!(sum["result"], 8);
     let echoed: Vec<String> = within(client.request("echo", ["over TLS"])).await.unwrap();
     assert_eq!(echoed, ["over TLS"]);
     within(client.close()).await.unwrap();

@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Number, Value, json};
 
-use crate::rpc::protocol::{Framing, METHOD_NOT_FOUND, RpcFailure};
+use crate::rpc::params::Params;
+use crate::rpc::protocol::{Framing, METHOD_NOT_FOUND, Output, RpcFailure};
 use crate::rpc::ticks::Ticks;
 
 /// Longest `sleep` accepted, so a call cannot pin a task for long.
@@ -19,7 +20,7 @@ const MAX_TICKS: u64 = 1_000_000;
 /// Every method, with what it does (the answer of `list_methods`).
 pub const METHODS: &[(&str, &str)] = &[
     ("echo", "returns its params"),
-    ("add", "{\"a\":5,\"b\":3} or [5,3] gives 8"),
+    ("add", "{\"a\":5,\"b\":3} or [5,3] gives {\"result\":8}"),
     (
         "subtract",
         "[42,23] or {\"minuend\":42,\"subtrahend\":23} gives 19",
@@ -53,9 +54,14 @@ pub const METHODS: &[(&str, &str)] = &[
 #[allow(missing_debug_implementations)] // holds a boxed future
 pub enum Work {
     /// Answered at once.
-    Done(Result<Value, RpcFailure>),
+    Done(Result<Output, RpcFailure>),
     /// Answered when the future completes.
-    Later(Pin<Box<dyn Future<Output = Result<Value, RpcFailure>> + Send>>),
+    Later {
+        /// The work.
+        work: Pin<Box<dyn Future<Output = Result<Output, RpcFailure>> + Send>>,
+        /// Bytes the work keeps until it is done (counted against the connection's limit).
+        retained: usize,
+    },
 }
 
 /// What methods may use of their connection.
@@ -68,13 +74,15 @@ pub struct MethodContext {
 }
 
 /// Runs `method` with `params`.
-pub fn dispatch(method: &str, params: Value, context: &MethodContext) -> Work {
-    let done = Work::Done;
+pub fn dispatch(method: &str, params: Params<'_>, context: &MethodContext) -> Work {
+    let done = |outcome: Result<Value, RpcFailure>| Work::Done(outcome.map(Output::Value));
     match method {
-        "echo" => done(Ok(params)),
+        "echo" => Work::Done(Ok(params.into_output())),
+        // As the original design's handler: the sum wrapped in an object.
         "add" => done(
             pair(&params, ["a", "b"])
-                .and_then(|(a, b)| arithmetic(&a, &b, i64::checked_add, |x, y| x + y)),
+                .and_then(|(a, b)| arithmetic(&a, &b, i64::checked_add, |x, y| x + y))
+                .map(|sum| json!({ "result": sum })),
         ),
         "subtract" => done(
             pair(&params, ["minuend", "subtrahend"])
@@ -88,7 +96,7 @@ pub fn dispatch(method: &str, params: Value, context: &MethodContext) -> Work {
             done(Ok(json!({ "unix_ms": unix_ms })))
         }
         "sleep" => sleep(params),
-        "fail" => done(Err(requested_failure(&params))),
+        "fail" => Work::Done(Err(requested_failure(&params))),
         "subscribe_ticks" => done(subscribe_ticks(&params, context)),
         "unsubscribe" => done(unsubscribe(&params, context)),
         "list_methods" => done(Ok(METHODS
@@ -101,23 +109,15 @@ pub fn dispatch(method: &str, params: Value, context: &MethodContext) -> Work {
     }
 }
 
-/// Reads the named member `key` of an object, or position `index` of an array.
-fn param<'a>(params: &'a Value, key: &str, index: usize) -> Option<&'a Value> {
-    match params {
-        Value::Object(map) => map.get(key),
-        Value::Array(items) => items.get(index),
-        _ => None,
-    }
-}
-
 /// Two numbers, by name or by position.
-fn pair(params: &Value, names: [&str; 2]) -> Result<(Number, Number), RpcFailure> {
-    let number = |i: usize| match param(params, names[i], i) {
-        Some(Value::Number(n)) => Ok(n.clone()),
-        _ => Err(RpcFailure::invalid_params(format!(
-            "expected two numbers, as {{\"{}\": x, \"{}\": y}} or [x, y]",
-            names[0], names[1]
-        ))),
+fn pair(params: &Params<'_>, names: [&str; 2]) -> Result<(Number, Number), RpcFailure> {
+    let number = |i: usize| {
+        params.member::<Number>(names[i], i).ok_or_else(|| {
+            RpcFailure::invalid_params(format!(
+                "expected two numbers, as {{\"{}\": x, \"{}\": y}} or [x, y]",
+                names[0], names[1]
+            ))
+        })
     };
     Ok((number(0)?, number(1)?))
 }
@@ -143,22 +143,23 @@ fn arithmetic(
         .ok_or_else(|| RpcFailure::invalid_params("result is not a finite number"))
 }
 
-fn sum(params: &Value) -> Result<Value, RpcFailure> {
-    let Value::Array(items) = params else {
-        return Err(RpcFailure::invalid_params("expected an array of numbers"));
-    };
-    let mut total = Value::from(0);
-    for item in items {
-        let (Value::Number(acc), Value::Number(n)) = (&total, item) else {
-            return Err(RpcFailure::invalid_params("expected an array of numbers"));
+/// The sum of an array of numbers, added up as they are read.
+fn sum(params: &Params<'_>) -> Result<Value, RpcFailure> {
+    let add =
+        |total: &Number, n: &Number| match arithmetic(total, n, i64::checked_add, |x, y| x + y)? {
+            Value::Number(total) => Ok(total),
+            _ => Err(RpcFailure::invalid_params("result is not a number")),
         };
-        total = arithmetic(acc, n, i64::checked_add, |x, y| x + y)?;
-    }
-    Ok(total)
+    let not_numbers = || RpcFailure::invalid_params("expected an array of numbers");
+    params
+        .fold_numbers(Number::from(0), add, not_numbers)
+        .map(Value::Number)
 }
 
-fn sleep(params: Value) -> Work {
-    let ms = match param(&params, "ms", 0).and_then(Value::as_u64) {
+/// Answers its params after `ms`. Only the params' text is kept while it waits (not a
+/// tree), and the connection counts it against its limit of retained bytes.
+fn sleep(params: Params<'_>) -> Work {
+    let ms = match params.member::<u64>("ms", 0) {
         Some(ms) if Duration::from_millis(ms) <= MAX_SLEEP => ms,
         _ => {
             return Work::Done(Err(RpcFailure::invalid_params(
@@ -166,32 +167,30 @@ fn sleep(params: Value) -> Work {
             )));
         }
     };
-    Work::Later(Box::pin(async move {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        Ok(params)
-    }))
-}
-
-fn requested_failure(params: &Value) -> RpcFailure {
-    RpcFailure {
-        code: param(params, "code", 0)
-            .and_then(Value::as_i64)
-            .unwrap_or(-32000),
-        message: param(params, "message", 1)
-            .and_then(Value::as_str)
-            .unwrap_or("failure requested")
-            .to_owned(),
-        data: param(params, "data", 2).cloned(),
+    let text = params.into_text();
+    let retained = text.get().len();
+    Work::Later {
+        work: Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok(Output::Raw(text))
+        }),
+        retained,
     }
 }
 
-fn subscribe_ticks(params: &Value, context: &MethodContext) -> Result<Value, RpcFailure> {
-    let count = param(params, "count", 0)
-        .and_then(Value::as_u64)
-        .unwrap_or(10);
-    let interval_ms = param(params, "interval_ms", 1)
-        .and_then(Value::as_u64)
-        .unwrap_or(100);
+fn requested_failure(params: &Params<'_>) -> RpcFailure {
+    RpcFailure {
+        code: params.member::<i64>("code", 0).unwrap_or(-32000),
+        message: params
+            .member::<String>("message", 1)
+            .unwrap_or_else(|| "failure requested".to_owned()),
+        data: params.member_output("data", 2),
+    }
+}
+
+fn subscribe_ticks(params: &Params<'_>, context: &MethodContext) -> Result<Value, RpcFailure> {
+    let count = params.member::<u64>("count", 0).unwrap_or(10);
+    let interval_ms = params.member::<u64>("interval_ms", 1).unwrap_or(100);
     if count == 0 || count > MAX_TICKS || Duration::from_millis(interval_ms) > MAX_SLEEP {
         return Err(RpcFailure::invalid_params(
             "expected {\"count\": 1..1000000, \"interval_ms\": 0..60000}",
@@ -203,8 +202,8 @@ fn subscribe_ticks(params: &Value, context: &MethodContext) -> Result<Value, Rpc
     Ok(Value::from(id))
 }
 
-fn unsubscribe(params: &Value, context: &MethodContext) -> Result<Value, RpcFailure> {
-    match param(params, "subscription", 0).and_then(Value::as_u64) {
+fn unsubscribe(params: &Params<'_>, context: &MethodContext) -> Result<Value, RpcFailure> {
+    match params.member::<u64>("subscription", 0) {
         Some(id) => Ok(Value::Bool(context.ticks.stop(id))),
         None => Err(RpcFailure::invalid_params("expected [subscription_id]")),
     }

@@ -4,25 +4,26 @@
 //! channel, so one slow call never holds up the calls behind it. Answers are batched into
 //! the write buffer and flushed once nothing more is ready, as in `echo`.
 
+mod calls;
 pub mod methods;
+pub mod msgpack;
+pub mod params;
 pub mod protocol;
+pub mod request;
 pub mod ticks;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
+use ws_client::Message;
 use ws_client::wire::ReadLimits;
-use ws_client::{Message, MessageType};
 
-use crate::server::Handler;
 use crate::session::{ServerStream, Session};
+use crate::upgrade::Handler;
 use crate::wire_session::{Next, WireSession};
-use methods::{MethodContext, Work};
-use protocol::{Framing, INVALID_REQUEST, PARSE_ERROR, RpcFailure};
+use methods::MethodContext;
+use protocol::Framing;
 use ticks::Ticks;
 
 /// Answers queued by tasks (slow calls, ticks) before the connection applies backpressure.
@@ -47,6 +48,9 @@ pub struct RpcLimits {
     pub max_calls_in_flight: usize,
     /// Most tick subscriptions at once on one connection.
     pub max_subscriptions: usize,
+    /// Most bytes the slow calls of one connection may keep until they answer (their
+    /// params and ids): `--max-message-size`.
+    pub max_retained_bytes: usize,
 }
 
 /// The JSON-RPC server.
@@ -59,19 +63,16 @@ pub struct RpcServer {
     pub read_limits: ReadLimits,
 }
 
-/// An answer now, or one that takes time.
-enum Answer {
-    Now(Option<Value>),
-    Later(Pin<Box<dyn Future<Output = Option<Value>> + Send>>),
-}
-
 /// What one connection's requests share.
 struct Connection {
     outbound: mpsc::Sender<Message>,
     /// What methods see, per framing (built once, not per call).
     json_context: MethodContext,
     message_pack_context: MethodContext,
+    /// One permit per slow call in flight.
     calls: Arc<Semaphore>,
+    /// One permit per byte those calls keep.
+    retained: Arc<Semaphore>,
     closed: CancellationToken,
 }
 
@@ -107,6 +108,7 @@ impl Handler for RpcServer {
             message_pack_context: context(Framing::MessagePack),
             outbound,
             calls: Arc::new(Semaphore::new(self.limits.max_calls_in_flight)),
+            retained: Arc::new(Semaphore::new(self.limits.max_retained_bytes)),
             closed: closed.clone(),
         };
         let _stop_tasks = closed.drop_guard();
@@ -177,177 +179,5 @@ impl Handler for RpcServer {
                 return;
             }
         }
-    }
-}
-
-impl RpcServer {
-    /// Answers one frame, a request or a batch, by encoding the answer into `out`; returns
-    /// its frame type, or `None` when there is nothing to send now.
-    fn handle_frame(
-        &self,
-        message: Message,
-        connection: &Connection,
-        out: &mut Vec<u8>,
-    ) -> Option<MessageType> {
-        let framing = match message.message_type {
-            MessageType::Text => {
-                // The wire reader has checked the text is UTF-8.
-                if let Some(call) = protocol::BorrowedCall::parse_text(&message.data) {
-                    return self.handle_plain_call(call, connection, out);
-                }
-                Framing::Json
-            }
-            MessageType::Binary => Framing::MessagePack,
-            _ => return None, // control frames are handled by the session
-        };
-        let value = match framing.decode(&message.data) {
-            Ok(value) => value,
-            Err(reason) => {
-                tracing::debug!(%reason, "unparseable request");
-                let answer =
-                    protocol::error_response(Value::Null, &RpcFailure::standard(PARSE_ERROR));
-                return Some(framing.encode_into(&answer, out));
-            }
-        };
-        let answer = match value {
-            Value::Array(requests) => self.handle_batch(requests, framing, connection),
-            single => self.handle_request(single, framing, connection),
-        };
-        self.answer_later(answer, framing, connection, out)
-    }
-
-    /// Sends an answer now, or spawns the work and sends its answer when it is done.
-    fn answer_later(
-        &self,
-        answer: Answer,
-        framing: Framing,
-        connection: &Connection,
-        out: &mut Vec<u8>,
-    ) -> Option<MessageType> {
-        match answer {
-            Answer::Now(answer) => answer.map(|answer| framing.encode_into(&answer, out)),
-            Answer::Later(pending) => {
-                let outbound = connection.outbound.clone();
-                let closed = connection.closed.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        Some(answer) = pending => { let _ = outbound.send(framing.encode(&answer)).await; }
-                        () = closed.cancelled() => {}
-                        else => {}
-                    }
-                });
-                None
-            }
-        }
-    }
-
-    /// Answers a plain JSON call from the fast path.
-    fn handle_plain_call(
-        &self,
-        mut call: protocol::BorrowedCall<'_>,
-        connection: &Connection,
-        out: &mut Vec<u8>,
-    ) -> Option<MessageType> {
-        let context = connection.context(Framing::Json);
-        match methods::dispatch(call.method, call.take_params(), context) {
-            Work::Done(outcome) => {
-                call.answer_into(&outcome, out);
-                Some(MessageType::Text)
-            }
-            Work::Later(work) => {
-                let answer = self.later(Some(call.owned_id()), work, connection);
-                self.answer_later(answer, Framing::Json, connection, out)
-            }
-        }
-    }
-
-    /// Answers a batch: one array with an answer per call, in request order.
-    fn handle_batch(
-        &self,
-        requests: Vec<Value>,
-        framing: Framing,
-        connection: &Connection,
-    ) -> Answer {
-        if requests.is_empty() {
-            return Answer::Now(Some(protocol::error_response(
-                Value::Null,
-                &RpcFailure::standard(INVALID_REQUEST),
-            )));
-        }
-        if requests.len() > self.limits.max_batch_size {
-            let failure = RpcFailure {
-                data: Some(Value::String(format!(
-                    "a batch of {} requests exceeds the limit of {} (--max-batch-size)",
-                    requests.len(),
-                    self.limits.max_batch_size
-                ))),
-                ..RpcFailure::standard(INVALID_REQUEST)
-            };
-            return Answer::Now(Some(protocol::error_response(Value::Null, &failure)));
-        }
-        let answers: Vec<Answer> = requests
-            .into_iter()
-            .map(|request| self.handle_request(request, framing, connection))
-            .collect();
-        let collect = |answers: Vec<Option<Value>>| {
-            let answers: Vec<Value> = answers.into_iter().flatten().collect();
-            // A batch of notifications only is not answered at all.
-            (!answers.is_empty()).then_some(Value::Array(answers))
-        };
-        if answers
-            .iter()
-            .all(|answer| matches!(answer, Answer::Now(_)))
-        {
-            let now = answers.into_iter().map(|answer| match answer {
-                Answer::Now(answer) => answer,
-                Answer::Later(_) => None,
-            });
-            return Answer::Now(collect(now.collect()));
-        }
-        Answer::Later(Box::pin(async move {
-            let all = answers.into_iter().map(|answer| async move {
-                match answer {
-                    Answer::Now(answer) => answer,
-                    Answer::Later(pending) => pending.await,
-                }
-            });
-            collect(futures_util::future::join_all(all).await)
-        }))
-    }
-
-    /// Answers one request object.
-    fn handle_request(&self, value: Value, framing: Framing, connection: &Connection) -> Answer {
-        let request = match protocol::check_request(value) {
-            Ok(request) => request,
-            Err(answer) => return Answer::Now(Some(answer)),
-        };
-        let context = connection.context(framing);
-        match methods::dispatch(&request.method, request.params, context) {
-            Work::Done(outcome) => Answer::Now(protocol::answer(request.id, outcome)),
-            // A slow notification has no answer and no effect: skip the work.
-            Work::Later(_) if request.id.is_none() => Answer::Now(None),
-            Work::Later(work) => self.later(request.id, work, connection),
-        }
-    }
-
-    /// Slow work, if a slot is free on this connection; the busy error otherwise.
-    fn later(
-        &self,
-        id: Option<Value>,
-        work: Pin<Box<dyn Future<Output = Result<Value, RpcFailure>> + Send>>,
-        connection: &Connection,
-    ) -> Answer {
-        let Ok(slot) = Arc::clone(&connection.calls).try_acquire_owned() else {
-            let failure = RpcFailure::busy(format!(
-                "too many calls in flight on this connection (limit {})",
-                self.limits.max_calls_in_flight
-            ));
-            return Answer::Now(protocol::answer(id, Err(failure)));
-        };
-        Answer::Later(Box::pin(async move {
-            let outcome = work.await;
-            drop(slot);
-            protocol::answer(id, outcome)
-        }))
     }
 }

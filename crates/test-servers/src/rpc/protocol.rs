@@ -1,10 +1,7 @@
-//! JSON-RPC 2.0 wire rules for the `rpc` server: decoding frames (JSON in text frames,
-//! MessagePack in binary ones), checking request objects, and building responses exactly
-//! as the specification shows them.
+//! JSON-RPC 2.0 answers for the `rpc` server: error codes, the framings (JSON in text
+//! frames, MessagePack in binary ones), and responses written exactly as the specification
+//! shows them. Reading requests is `request.rs`.
 
-use std::cell::RefCell;
-
-use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use ws_client::{Message, MessageType};
@@ -22,6 +19,9 @@ pub const INTERNAL_ERROR: i64 = -32603;
 /// Implementation-defined server error: a per-connection limit was reached.
 pub const SERVER_BUSY: i64 = -32000;
 
+/// Largest answer buffer kept between answers.
+pub const MAX_KEPT_SCRATCH: usize = 64 * 1024;
+
 /// How a request arrived, and so how its answer is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -31,36 +31,51 @@ pub enum Framing {
     MessagePack,
 }
 
-impl Framing {
-    /// Decodes a frame's payload, or says why it is not a readable value.
-    pub fn decode(self, payload: &[u8]) -> Result<Value, String> {
+/// A JSON value held for an answer: a tree, or JSON text kept as the client wrote it (so
+/// that a large `echo` or `sleep` payload is never expanded into a tree).
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// A value tree.
+    Value(Value),
+    /// JSON text, written back verbatim.
+    Raw(Box<RawValue>),
+}
+
+/// Raw text compares as text (for tests: equal values may be written differently).
+impl PartialEq for Output {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Output::Value(a), Output::Value(b)) => a == b,
+            (Output::Raw(a), Output::Raw(b)) => a.get() == b.get(),
+            _ => false,
+        }
+    }
+}
+
+impl From<Value> for Output {
+    fn from(value: Value) -> Self {
+        Output::Value(value)
+    }
+}
+
+impl Output {
+    /// Appends the JSON text of the value to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
         match self {
-            Framing::Json => serde_json::from_slice(payload).map_err(|e| e.to_string()),
-            Framing::MessagePack => rmp_serde::from_slice(payload).map_err(|e| e.to_string()),
+            // Serializing a serde_json::Value into memory cannot fail.
+            Output::Value(value) => {
+                let _ = serde_json::to_writer(&mut *out, value);
+            }
+            Output::Raw(raw) => out.extend_from_slice(raw.get().as_bytes()),
         }
     }
 
-    /// Encodes a response (or a batch of them) as a frame.
-    pub fn encode(self, value: &Value) -> Message {
-        let mut data = Vec::new();
-        let message_type = self.encode_into(value, &mut data);
-        Message { data, message_type }
-    }
-
-    /// Appends the payload of [`encode`](Self::encode)'s frame to `out` and returns its
-    /// type: answers given inline are encoded into a reused buffer and copied once, into
-    /// the write buffer.
-    pub fn encode_into(self, value: &Value, out: &mut Vec<u8>) -> MessageType {
-        // Serializing a serde_json::Value into memory, as JSON or MessagePack, cannot fail.
+    /// The value as a tree (for MessagePack answers). Raw text here was written by this
+    /// server or checked by serde_json, so it parses; `null` stands in if it ever did not.
+    pub fn into_value(self) -> Value {
         match self {
-            Framing::Json => {
-                let _ = serde_json::to_writer(&mut *out, value);
-                MessageType::Text
-            }
-            Framing::MessagePack => {
-                let _ = rmp_serde::encode::write_named(out, value);
-                MessageType::Binary
-            }
+            Output::Value(value) => value,
+            Output::Raw(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
         }
     }
 }
@@ -73,7 +88,7 @@ pub struct RpcFailure {
     /// The message.
     pub message: String,
     /// Extra data, left out of the answer when `None`.
-    pub data: Option<Value>,
+    pub data: Option<Output>,
 }
 
 impl RpcFailure {
@@ -93,12 +108,17 @@ impl RpcFailure {
         }
     }
 
+    /// A standard error with a hint in `data` (a string).
+    pub fn with_hint(code: i64, hint: impl Into<String>) -> Self {
+        Self {
+            data: Some(Output::Value(Value::String(hint.into()))),
+            ..Self::standard(code)
+        }
+    }
+
     /// Invalid params, with a hint in `data` saying what was expected.
     pub fn invalid_params(hint: impl Into<String>) -> Self {
-        Self {
-            data: Some(Value::String(hint.into())),
-            ..Self::standard(INVALID_PARAMS)
-        }
+        Self::with_hint(INVALID_PARAMS, hint)
     }
 
     /// A server error (-32000) for a limit that was reached.
@@ -109,288 +129,231 @@ impl RpcFailure {
             data: None,
         }
     }
-}
 
-/// A checked request object.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Request {
-    /// `None` for a notification (no `id` member): it is never answered.
-    pub id: Option<Value>,
-    /// The method name.
-    pub method: String,
-    /// The params: an array, an object, or `Null` when absent.
-    pub params: Value,
-}
-
-/// Checks one request object (section 4). On failure returns the answer to send, which
-/// carries the request's id only when that id itself was valid.
-pub fn check_request(value: Value) -> Result<Request, Value> {
-    let Value::Object(mut object) = value else {
-        return Err(error_response(
-            Value::Null,
-            &RpcFailure::standard(INVALID_REQUEST),
-        ));
-    };
-    let id = object.remove("id");
-    let id_is_valid = matches!(
-        id,
-        None | Some(Value::Null | Value::Number(_) | Value::String(_))
-    );
-    let invalid = || {
-        let answer_id = if id_is_valid {
-            id.clone().unwrap_or(Value::Null)
-        } else {
-            Value::Null
-        };
-        error_response(answer_id, &RpcFailure::standard(INVALID_REQUEST))
-    };
-    if !id_is_valid || object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err(invalid());
-    }
-    let method = match object.remove("method") {
-        Some(Value::String(method)) => method,
-        _ => return Err(invalid()),
-    };
-    let params = match object.remove("params") {
-        None => Value::Null,
-        Some(params @ (Value::Array(_) | Value::Object(_))) => params,
-        Some(_) => return Err(invalid()),
-    };
-    Ok(Request { id, method, params })
-}
-
-/// A success answer.
-pub fn result_response(id: Value, result: Value) -> Value {
-    json!({"jsonrpc": "2.0", "result": result, "id": id})
-}
-
-/// An error answer.
-pub fn error_response(id: Value, failure: &RpcFailure) -> Value {
-    let mut error = Map::new();
-    error.insert("code".into(), failure.code.into());
-    error.insert("message".into(), failure.message.clone().into());
-    if let Some(data) = &failure.data {
-        error.insert("data".into(), data.clone());
-    }
-    json!({"jsonrpc": "2.0", "error": error, "id": id})
-}
-
-/// The answer to a call with `id`: `None` for a notification.
-pub fn answer(id: Option<Value>, outcome: Result<Value, RpcFailure>) -> Option<Value> {
-    let id = id?;
-    Some(match outcome {
-        Ok(result) => result_response(id, result),
-        Err(failure) => error_response(id, &failure),
-    })
-}
-
-/// A well-formed JSON call, read without building a `Value` tree for its envelope (the
-/// common case, and the hot path of a benchmark). Anything unusual (escapes, duplicate or
-/// missing members, a notification) fails to parse and takes the general path instead.
-#[derive(Debug, Deserialize)]
-pub struct BorrowedCall<'a> {
-    jsonrpc: &'a str,
-    /// The method name.
-    pub method: &'a str,
-    #[serde(default, deserialize_with = "present")]
-    params: Option<Value>,
-    #[serde(borrow)]
-    id: &'a RawValue,
-}
-
-impl<'a> BorrowedCall<'a> {
-    /// Parses `payload` if it is a plain, valid call; `None` sends it down the general path.
-    pub fn parse(payload: &'a [u8]) -> Option<Self> {
-        Self::parse_str(std::str::from_utf8(payload).ok()?)
-    }
-
-    /// [`parse`](Self::parse) for text already known to be UTF-8: serde_json then does not
-    /// check it a second time.
-    pub fn parse_str(text: &'a str) -> Option<Self> {
-        Self::checked(serde_json::from_str(text).ok()?)
-    }
-
-    /// [`parse`](Self::parse) for the payload of a text frame, which the wire reader has
-    /// checked is UTF-8. Without `unsafe` (forbidden here) it cannot become a `str` for
-    /// free, so it is parsed as bytes: serde_json then checks only the strings it keeps
-    /// (method, id, params), not the whole payload a second time.
-    pub fn parse_text(payload: &'a [u8]) -> Option<Self> {
-        Self::checked(serde_json::from_slice(payload).ok()?)
-    }
-
-    /// The call, if its members are what a plain call has.
-    fn checked(call: Self) -> Option<Self> {
-        let id_is_valid = matches!(
-            call.id.get().as_bytes().first(),
-            Some(b'"' | b'-' | b'0'..=b'9' | b'n')
-        );
-        let params_are_valid =
-            matches!(call.params, None | Some(Value::Array(_) | Value::Object(_)));
-        (call.jsonrpc == "2.0" && id_is_valid && params_are_valid).then_some(call)
-    }
-
-    /// The params (`Null` when absent).
-    pub fn take_params(&mut self) -> Value {
-        self.params.take().unwrap_or(Value::Null)
-    }
-
-    /// The id as an owned value, for answers given later.
-    pub fn owned_id(&self) -> Value {
-        serde_json::from_str(self.id.get()).unwrap_or(Value::Null)
-    }
-
-    /// Appends the answer text to `out`, written straight from borrowed parts: the
-    /// envelope as literal bytes (serde would escape each member name at run time).
-    pub fn answer_into(&self, outcome: &Result<Value, RpcFailure>, out: &mut Vec<u8>) {
-        // Serializing values that were just parsed into memory cannot fail.
-        let _ = match outcome {
-            Ok(result) => {
-                out.extend_from_slice(br#"{"jsonrpc":"2.0","result":"#);
-                serde_json::to_writer(&mut *out, result)
-            }
-            Err(failure) => {
-                out.extend_from_slice(br#"{"jsonrpc":"2.0","error":"#);
-                serde_json::to_writer(&mut *out, &ErrorObject::from(failure))
-            }
-        };
-        out.extend_from_slice(br#","id":"#);
-        out.extend_from_slice(self.id.get().as_bytes());
+    /// Appends the error object's JSON text to `out`.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(br#"{"code":"#);
+        out.extend_from_slice(self.code.to_string().as_bytes());
+        out.extend_from_slice(br#","message":"#);
+        // Serializing a string into memory cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &self.message);
+        if let Some(data) = &self.data {
+            out.extend_from_slice(br#","data":"#);
+            data.write_json(out);
+        }
         out.push(b'}');
     }
 
-    /// The answer text as a `String` (see [`answer_into`](Self::answer_into)), written
-    /// into a reused buffer and copied out at its exact size.
-    pub fn answer(&self, outcome: &Result<Value, RpcFailure>) -> String {
-        thread_local! {
-            static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    fn into_value(self) -> Value {
+        let mut error = Map::new();
+        error.insert("code".into(), self.code.into());
+        error.insert("message".into(), self.message.into());
+        if let Some(data) = self.data {
+            error.insert("data".into(), data.into_value());
         }
-        // serde_json writes UTF-8 only: the fallback is never taken.
-        let write = |out: &mut Vec<u8>| {
-            self.answer_into(outcome, out);
-            String::from_utf8(out.clone()).unwrap_or_default()
-        };
-        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => {
-                scratch.clear();
-                let text = write(&mut scratch);
-                // Large answers (an `echo` of a big payload) are not kept around.
-                if scratch.capacity() > MAX_KEPT_SCRATCH {
-                    *scratch = Vec::new();
-                }
-                text
-            }
-            Err(_) => write(&mut Vec::new()),
-        })
+        Value::Object(error)
     }
 }
 
-/// Largest answer buffer kept between answers.
-pub const MAX_KEPT_SCRATCH: usize = 64 * 1024;
-
-/// The error member of an answer.
-#[derive(Serialize)]
-struct ErrorObject {
-    code: i64,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<Value>,
+/// One response object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// The id of the request it answers (`null` when that could not be read).
+    pub id: Output,
+    /// The result, or the error.
+    pub outcome: Result<Output, RpcFailure>,
 }
 
-impl From<&RpcFailure> for ErrorObject {
-    fn from(failure: &RpcFailure) -> Self {
+impl Response {
+    /// An error answer to a request whose id could not be read.
+    pub fn error_without_id(failure: RpcFailure) -> Self {
         Self {
-            code: failure.code,
-            message: failure.message.clone(),
-            data: failure.data.clone(),
+            id: Output::Value(Value::Null),
+            outcome: Err(failure),
+        }
+    }
+
+    /// Appends the response's JSON text to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        write_response(&self.outcome, out, |out| self.id.write_json(out));
+    }
+
+    fn into_value(self) -> Value {
+        let id = self.id.into_value();
+        match self.outcome {
+            Ok(result) => json!({"jsonrpc": "2.0", "result": result.into_value(), "id": id}),
+            Err(failure) => json!({"jsonrpc": "2.0", "error": failure.into_value(), "id": id}),
         }
     }
 }
 
-/// Keeps a present `null` as `Some(Value::Null)`, so `"params": null` is told apart from
-/// absent params (and refused).
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(deserializer).map(Some)
+/// Appends a response with `outcome` to `out`, its id written by `write_id`: the envelope
+/// as literal bytes, in the specification's member order.
+pub fn write_response(
+    outcome: &Result<Output, RpcFailure>,
+    out: &mut Vec<u8>,
+    write_id: impl FnOnce(&mut Vec<u8>),
+) {
+    match outcome {
+        Ok(result) => {
+            out.extend_from_slice(br#"{"jsonrpc":"2.0","result":"#);
+            result.write_json(out);
+        }
+        Err(failure) => {
+            out.extend_from_slice(br#"{"jsonrpc":"2.0","error":"#);
+            failure.write_json(out);
+        }
+    }
+    out.extend_from_slice(br#","id":"#);
+    write_id(out);
+    out.push(b'}');
+}
+
+/// What one frame is answered with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// The answer to a single request.
+    One(Response),
+    /// The answers to a batch (never empty).
+    Batch(Vec<Response>),
+    /// The answers to a batch that was not run: the same error for each of `ids` (never
+    /// empty), written without a response object per id in memory.
+    Refused {
+        /// The error.
+        failure: RpcFailure,
+        /// Whom to answer.
+        ids: Vec<Output>,
+    },
+}
+
+impl Framing {
+    /// Encodes a reply as a frame.
+    pub fn encode(self, reply: Reply) -> Message {
+        let mut data = Vec::new();
+        let message_type = self.encode_into(reply, &mut data);
+        Message { data, message_type }
+    }
+
+    /// Appends the payload of [`encode`](Self::encode)'s frame to `out` and returns its
+    /// type: answers given inline are encoded into a reused buffer and copied once, into
+    /// the write buffer.
+    pub fn encode_into(self, reply: Reply, out: &mut Vec<u8>) -> MessageType {
+        match (self, reply) {
+            (Framing::Json, Reply::One(response)) => response.write_json(out),
+            (Framing::Json, Reply::Batch(responses)) => {
+                out.push(b'[');
+                for (i, response) in responses.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    response.write_json(out);
+                }
+                out.push(b']');
+            }
+            (Framing::Json, Reply::Refused { failure, ids }) => {
+                let outcome = Err(failure);
+                out.push(b'[');
+                for (i, id) in ids.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_response(&outcome, out, |out| id.write_json(out));
+                }
+                out.push(b']');
+            }
+            (Framing::MessagePack, Reply::Refused { failure, ids }) => {
+                let all = ids
+                    .into_iter()
+                    .map(|id| {
+                        Response {
+                            id,
+                            outcome: Err(failure.clone()),
+                        }
+                        .into_value()
+                    })
+                    .collect();
+                return self.encode_value_into(&Value::Array(all), out);
+            }
+            (Framing::MessagePack, Reply::One(response)) => {
+                return self.encode_value_into(&response.into_value(), out);
+            }
+            (Framing::MessagePack, Reply::Batch(responses)) => {
+                let all = responses.into_iter().map(Response::into_value).collect();
+                return self.encode_value_into(&Value::Array(all), out);
+            }
+        }
+        MessageType::Text
+    }
+
+    /// Encodes a value (a notification) as a frame.
+    pub fn encode_value(self, value: &Value) -> Message {
+        let mut data = Vec::new();
+        let message_type = self.encode_value_into(value, &mut data);
+        Message { data, message_type }
+    }
+
+    fn encode_value_into(self, value: &Value, out: &mut Vec<u8>) -> MessageType {
+        // Serializing a serde_json::Value into memory, as JSON or MessagePack, cannot fail.
+        match self {
+            Framing::Json => {
+                let _ = serde_json::to_writer(&mut *out, value);
+                MessageType::Text
+            }
+            Framing::MessagePack => {
+                let _ = rmp_serde::encode::write_named(out, value);
+                MessageType::Binary
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_valid_call_and_a_notification_pass() {
-        let call =
-            check_request(json!({"jsonrpc": "2.0", "method": "add", "params": [1, 2], "id": 1}))
-                .unwrap();
-        assert_eq!(call.id, Some(json!(1)));
-        let notification = check_request(json!({"jsonrpc": "2.0", "method": "update"})).unwrap();
-        assert_eq!(notification.id, None);
-        assert_eq!(notification.params, Value::Null);
+    fn json_of(reply: Reply) -> String {
+        String::from_utf8(Framing::Json.encode(reply).data).unwrap()
     }
 
     #[test]
-    fn invalid_requests_are_answered_with_minus_32600() {
-        let expected = json!({"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": null});
-        for bad in [
-            json!(1),
-            json!({"foo": "boo"}),
-            json!({"jsonrpc": "2.0", "method": 1, "params": "bar"}),
-            json!({"jsonrpc": "1.0", "method": "x"}),
-            json!({"jsonrpc": "2.0", "method": "x", "id": [1]}),
-        ] {
-            assert_eq!(check_request(bad.clone()).unwrap_err(), expected, "{bad}");
-        }
-        let with_id = check_request(json!({"jsonrpc": "2.0", "method": "x", "params": 3, "id": 7}))
-            .unwrap_err();
-        assert_eq!(with_id["id"], 7);
+    fn responses_are_written_in_the_specifications_shape() {
+        let raw = RawValue::from_string("[1, 2]".into()).unwrap();
+        let ok = Response {
+            id: Output::Value(json!(7)),
+            outcome: Ok(Output::Raw(raw)),
+        };
+        assert_eq!(
+            json_of(Reply::One(ok.clone())),
+            r#"{"jsonrpc":"2.0","result":[1, 2],"id":7}"#
+        );
+        let failed = Response::error_without_id(RpcFailure::invalid_params("two \"numbers\""));
+        assert_eq!(
+            json_of(Reply::One(failed.clone())),
+            r#"{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid params","data":"two \"numbers\""},"id":null}"#
+        );
+        assert_eq!(
+            json_of(Reply::Batch(vec![ok.clone(), failed.clone()])),
+            format!(
+                "[{},{}]",
+                json_of(Reply::One(ok)),
+                json_of(Reply::One(failed))
+            )
+        );
     }
 
     #[test]
-    fn the_fast_path_takes_only_plain_calls() {
-        let mut call =
-            BorrowedCall::parse(br#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":7}"#)
-                .unwrap();
-        assert_eq!(call.method, "add");
-        assert_eq!(call.take_params(), json!([1, 2]));
-        let text = BorrowedCall::parse_text(br#"{"jsonrpc":"2.0","method":"add","id":"x"}"#);
-        assert_eq!(text.map(|call| call.owned_id()), Some(json!("x")));
+    fn message_pack_answers_carry_the_same_values() {
+        let raw = RawValue::from_string(r#"{"a": [1, "two", null]}"#.into()).unwrap();
+        let reply = Reply::One(Response {
+            id: Output::Value(json!("x")),
+            outcome: Ok(Output::Raw(raw)),
+        });
+        let frame = Framing::MessagePack.encode(reply);
+        assert_eq!(frame.message_type, MessageType::Binary);
+        let value: Value = rmp_serde::from_slice(&frame.data).unwrap();
         assert_eq!(
-            call.answer(&Ok(json!(3))),
-            r#"{"jsonrpc":"2.0","result":3,"id":7}"#
+            value,
+            json!({"jsonrpc": "2.0", "result": {"a": [1, "two", null]}, "id": "x"})
         );
-        let call =
-            BorrowedCall::parse_str(r#"{"jsonrpc":"2.0","method":"nope","id":"é\"x"}"#).unwrap();
-        assert_eq!(
-            call.answer(&Err(RpcFailure::standard(METHOD_NOT_FOUND))),
-            r#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":"é\"x"}"#
-        );
-        assert_eq!(
-            call.answer(&Err(RpcFailure::invalid_params("two numbers"))),
-            r#"{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid params","data":"two numbers"},"id":"é\"x"}"#
-        );
-        assert_eq!(
-            call.answer(&Ok(json!({"s": "\u{1}"}))),
-            r#"{"jsonrpc":"2.0","result":{"s":"\u0001"},"id":"é\"x"}"#
-        );
-        for unusual in [
-            &br#"{"jsonrpc":"2.0","method":"update"}"#[..],
-            br#"{"jsonrpc":"2.0","method":"x","params":null,"id":1}"#,
-            br#"{"jsonrpc":"2.0","method":"x","id":[1]}"#,
-            br#"{"jsonrpc":"1.0","method":"x","id":1}"#,
-            br#"{"jsonrpc":"2.0","method":"x","id":1,"id":2}"#,
-        ] {
-            assert!(BorrowedCall::parse_text(unusual).is_none());
-            assert!(
-                BorrowedCall::parse(unusual).is_none(),
-                "{}",
-                String::from_utf8_lossy(unusual)
-            );
-        }
-    }
-
-    #[test]
-    fn message_pack_frames_round_trip() {
-        let value = json!({"jsonrpc": "2.0", "result": [1, "two", null], "id": 3});
-        let frame = Framing::MessagePack.encode(&value);
-        assert_eq!(Framing::MessagePack.decode(&frame.data).unwrap(), value);
     }
 }

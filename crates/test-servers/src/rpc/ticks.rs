@@ -99,7 +99,12 @@ impl Ticks {
                 tokio::time::sleep(interval).await;
             }
             let tick = json!({"jsonrpc": "2.0", "method": "tick", "params": {"subscription": id, "result": {"n": n}}});
-            if self.outbound.send(framing.encode(&tick)).await.is_err() {
+            if self
+                .outbound
+                .send(framing.encode_value(&tick))
+                .await
+                .is_err()
+            {
                 return;
             }
         }

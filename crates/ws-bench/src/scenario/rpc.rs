@@ -74,7 +74,7 @@ pub(crate) async fn run(args: &RpcArgs) -> Result<Report> {
         ClientKind::Tcp => bail!("rpc runs over WebSocket: use --client ws-client or tungstenite"),
     };
     let (method, params, expected) = match args.method {
-        RpcMethodArg::Add => ("add", json!([1, 2]), json!(3)),
+        RpcMethodArg::Add => ("add", json!([1, 2]), json!({"result": 3})),
         RpcMethodArg::Echo => ("echo", json!([1, 2]), json!([1, 2])),
     };
     // One call first, so a wrong server fails at once with a clear message.

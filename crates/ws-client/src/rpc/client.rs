@@ -35,9 +35,9 @@ use crate::rpc::types::{Id, RpcMethod, RpcResponse};
 /// // Start a server with `test-servers rpc --port 0` and use the URL it prints.
 /// let client = RpcClient::connect(RpcConfig::new("ws://127.0.0.1:9001/")).await?;
 /// let response = client.call("add", json!({"a": 5, "b": 3}), RpcMethod::Call).await?;
-/// assert_eq!(response.result, Some(json!(8)));
-/// let sum: i64 = client.request("add", json!([5, 3])).await?;
-/// assert_eq!(sum, 8);
+/// assert_eq!(response.result.unwrap()["result"], 8);
+/// let sum: serde_json::Value = client.request("add", json!([5, 3])).await?;
+/// assert_eq!(sum, json!({"result": 8}));
 /// client.close().await?;
 /// # Ok(()) }
 /// ```
