@@ -22,7 +22,12 @@ use crate::wire::socket::ReadHalf;
 /// cannot make the client reserve its whole claimed length.
 const RESERVE_AHEAD: usize = 1 << 20;
 
-/// The limits a connection reads with.
+/// Most bytes asked of the socket per read, whatever [`ReadLimits::read_size`] says.
+const MAX_READ_SIZE: usize = 16 << 20;
+
+/// The limits a connection reads with. Any value is accepted: each is clamped to what the
+/// platform can hold (`usize::MAX` means "as much as a buffer can hold", about
+/// `isize::MAX` bytes).
 #[derive(Debug, Clone, Copy)]
 pub struct ReadLimits {
     /// Largest message, in bytes: a larger one fails with [`Error::MessageTooLarge`].
@@ -30,7 +35,7 @@ pub struct ReadLimits {
     /// Largest frame payload (the smaller of this and `message` applies), checked from the
     /// frame header before any of the payload is buffered.
     pub frame: usize,
-    /// Bytes asked of the socket per read (at least 256).
+    /// Bytes asked of the socket per read (clamped to 256 bytes - 16 MiB).
     pub read_size: usize,
 }
 
@@ -71,9 +76,9 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             role,
             buffer: buffered,
             limits: ReadLimits {
-                frame: limits.frame.min(limits.message),
-                read_size: limits.read_size.max(256),
-                ..limits
+                message: limits.message.min(frame::MAX_PAYLOAD),
+                frame: limits.frame.min(limits.message).min(frame::MAX_PAYLOAD),
+                read_size: limits.read_size.clamp(256, MAX_READ_SIZE),
             },
             assembly: None,
             frame_remaining: 0,
@@ -200,7 +205,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 }
                 _ => {}
             }
-            let whole = header.header_len + header.payload_len;
+            let whole = header.frame_len();
             match header.opcode {
                 OpCode::Close | OpCode::Ping | OpCode::Pong => {
                     if self.buffer.len() < whole {
@@ -256,7 +261,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
 
     /// Copies out (and unmasks) the payload of a frame that is all in the buffer.
     fn take_payload(&mut self, header: &frame::Header) -> Vec<u8> {
-        let whole = header.header_len + header.payload_len;
+        let whole = header.frame_len();
         let bytes = &self.buffer[header.header_len..whole];
         let payload = match header.mask {
             Some(key) => {
@@ -502,6 +507,42 @@ mod tests {
                 matches!(outcome, Err(Error::Protocol(_))),
                 "case {i}: {outcome:?}"
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn extreme_limits_and_lengths_fail_cleanly() {
+        // "No limit" (usize::MAX) and a zero limit, against the largest length a header
+        // can claim and a few around the platform's allocation bound.
+        let claims = [
+            u64::MAX,
+            u64::MAX - 1,
+            isize::MAX as u64,
+            (isize::MAX as u64) - 9,
+        ];
+        for limit in [usize::MAX, usize::MAX - 1, isize::MAX as usize, 0] {
+            for claim in claims {
+                for role in [Role::Client, Role::Server] {
+                    let limits = ReadLimits {
+                        message: limit,
+                        frame: limit,
+                        read_size: limit,
+                    };
+                    let mut bytes = vec![0x82, 127];
+                    bytes.extend_from_slice(&claim.to_be_bytes());
+                    if role == Role::Server {
+                        bytes[1] |= 0x80;
+                        bytes.extend_from_slice(&[1, 2, 3, 4]);
+                    }
+                    bytes.push(0);
+                    let mut inbound = Inbound::new(&bytes[..], BytesMut::new(), limits, role);
+                    let outcome = next(&mut inbound).await;
+                    assert!(
+                        matches!(outcome, Err(Error::MessageTooLarge { .. })),
+                        "limit {limit} claim {claim} {role:?}: {outcome:?}"
+                    );
+                }
+            }
         }
     }
 
