@@ -1,6 +1,7 @@
 //! One integration-test binary: ws-client against the real `test-servers` over loopback.
 //! Each module covers one area; `support` holds the small helpers they share.
 
+mod cancel_safety;
 mod cli;
 mod close;
 mod echo;
@@ -10,6 +11,7 @@ mod hostile_client;
 mod hostile_server;
 mod load;
 mod perf;
+mod raw_peer;
 mod rpc_client;
 mod rpc_spec;
 mod security;
