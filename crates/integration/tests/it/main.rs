@@ -4,6 +4,7 @@
 mod cancel_safety;
 mod cli;
 mod close;
+mod close_after;
 mod echo;
 mod errors;
 mod hardening;

@@ -10,6 +10,8 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use crate::support::within;
 
 /// Opcodes, as the tests write them.
+pub(crate) const TEXT: u8 = 0x1;
+pub(crate) const CONTINUATION: u8 = 0x0;
 pub(crate) const BINARY: u8 = 0x2;
 pub(crate) const CLOSE: u8 = 0x8;
 pub(crate) const PING: u8 = 0x9;
@@ -77,6 +79,30 @@ impl RawServer {
     }
 }
 
+/// A raw client connection to `addr` that completed the upgrade for `path`.
+pub(crate) async fn upgraded_client(addr: std::net::SocketAddr, path: &str) -> TcpStream {
+    let mut tcp = within(TcpStream::connect(addr)).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    within(tcp.write_all(request.as_bytes())).await.unwrap();
+    let mut response = Vec::new();
+    let mut byte = [0u8; 1];
+    while !response.ends_with(b"\r\n\r\n") {
+        let n = within(tcp.read(&mut byte)).await.unwrap();
+        assert_eq!(n, 1, "the server closed during the handshake");
+        response.push(byte[0]);
+    }
+    assert!(
+        response.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    tcp
+}
+
 /// The length field of a frame header with the mask bit `mask_bit`.
 fn push_length(bytes: &mut Vec<u8>, mask_bit: u8, length: usize) {
     match length {
@@ -97,6 +123,16 @@ pub(crate) fn server_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
     let mut bytes = vec![if fin { 0x80 } else { 0 } | opcode];
     push_length(&mut bytes, 0, payload.len());
     bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// One frame as a client writes it: masked.
+pub(crate) fn client_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![if fin { 0x80 } else { 0 } | opcode];
+    push_length(&mut bytes, 0x80, payload.len());
+    let mask = [0x5a, 0x13, 0xc7, 0x08];
+    bytes.extend_from_slice(&mask);
+    bytes.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     bytes
 }
 

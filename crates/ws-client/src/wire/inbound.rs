@@ -3,6 +3,10 @@
 //! messages with one copy, and the payload of a large frame is read straight into the
 //! message's own memory.
 //!
+//! Text is checked as it arrives: a fragmented message fails at the first fragment whose
+//! bytes can no longer become UTF-8. After a close frame nothing more is read (RFC 6455
+//! section 5.5.1: what follows it is discarded).
+//!
 //! Cancel-safe: all progress lives in the struct, none in the future, so a caller may
 //! drop a pending [`Inbound::next`] (a timeout, a `select!`) without losing bytes.
 
@@ -44,6 +48,26 @@ pub struct ReadLimits {
 struct Assembly {
     message_type: MessageType,
     data: Vec<u8>,
+    /// For text: how many bytes of `data` are known to be UTF-8. The rest (at most 3
+    /// bytes) is the start of a character whose other bytes have not arrived yet.
+    validated: usize,
+}
+
+impl Assembly {
+    /// Checks the text that arrived since the last call: fails as soon as the bytes can
+    /// no longer become UTF-8, whatever follows; an incomplete character at the end is
+    /// kept for later.
+    fn check_text(&mut self) -> Result<(), Error> {
+        if self.message_type != MessageType::Text || self.validated == self.data.len() {
+            return Ok(());
+        }
+        match std::str::from_utf8(&self.data[self.validated..]) {
+            Ok(_) => self.validated = self.data.len(),
+            Err(e) if e.error_len().is_some() => return Err(Error::InvalidUtf8),
+            Err(e) => self.validated += e.valid_up_to(),
+        }
+        Ok(())
+    }
 }
 
 /// The read side of a connection: a socket (or its read half), its buffer and the
@@ -65,6 +89,8 @@ pub struct Inbound<R = ReadHalf> {
     /// payload bytes have been unmasked.
     frame_mask: Option<[u8; 4]>,
     frame_offset: usize,
+    /// Whether a close frame was read: nothing after it is.
+    closed: bool,
 }
 
 impl<R: AsyncRead + Unpin> Inbound<R> {
@@ -86,12 +112,14 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             frame_fin: false,
             frame_mask: None,
             frame_offset: 0,
+            closed: false,
         }
     }
 
     /// The next message, ping, pong or close; `Ok(None)` when the peer ended the TCP
-    /// connection between frames. Pings and closes are not answered here: that is the
-    /// caller's to do, on its write side.
+    /// connection between frames, and from the call after a close frame on (without
+    /// reading: what follows a close is discarded). Pings and closes are not answered
+    /// here: that is the caller's to do, on its write side.
     pub async fn next(&mut self) -> Result<Option<Message>, Error> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
@@ -111,6 +139,9 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         loop {
             if let Some(message) = self.parse()? {
                 return Poll::Ready(Ok(Some(message)));
+            }
+            if self.closed {
+                return Poll::Ready(Ok(None));
             }
             let read = std::task::ready!(self.poll_read(cx)).map_err(error::from_io)?;
             if read == 0 {
@@ -157,30 +188,30 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
     /// Takes the next message out of what has been read, if it is all there.
     fn parse(&mut self) -> Result<Option<Message>, Error> {
         loop {
+            if self.closed {
+                return Ok(None);
+            }
             if self.in_payload {
+                let take = self.frame_remaining.min(self.buffer.len());
+                if let Some(assembly) = &mut self.assembly {
+                    let bytes = &self.buffer[..take];
+                    match self.frame_mask {
+                        Some(key) => frame::extend_masked_at(
+                            &mut assembly.data,
+                            bytes,
+                            key,
+                            self.frame_offset,
+                        ),
+                        None => assembly.data.extend_from_slice(bytes),
+                    }
+                    // Also covers what a direct read put in since the last call.
+                    assembly.check_text()?;
+                }
+                self.frame_offset += take;
+                self.buffer.advance(take);
+                self.frame_remaining -= take;
                 if self.frame_remaining > 0 {
-                    let take = self.frame_remaining.min(self.buffer.len());
-                    if take == 0 {
-                        return Ok(None);
-                    }
-                    if let Some(assembly) = &mut self.assembly {
-                        let bytes = &self.buffer[..take];
-                        match self.frame_mask {
-                            Some(key) => frame::extend_masked_at(
-                                &mut assembly.data,
-                                bytes,
-                                key,
-                                self.frame_offset,
-                            ),
-                            None => assembly.data.extend_from_slice(bytes),
-                        }
-                    }
-                    self.frame_offset += take;
-                    self.buffer.advance(take);
-                    self.frame_remaining -= take;
-                    if self.frame_remaining > 0 {
-                        return Ok(None);
-                    }
+                    return Ok(None);
                 }
                 self.in_payload = false;
                 if self.frame_fin {
@@ -233,6 +264,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                     self.assembly = Some(Assembly {
                         message_type,
                         data: Vec::with_capacity(header.payload_len.min(RESERVE_AHEAD)),
+                        validated: 0,
                     });
                 }
                 OpCode::Continuation => {
@@ -280,7 +312,11 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         let assembly = self.assembly.take().ok_or_else(|| {
             Error::Protocol("a frame ended a message that had not started".into())
         })?;
-        checked(Message {
+        if assembly.message_type == MessageType::Text && assembly.validated != assembly.data.len() {
+            // The message ends in the middle of a character.
+            return Err(Error::InvalidUtf8);
+        }
+        Ok(Message {
             data: assembly.data,
             message_type: assembly.message_type,
         })
@@ -293,11 +329,10 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             OpCode::Pong => MessageType::Pong,
             _ => {
                 check_close_payload(&payload)?;
-                if !self.buffer.is_empty() {
-                    return Err(Error::Protocol(
-                        "the peer sent more frames after its close frame".into(),
-                    ));
-                }
+                // The end of the conversation: whatever follows is discarded.
+                self.closed = true;
+                self.buffer = BytesMut::new();
+                self.assembly = None;
                 MessageType::Close
             }
         };
@@ -474,7 +509,7 @@ mod tests {
 
     #[tokio::test]
     async fn rule_breaking_sequences_are_refused() {
-        let cases: [(Vec<u8>, Role); 6] = [
+        let cases: [(Vec<u8>, Role); 5] = [
             (frame(true, OpCode::Continuation, b"x", None), Role::Client),
             (
                 [
@@ -490,14 +525,6 @@ mod tests {
             ),
             (frame(true, OpCode::Text, b"x", None), Role::Server),
             (frame(true, OpCode::Close, &[3], None), Role::Client),
-            (
-                [
-                    frame(true, OpCode::Close, &[3, 232], None),
-                    frame(true, OpCode::Text, b"late", None),
-                ]
-                .concat(),
-                Role::Client,
-            ),
         ];
         for (i, (bytes, role)) in cases.into_iter().enumerate() {
             let (mut inbound, mut peer) = reader(role);
@@ -508,6 +535,76 @@ mod tests {
                 "case {i}: {outcome:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn what_follows_a_close_frame_is_discarded_unread() {
+        for (role, key) in [(Role::Client, None), (Role::Server, Some([4, 3, 2, 1]))] {
+            let (mut inbound, mut peer) = reader(role);
+            let mut bytes = frame(true, OpCode::Close, &[3, 232, b'o', b'k'], key);
+            bytes.extend(frame(true, OpCode::Text, b"late", key));
+            bytes.extend(frame(true, OpCode::Binary, &[0; 600], key));
+            peer.write_all(&bytes).await.unwrap();
+            let close = next(&mut inbound).await.unwrap().unwrap();
+            assert_eq!(close.close_code(), Some(1000), "{role:?}");
+            // The peer is still connected and writing: nothing more is read anyway.
+            peer.write_all(&frame(true, OpCode::Text, b"later", key))
+                .await
+                .unwrap();
+            assert!(next(&mut inbound).await.unwrap().is_none(), "{role:?}");
+            assert!(inbound.next_buffered().unwrap().is_none(), "{role:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn characters_split_across_fragments_are_joined() {
+        let text = "a\u{20ac}\u{1F600}z".as_bytes();
+        for cut in 0..=text.len() {
+            let (mut inbound, mut peer) = reader(Role::Client);
+            let mut bytes = frame(false, OpCode::Text, &text[..cut], None);
+            bytes.extend(frame(true, OpCode::Continuation, &text[cut..], None));
+            peer.write_all(&bytes).await.unwrap();
+            let message = next(&mut inbound).await.unwrap().unwrap();
+            assert_eq!(message.data, text, "cut at {cut}");
+        }
+        // A message may not end in the middle of a character.
+        let (mut inbound, mut peer) = reader(Role::Client);
+        let mut bytes = frame(false, OpCode::Text, b"ok \xE2\x82", None);
+        bytes.extend(frame(true, OpCode::Continuation, b"", None));
+        peer.write_all(&bytes).await.unwrap();
+        assert!(matches!(next(&mut inbound).await, Err(Error::InvalidUtf8)));
+    }
+
+    #[tokio::test]
+    async fn text_fails_at_the_first_bytes_that_cannot_become_utf8() {
+        // Each is followed by nothing, and the peer stays connected: the reader must not
+        // wait for the rest of the message to know.
+        let doomed: [&[u8]; 5] = [
+            b"\xF4\x90",    // above U+10FFFF
+            b"ok \xED\xA0", // a surrogate
+            b"\xC0",        // an overlong encoding's lead byte
+            b"\xE2\x82 ",   // a character cut short
+            b"\xFF",
+        ];
+        for bytes in doomed {
+            let (mut inbound, mut peer) = reader(Role::Client);
+            let mut sent = frame(false, OpCode::Text, b"fine ", None);
+            sent.extend(frame(false, OpCode::Continuation, bytes, None));
+            peer.write_all(&sent).await.unwrap();
+            let outcome = next(&mut inbound).await;
+            assert!(
+                matches!(outcome, Err(Error::InvalidUtf8)),
+                "{bytes:?}: {outcome:?}"
+            );
+        }
+        // Within one large frame too, before its payload is all in.
+        let (mut inbound, mut peer) = reader(Role::Client);
+        let mut payload = vec![b'x'; 5000];
+        payload[100] = 0xFF;
+        peer.write_all(&frame(true, OpCode::Text, &payload, None)[..1000])
+            .await
+            .unwrap();
+        assert!(matches!(next(&mut inbound).await, Err(Error::InvalidUtf8)));
     }
 
     #[tokio::test]
