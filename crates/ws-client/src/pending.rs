@@ -56,10 +56,10 @@ impl Pending {
                 reply: Some(reply),
             } => (Ok(message), reply, link.send_timeout),
             Received::Failed(error) => {
-                let Some(code) = error.close_code() else {
+                let (Some(code), Some(reason)) = (error.close_code(), error.close_reason()) else {
                     return Some(Err(error));
                 };
-                let close = Message::close(code, failure_reason(code));
+                let close = Message::close(code, reason);
                 (Err(error), close, link.close_timeout)
             }
         };
@@ -125,13 +125,4 @@ async fn write_reply(
         held.reply = None;
     }
     link::flush_until(out, link, Some(deadline)).await
-}
-
-/// The reason sent with the close frame that fails a connection with `code`.
-fn failure_reason(code: u16) -> &'static str {
-    match code {
-        1009 => "message too big",
-        1007 => "invalid UTF-8",
-        _ => "protocol error",
-    }
 }

@@ -1,11 +1,11 @@
 //! `Inbound`: the read side of a connection. Bytes are read into one small buffer; each
 //! frame header is checked before its payload is buffered, small whole frames become
 //! messages with one copy, and the payload of a large frame is read straight into the
-//! message's own memory.
+//! message's own memory. Turning payloads into checked messages (fragments, UTF-8 as it
+//! arrives, close payloads) is `assembly`'s job.
 //!
-//! Text is checked as it arrives: a fragmented message fails at the first fragment whose
-//! bytes can no longer become UTF-8. After a close frame nothing more is read (RFC 6455
-//! section 5.5.1: what follows it is discarded).
+//! After a close frame nothing more is read (RFC 6455 section 5.5.1: what follows it is
+//! discarded).
 //!
 //! Cancel-safe: all progress lives in the struct, none in the future, so a caller may
 //! drop a pending [`Inbound::next`] (a timeout, a `select!`) without losing bytes.
@@ -19,6 +19,7 @@ use tokio::io::AsyncRead;
 use crate::error::{self, Error};
 use crate::message::{Message, MessageType};
 use crate::wire::Role;
+use crate::wire::assembly::{self, Assembly};
 use crate::wire::frame::{self, OpCode};
 use crate::wire::socket::ReadHalf;
 
@@ -41,33 +42,6 @@ pub struct ReadLimits {
     pub frame: usize,
     /// Bytes asked of the socket per read (clamped to 256 bytes - 16 MiB).
     pub read_size: usize,
-}
-
-/// A data message whose frames are still arriving.
-#[derive(Debug)]
-struct Assembly {
-    message_type: MessageType,
-    data: Vec<u8>,
-    /// For text: how many bytes of `data` are known to be UTF-8. The rest (at most 3
-    /// bytes) is the start of a character whose other bytes have not arrived yet.
-    validated: usize,
-}
-
-impl Assembly {
-    /// Checks the text that arrived since the last call: fails as soon as the bytes can
-    /// no longer become UTF-8, whatever follows; an incomplete character at the end is
-    /// kept for later.
-    fn check_text(&mut self) -> Result<(), Error> {
-        if self.message_type != MessageType::Text || self.validated == self.data.len() {
-            return Ok(());
-        }
-        match std::str::from_utf8(&self.data[self.validated..]) {
-            Ok(_) => self.validated = self.data.len(),
-            Err(e) if e.error_len().is_some() => return Err(Error::InvalidUtf8),
-            Err(e) => self.validated += e.valid_up_to(),
-        }
-        Ok(())
-    }
 }
 
 /// The read side of a connection: a socket (or its read half), its buffer and the
@@ -167,14 +141,13 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             && self.frame_remaining >= self.limits.read_size
         {
             if let Some(assembly) = &mut self.assembly {
-                assembly
-                    .data
-                    .reserve(self.frame_remaining.min(RESERVE_AHEAD));
-                let start = assembly.data.len();
-                let mut into = (&mut assembly.data).limit(self.frame_remaining);
+                let data = assembly.data_mut();
+                data.reserve(self.frame_remaining.min(RESERVE_AHEAD));
+                let start = data.len();
+                let mut into = data.limit(self.frame_remaining);
                 let read = std::task::ready!(tokio_util::io::poll_read_buf(io, cx, &mut into))?;
                 if let Some(key) = self.frame_mask {
-                    frame::apply_mask_at(&mut assembly.data[start..], key, self.frame_offset);
+                    frame::apply_mask_at(&mut data[start..], key, self.frame_offset);
                 }
                 self.frame_offset += read;
                 self.frame_remaining -= read;
@@ -194,16 +167,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             if self.in_payload {
                 let take = self.frame_remaining.min(self.buffer.len());
                 if let Some(assembly) = &mut self.assembly {
-                    let bytes = &self.buffer[..take];
-                    match self.frame_mask {
-                        Some(key) => frame::extend_masked_at(
-                            &mut assembly.data,
-                            bytes,
-                            key,
-                            self.frame_offset,
-                        ),
-                        None => assembly.data.extend_from_slice(bytes),
-                    }
+                    assembly.extend(&self.buffer[..take], self.frame_mask, self.frame_offset);
                     // Also covers what a direct read put in since the last call.
                     assembly.check_text()?;
                 }
@@ -259,13 +223,10 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                     if header.fin && self.buffer.len() >= whole {
                         // The common case: a whole message in the buffer, one copy out.
                         let data = self.take_payload(&header);
-                        return checked(Message { data, message_type }).map(Some);
+                        return assembly::whole_message(message_type, data).map(Some);
                     }
-                    self.assembly = Some(Assembly {
-                        message_type,
-                        data: Vec::with_capacity(header.payload_len.min(RESERVE_AHEAD)),
-                        validated: 0,
-                    });
+                    let capacity = header.payload_len.min(RESERVE_AHEAD);
+                    self.assembly = Some(Assembly::new(message_type, capacity));
                 }
                 OpCode::Continuation => {
                     let Some(assembly) = &self.assembly else {
@@ -273,7 +234,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                             "a continuation frame arrived with no message to continue".into(),
                         ));
                     };
-                    let size = assembly.data.len().saturating_add(header.payload_len);
+                    let size = assembly.len().saturating_add(header.payload_len);
                     if size > self.limits.message {
                         return Err(Error::MessageTooLarge {
                             size,
@@ -312,370 +273,21 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         let assembly = self.assembly.take().ok_or_else(|| {
             Error::Protocol("a frame ended a message that had not started".into())
         })?;
-        if assembly.message_type == MessageType::Text && assembly.validated != assembly.data.len() {
-            // The message ends in the middle of a character.
-            return Err(Error::InvalidUtf8);
-        }
-        Ok(Message {
-            data: assembly.data,
-            message_type: assembly.message_type,
-        })
+        assembly.finish()
     }
 
-    /// A control frame as a message, after the checks RFC 6455 asks for a close frame.
+    /// A control frame as a message. A close frame ends the conversation: whatever
+    /// follows it is discarded.
     fn control(&mut self, opcode: OpCode, payload: Vec<u8>) -> Result<Message, Error> {
-        let message_type = match opcode {
-            OpCode::Ping => MessageType::Ping,
-            OpCode::Pong => MessageType::Pong,
-            _ => {
-                check_close_payload(&payload)?;
-                // The end of the conversation: whatever follows is discarded.
-                self.closed = true;
-                self.buffer = BytesMut::new();
-                self.assembly = None;
-                MessageType::Close
-            }
-        };
-        Ok(Message {
-            data: payload,
-            message_type,
-        })
-    }
-}
-
-/// A text message must be UTF-8 (RFC 6455 section 8.1; the connection fails with 1007).
-#[inline]
-fn checked(message: Message) -> Result<Message, Error> {
-    if message.message_type == MessageType::Text && std::str::from_utf8(&message.data).is_err() {
-        return Err(Error::InvalidUtf8);
-    }
-    Ok(message)
-}
-
-/// Whether a peer may put `code` in a close frame (RFC 6455 section 7.4: 1004-1006 and
-/// 1015 are reserved for reporting, below 1000 and from 5000 up unassigned).
-pub(crate) fn close_code_allowed(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
-}
-
-/// A close payload is empty, or a permitted code followed by a UTF-8 reason.
-fn check_close_payload(payload: &[u8]) -> Result<(), Error> {
-    match payload {
-        [] => Ok(()),
-        [_] => Err(Error::Protocol(
-            "the peer's close frame had a 1-byte payload (a code takes 2)".into(),
-        )),
-        [hi, lo, reason @ ..] => {
-            let code = u16::from_be_bytes([*hi, *lo]);
-            if !close_code_allowed(code) {
-                return Err(Error::Protocol(format!(
-                    "the peer's close frame carried code {code}, a close code RFC 6455 forbids"
-                )));
-            }
-            std::str::from_utf8(reason).map_err(|_| Error::InvalidUtf8)?;
-            Ok(())
+        let message = assembly::control_message(opcode, payload)?;
+        if message.message_type == MessageType::Close {
+            self.closed = true;
+            self.buffer = BytesMut::new();
+            self.assembly = None;
         }
+        Ok(message)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use tokio::io::{AsyncWriteExt, DuplexStream};
-
-    use super::*;
-    use crate::wire::Outbound;
-
-    const LIMITS: ReadLimits = ReadLimits {
-        message: 1 << 20,
-        frame: 1 << 20,
-        read_size: 256,
-    };
-
-    /// A frame as a server sends it (unmasked) or a client (masked with `key`).
-    fn frame(fin: bool, opcode: OpCode, payload: &[u8], key: Option<[u8; 4]>) -> Vec<u8> {
-        let mut out = Vec::new();
-        frame::encode_header(&mut out, fin, opcode, payload.len(), key);
-        let start = out.len();
-        out.extend_from_slice(payload);
-        if let Some(key) = key {
-            frame::apply_mask(&mut out[start..], key);
-        }
-        out
-    }
-
-    fn reader(role: Role) -> (Inbound<DuplexStream>, DuplexStream) {
-        let (theirs, ours) = tokio::io::duplex(1 << 16);
-        (Inbound::new(ours, BytesMut::new(), LIMITS, role), theirs)
-    }
-
-    async fn next<R: AsyncRead + Unpin>(
-        inbound: &mut Inbound<R>,
-    ) -> Result<Option<Message>, Error> {
-        tokio::time::timeout(Duration::from_secs(5), inbound.next())
-            .await
-            .expect("no message within 5 s")
-    }
-
-    #[tokio::test]
-    async fn fragments_are_joined_around_an_interleaved_ping() {
-        let (mut inbound, mut peer) = reader(Role::Client);
-        let mut bytes = frame(false, OpCode::Text, b"hel", None);
-        bytes.extend(frame(true, OpCode::Ping, b"p", None));
-        bytes.extend(frame(false, OpCode::Continuation, b"lo ", None));
-        bytes.extend(frame(true, OpCode::Continuation, b"world", None));
-        peer.write_all(&bytes).await.unwrap();
-        let ping = next(&mut inbound).await.unwrap().unwrap();
-        assert_eq!(
-            (ping.message_type, ping.data.as_slice()),
-            (MessageType::Ping, &b"p"[..])
-        );
-        let text = next(&mut inbound).await.unwrap().unwrap();
-        assert_eq!(text.as_text().unwrap(), "hello world");
-        drop(peer);
-        assert!(
-            next(&mut inbound).await.unwrap().is_none(),
-            "clean end between frames"
-        );
-    }
-
-    #[tokio::test]
-    async fn masked_frames_dribbled_byte_by_byte_are_unmasked_by_a_server() {
-        let (mut inbound, mut peer) = reader(Role::Server);
-        // Larger than the read size, so both the buffered and the direct path run.
-        let payload: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
-        let mut bytes = frame(false, OpCode::Binary, &payload[..3], Some([1, 2, 3, 4]));
-        bytes.extend(frame(
-            true,
-            OpCode::Continuation,
-            &payload[3..],
-            Some([9, 8, 7, 6]),
-        ));
-        let writer = tokio::spawn(async move {
-            for chunk in bytes.chunks(7) {
-                peer.write_all(chunk).await.unwrap();
-                tokio::task::yield_now().await;
-            }
-            peer
-        });
-        let message = next(&mut inbound).await.unwrap().unwrap();
-        assert_eq!(message.message_type, MessageType::Binary);
-        assert_eq!(message.data, payload);
-        drop(writer.await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn what_an_outbound_writes_an_inbound_of_the_other_role_reads() {
-        for (writer_role, reader_role) in
-            [(Role::Client, Role::Server), (Role::Server, Role::Client)]
-        {
-            let (theirs, ours) = tokio::io::duplex(1 << 20);
-            let mut outbound = Outbound::new(theirs, writer_role);
-            let mut inbound = Inbound::new(ours, BytesMut::new(), LIMITS, reader_role);
-            let large = vec![7u8; 100_000];
-            outbound.encode(MessageType::Text, "small".as_bytes());
-            outbound.encode_owned(Message::binary(large.clone()));
-            outbound.encode(MessageType::Close, &Message::close(1000, "bye").data);
-            outbound.flush().await.unwrap();
-            assert_eq!(
-                next(&mut inbound)
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .as_text()
-                    .unwrap(),
-                "small"
-            );
-            assert_eq!(next(&mut inbound).await.unwrap().unwrap().data, large);
-            let close = next(&mut inbound).await.unwrap().unwrap();
-            assert_eq!(close.close_code(), Some(1000));
-        }
-    }
-
-    #[tokio::test]
-    async fn a_cancelled_read_loses_nothing() {
-        let (mut inbound, mut peer) = reader(Role::Client);
-        let bytes = frame(true, OpCode::Binary, &[5u8; 1000], None);
-        peer.write_all(&bytes[..600]).await.unwrap();
-        let early = tokio::time::timeout(Duration::from_millis(20), inbound.next()).await;
-        assert!(early.is_err(), "half a frame is not a message");
-        peer.write_all(&bytes[600..]).await.unwrap();
-        assert_eq!(
-            next(&mut inbound).await.unwrap().unwrap().data,
-            vec![5u8; 1000]
-        );
-    }
-
-    #[tokio::test]
-    async fn rule_breaking_sequences_are_refused() {
-        let cases: [(Vec<u8>, Role); 5] = [
-            (frame(true, OpCode::Continuation, b"x", None), Role::Client),
-            (
-                [
-                    frame(false, OpCode::Text, b"a", None),
-                    frame(true, OpCode::Text, b"b", None),
-                ]
-                .concat(),
-                Role::Client,
-            ),
-            (
-                frame(true, OpCode::Text, b"x", Some([1, 1, 1, 1])),
-                Role::Client,
-            ),
-            (frame(true, OpCode::Text, b"x", None), Role::Server),
-            (frame(true, OpCode::Close, &[3], None), Role::Client),
-        ];
-        for (i, (bytes, role)) in cases.into_iter().enumerate() {
-            let (mut inbound, mut peer) = reader(role);
-            peer.write_all(&bytes).await.unwrap();
-            let outcome = next(&mut inbound).await;
-            assert!(
-                matches!(outcome, Err(Error::Protocol(_))),
-                "case {i}: {outcome:?}"
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn what_follows_a_close_frame_is_discarded_unread() {
-        for (role, key) in [(Role::Client, None), (Role::Server, Some([4, 3, 2, 1]))] {
-            let (mut inbound, mut peer) = reader(role);
-            let mut bytes = frame(true, OpCode::Close, &[3, 232, b'o', b'k'], key);
-            bytes.extend(frame(true, OpCode::Text, b"late", key));
-            bytes.extend(frame(true, OpCode::Binary, &[0; 600], key));
-            peer.write_all(&bytes).await.unwrap();
-            let close = next(&mut inbound).await.unwrap().unwrap();
-            assert_eq!(close.close_code(), Some(1000), "{role:?}");
-            // The peer is still connected and writing: nothing more is read anyway.
-            peer.write_all(&frame(true, OpCode::Text, b"later", key))
-                .await
-                .unwrap();
-            assert!(next(&mut inbound).await.unwrap().is_none(), "{role:?}");
-            assert!(inbound.next_buffered().unwrap().is_none(), "{role:?}");
-        }
-    }
-
-    #[tokio::test]
-    async fn characters_split_across_fragments_are_joined() {
-        let text = "a\u{20ac}\u{1F600}z".as_bytes();
-        for cut in 0..=text.len() {
-            let (mut inbound, mut peer) = reader(Role::Client);
-            let mut bytes = frame(false, OpCode::Text, &text[..cut], None);
-            bytes.extend(frame(true, OpCode::Continuation, &text[cut..], None));
-            peer.write_all(&bytes).await.unwrap();
-            let message = next(&mut inbound).await.unwrap().unwrap();
-            assert_eq!(message.data, text, "cut at {cut}");
-        }
-        // A message may not end in the middle of a character.
-        let (mut inbound, mut peer) = reader(Role::Client);
-        let mut bytes = frame(false, OpCode::Text, b"ok \xE2\x82", None);
-        bytes.extend(frame(true, OpCode::Continuation, b"", None));
-        peer.write_all(&bytes).await.unwrap();
-        assert!(matches!(next(&mut inbound).await, Err(Error::InvalidUtf8)));
-    }
-
-    #[tokio::test]
-    async fn text_fails_at_the_first_bytes_that_cannot_become_utf8() {
-        // Each is followed by nothing, and the peer stays connected: the reader must not
-        // wait for the rest of the message to know.
-        let doomed: [&[u8]; 5] = [
-            b"\xF4\x90",    // above U+10FFFF
-            b"ok \xED\xA0", // a surrogate
-            b"\xC0",        // an overlong encoding's lead byte
-            b"\xE2\x82 ",   // a character cut short
-            b"\xFF",
-        ];
-        for bytes in doomed {
-            let (mut inbound, mut peer) = reader(Role::Client);
-            let mut sent = frame(false, OpCode::Text, b"fine ", None);
-            sent.extend(frame(false, OpCode::Continuation, bytes, None));
-            peer.write_all(&sent).await.unwrap();
-            let outcome = next(&mut inbound).await;
-            assert!(
-                matches!(outcome, Err(Error::InvalidUtf8)),
-                "{bytes:?}: {outcome:?}"
-            );
-        }
-        // Within one large frame too, before its payload is all in.
-        let (mut inbound, mut peer) = reader(Role::Client);
-        let mut payload = vec![b'x'; 5000];
-        payload[100] = 0xFF;
-        peer.write_all(&frame(true, OpCode::Text, &payload, None)[..1000])
-            .await
-            .unwrap();
-        assert!(matches!(next(&mut inbound).await, Err(Error::InvalidUtf8)));
-    }
-
-    #[tokio::test]
-    async fn extreme_limits_and_lengths_fail_cleanly() {
-        // "No limit" (usize::MAX) and a zero limit, against the largest length a header
-        // can claim and a few around the platform's allocation bound.
-        let claims = [
-            u64::MAX,
-            u64::MAX - 1,
-            isize::MAX as u64,
-            (isize::MAX as u64) - 9,
-        ];
-        for limit in [usize::MAX, usize::MAX - 1, isize::MAX as usize, 0] {
-            for claim in claims {
-                for role in [Role::Client, Role::Server] {
-                    let limits = ReadLimits {
-                        message: limit,
-                        frame: limit,
-                        read_size: limit,
-                    };
-                    let mut bytes = vec![0x82, 127];
-                    bytes.extend_from_slice(&claim.to_be_bytes());
-                    if role == Role::Server {
-                        bytes[1] |= 0x80;
-                        bytes.extend_from_slice(&[1, 2, 3, 4]);
-                    }
-                    bytes.push(0);
-                    let mut inbound = Inbound::new(&bytes[..], BytesMut::new(), limits, role);
-                    let outcome = next(&mut inbound).await;
-                    assert!(
-                        matches!(outcome, Err(Error::MessageTooLarge { .. })),
-                        "limit {limit} claim {claim} {role:?}: {outcome:?}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn limits_and_text_are_checked() {
-        let (mut inbound, mut peer) = reader(Role::Client);
-        peer.write_all(&frame(true, OpCode::Text, &[0xff, 0xfe], None))
-            .await
-            .unwrap();
-        assert!(matches!(next(&mut inbound).await, Err(Error::InvalidUtf8)));
-
-        let (mut inbound, mut peer) = reader(Role::Client);
-        let half = vec![0u8; LIMITS.message / 2 + 1];
-        let writer = tokio::spawn(async move {
-            let _ = peer
-                .write_all(&frame(false, OpCode::Binary, &half, None))
-                .await;
-            let _ = peer
-                .write_all(&frame(true, OpCode::Continuation, &half, None))
-                .await;
-        });
-        assert!(matches!(
-            next(&mut inbound).await,
-            Err(Error::MessageTooLarge { limit, .. }) if limit == LIMITS.message
-        ));
-        drop(inbound);
-        writer.await.unwrap();
-
-        let (mut inbound, mut peer) = reader(Role::Client);
-        peer.write_all(&frame(true, OpCode::Binary, b"cut", None)[..3])
-            .await
-            .unwrap();
-        drop(peer);
-        assert!(matches!(
-            next(&mut inbound).await,
-            Err(Error::ConnectionLost(_))
-        ));
-    }
-}
+mod tests;
