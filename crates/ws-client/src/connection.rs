@@ -224,7 +224,10 @@ impl WebSocketConnection {
                     .await
             };
             open.link.set_state(ConnectionState::Closed);
-            return written.map_err(|_| Error::CloseTimeout { after: timeout });
+            return written.map_err(|error| match error {
+                Error::SendTimeout { .. } => Error::CloseTimeout { after: timeout },
+                other => other,
+            });
         }
         // A pong still owed is not needed now, nor is the ping it answers.
         open.pending = Pending::default();
