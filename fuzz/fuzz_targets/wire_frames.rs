@@ -1,32 +1,60 @@
 //! Fuzz target: `ws_client::wire::Inbound` reading arbitrary bytes in both roles, in memory
-//! (no sockets, so far more runs per second than `client_frames`). It must never panic,
-//! never yield a message over its limit, and always end: with an error or the end of input.
+//! (no sockets, so far more runs per second than `client_frames`). The first input byte picks
+//! the limits, from small ones the fuzzer reaches to the extremes (zero and "no limit",
+//! `usize::MAX`). It must never panic, never yield a message over its limit, and always end:
+//! with an error or the end of input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use ws_client::MessageType;
 use ws_client::wire::{Inbound, ReadLimits, Role};
 
-/// Small limits, so that the fuzzer reaches them.
-const LIMITS: ReadLimits = ReadLimits {
-    message: 4096,
-    frame: 1024,
-    read_size: 256,
-};
+/// The sizes a limit is picked from: small ones, so that the fuzzer reaches them, and the
+/// extremes.
+const SIZES: [usize; 8] = [
+    0,
+    1,
+    125,
+    1024,
+    4096,
+    1 << 20,
+    isize::MAX as usize,
+    usize::MAX,
+];
+/// The read sizes picked from: below the floor, ordinary, and absurd.
+const READ_SIZES: [usize; 4] = [0, 256, 4096, usize::MAX];
 
-fuzz_target!(|data: &[u8]| {
+/// The limits `selector` picks: three bits for the message limit, three for the frame
+/// limit, two for the read size.
+fn limits(selector: u8) -> ReadLimits {
+    let selector = usize::from(selector);
+    ReadLimits {
+        message: SIZES[selector & 7],
+        frame: SIZES[(selector >> 3) & 7],
+        read_size: READ_SIZES[selector >> 6],
+    }
+}
+
+fuzz_target!(|input: &[u8]| {
+    let Some((&selector, data)) = input.split_first() else {
+        return;
+    };
+    let limits = limits(selector);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a runtime");
     for role in [Role::Client, Role::Server] {
-        let mut inbound = Inbound::new(data, Default::default(), LIMITS, role);
+        let mut inbound = Inbound::new(data, Default::default(), limits, role);
         runtime.block_on(async {
             // Each message consumes at least two bytes, so this bound is never reached by
             // a reader that makes progress.
             for _ in 0..=data.len() {
                 match inbound.next().await {
                     Ok(Some(message)) => {
-                        assert!(message.data.len() <= LIMITS.message, "message over the limit");
+                        assert!(
+                            message.data.len() <= limits.message,
+                            "message over the limit"
+                        );
                         if message.message_type == MessageType::Text {
                             assert!(std::str::from_utf8(&message.data).is_ok(), "text not UTF-8");
                         }

@@ -211,17 +211,12 @@ impl WireSession {
     /// frame, a half-close, and a drain of what the client still sends, so that the close
     /// frame is read rather than lost to a TCP reset.
     async fn fail(&mut self, error: Error) {
-        let Some(code) = error.close_code() else {
+        let (Some(code), Some(reason)) = (error.close_code(), error.close_reason()) else {
             tracing::debug!(%error, "connection ended without a close handshake");
             return;
         };
         tracing::info!(%error, code, "failing connection");
         Stats::bump(&self.session.stats.protocol_errors);
-        let reason = match code {
-            1009 => "message too big",
-            1007 => "invalid UTF-8 in text message",
-            _ => "protocol error",
-        };
         let close = async {
             self.queue(MessageType::Close, &Message::close(code, reason).data)
                 .await;

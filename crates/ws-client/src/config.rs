@@ -63,14 +63,16 @@ pub struct TransportConfig {
     pub subprotocols: Vec<String>,
     /// Largest message accepted or sent, in bytes; a larger incoming message closes the
     /// connection with 1009 and yields [`Error::MessageTooLarge`](crate::Error::MessageTooLarge).
-    /// Default: [`DEFAULT_MAX_MESSAGE_SIZE`] (16 MiB).
+    /// `usize::MAX` means no limit beyond what the platform can hold in one buffer
+    /// (`isize::MAX` bytes); zero is refused. Default: [`DEFAULT_MAX_MESSAGE_SIZE`] (16 MiB).
     pub max_message_size: usize,
     /// Largest single frame accepted, in bytes (payload only). The effective limit is the
     /// smaller of this and `max_message_size`, so an oversized frame is refused from its
     /// header, before its payload is buffered. Default: [`DEFAULT_MAX_FRAME_SIZE`] (16 MiB).
     pub max_frame_size: usize,
-    /// Size of the read buffer, allocated once per connection. Small by default: a large
-    /// buffer costs memory on every idle connection and slows round trips.
+    /// Size of the read buffer, allocated once per connection (clamped to 256 bytes -
+    /// 16 MiB). Small by default: a large buffer costs memory on every idle connection and
+    /// slows round trips.
     /// Default: [`DEFAULT_READ_BUFFER_SIZE`] (4 KiB).
     pub read_buffer_size: usize,
     /// Bytes of queued outgoing frames after which they are written to the socket even

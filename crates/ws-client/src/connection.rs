@@ -7,6 +7,7 @@ use crate::connect;
 use crate::error::Error;
 use crate::link::{self, ConnectionState, Link, Received};
 use crate::message::{Message, MessageType};
+use crate::pending::Pending;
 use crate::split::{WsReceiver, WsSender};
 use crate::wire::{Inbound, Outbound};
 
@@ -42,6 +43,8 @@ struct OpenConnection {
     outbound: Outbound,
     link: Arc<Link>,
     subprotocol: Option<String>,
+    /// A received ping or close whose answer is not written yet (see [`Pending`]).
+    pending: Pending,
 }
 
 impl WebSocketConnection {
@@ -90,6 +93,7 @@ impl WebSocketConnection {
             outbound: established.outbound,
             link: Arc::new(Link::new(&self.config)),
             subprotocol: established.subprotocol,
+            pending: Pending::default(),
         });
         Ok(())
     }
@@ -161,42 +165,72 @@ impl WebSocketConnection {
     /// Waits for the next message: data, ping, pong, or the peer's close (returned once,
     /// as a [`MessageType::Close`] message; later calls fail with [`Error::ClosedByPeer`]).
     ///
+    /// A ping or close is returned once its answer (pong, close echo) is written, or
+    /// once [`TransportConfig::send_timeout`] has passed since it arrived; a receive error
+    /// that calls for a close frame (1002, 1007, 1009) likewise, bounded by
+    /// [`TransportConfig::close_timeout`].
+    ///
     /// Cancel-safe: it can be raced in `tokio::select!` or wrapped in
-    /// `tokio::time::timeout` without losing a message.
+    /// `tokio::time::timeout` without losing a message. A call cancelled while the answer
+    /// is being written leaves it with the connection: the next call finishes the write
+    /// (the frame is never sent twice) and returns the message.
     pub async fn receive_message(&mut self) -> Result<Message, Error> {
         let open = self.open.as_mut().ok_or(Error::NotConnected)?;
-        match link::receive(&mut open.inbound, &open.link).await {
-            Received::Message { message, reply } => {
-                if let Some(reply) = reply {
-                    link::answer(&mut open.outbound, &open.link, &reply).await;
-                }
-                Ok(message)
+        if !open.pending.is_empty() {
+            if let Some(outcome) = open.pending.settle(&mut open.outbound, &open.link).await {
+                return outcome;
             }
-            Received::Failed(error) => {
-                link::send_failure_close(&mut open.outbound, &open.link, &error).await;
-                Err(error)
-            }
+        }
+        let received = link::receive(&mut open.inbound, &open.link).await;
+        match open.pending.hold(received, &open.link) {
+            Some(outcome) => outcome,
+            None => open
+                .pending
+                .settle(&mut open.outbound, &open.link)
+                .await
+                .unwrap_or_else(|| Err(open.link.closed_error())),
         }
     }
 
     /// Closes the connection with a close handshake (code 1000), waiting at most
     /// [`TransportConfig::close_timeout`] for the peer's answer. Messages that arrive
-    /// meanwhile are discarded. Does nothing if the connection is not open.
+    /// meanwhile are discarded.
+    ///
+    /// On a connection that is no longer open, it only writes out what a cancelled call
+    /// left owed to the peer (the echo of its close, the close frame of a cancelled
+    /// `close`), bounded by the close timeout, and otherwise does nothing.
     pub async fn disconnect(&mut self) -> Result<(), Error> {
         self.close(1000, "").await
     }
 
     /// Like [`disconnect`](Self::disconnect), with a chosen close code and reason.
+    ///
+    /// If this is cancelled, the connection stays in [`ConnectionState::Closing`] (or
+    /// `Closed`): sends fail with [`Error::ConnectionClosed`], and a later `disconnect`
+    /// writes out the close frame if it is still buffered.
     pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), Error> {
-        let Some(mut open) = self.open.take() else {
+        let Some(open) = self.open.as_mut() else {
             return Ok(());
         };
-        if open.link.state() != ConnectionState::Open {
-            open.link.set_state(ConnectionState::Closed);
-            self.open = Some(open);
-            return Ok(());
-        }
         let timeout = open.link.close_timeout;
+        let state = open.link.state();
+        if state != ConnectionState::Open {
+            let deadline = tokio::time::Instant::now() + timeout;
+            let written = if open.pending.is_empty() && state == ConnectionState::Closing {
+                link::flush_until(&mut open.outbound, &open.link, Some(deadline)).await
+            } else {
+                open.pending
+                    .finish(&mut open.outbound, &open.link, deadline)
+                    .await
+            };
+            open.link.set_state(ConnectionState::Closed);
+            return written.map_err(|error| match error {
+                Error::SendTimeout { .. } => Error::CloseTimeout { after: timeout },
+                other => other,
+            });
+        }
+        // A pong still owed is not needed now, nor is the ping it answers.
+        open.pending = Pending::default();
         let handshake = async {
             link::send(
                 &mut open.outbound,
@@ -225,7 +259,6 @@ impl WebSocketConnection {
             Err(_) => Err(Error::CloseTimeout { after: timeout }),
         };
         open.link.set_state(ConnectionState::Closed);
-        self.open = Some(open);
         result
     }
 

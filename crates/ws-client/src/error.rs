@@ -242,6 +242,18 @@ impl Error {
             _ => None,
         }
     }
+
+    /// The reason to send with [`close_code`](Self::close_code) in that close frame: a
+    /// short fixed phrase naming the kind of failure (the details stay in the error: they
+    /// may be long, and may repeat what the peer sent); `None` when no close frame is
+    /// called for.
+    pub fn close_reason(&self) -> Option<&'static str> {
+        match self.close_code()? {
+            1009 => Some("message too big"),
+            1007 => Some("invalid UTF-8"),
+            _ => Some("protocol error"),
+        }
+    }
 }
 
 /// Maps an I/O error on an established connection: the ways a peer can vanish are
@@ -253,5 +265,28 @@ pub(crate) fn from_io(error: std::io::Error) -> Error {
         | std::io::ErrorKind::BrokenPipe
         | std::io::ErrorKind::UnexpectedEof => Error::ConnectionLost(error.to_string()),
         _ => Error::Io(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_close_code_comes_with_a_reason_that_fits_a_close_frame() {
+        let errors = [
+            Error::Protocol("x".repeat(500)),
+            Error::InvalidUtf8,
+            Error::MessageTooLarge { size: 2, limit: 1 },
+            Error::ConnectionClosed,
+            Error::ConnectionLost("gone".into()),
+        ];
+        for error in errors {
+            assert_eq!(error.close_code().is_some(), error.close_reason().is_some());
+            if let Some(reason) = error.close_reason() {
+                assert!(reason.len() <= 123, "{reason}");
+            }
+        }
+        assert_eq!(Error::InvalidUtf8.close_reason(), Some("invalid UTF-8"));
     }
 }

@@ -10,6 +10,8 @@ use std::sync::{
 };
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::error::{self, Error};
 use crate::message::{Message, MessageType};
 use crate::wire::{Inbound, Outbound};
@@ -67,14 +69,47 @@ impl Link {
         ConnectionState::from_u8(self.state.load(Ordering::Acquire))
     }
 
+    /// Moves the link to `state`. Only for `Closed` (which nothing leaves) and for a new
+    /// connection: the move to `Closing` is [`begin_close`](Self::begin_close), which
+    /// checks and moves in one step.
     pub(crate) fn set_state(&self, state: ConnectionState) {
         self.state.store(state as u8, Ordering::Release);
     }
 
-    fn record_peer_close(&self, message: &Message) {
-        let code = message.close_code().unwrap_or(1005);
-        let reason = message.close_reason().unwrap_or_default();
-        *self.peer_close.lock().unwrap_or_else(|e| e.into_inner()) = Some((code, reason));
+    /// Moves an open link to `Closing` for a close frame about to be sent, in one atomic
+    /// step: of a close sent by us and one received from the peer at the same time, only
+    /// one answers the other, and the state never goes back from `Closed`.
+    fn begin_close(&self) -> Result<(), Error> {
+        let open = ConnectionState::Open as u8;
+        let closing = ConnectionState::Closing as u8;
+        match self
+            .state
+            .compare_exchange(open, closing, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Ok(()),
+            Err(_) => Err(self
+                .check_can_send()
+                .err()
+                .unwrap_or_else(|| self.closed_error())),
+        }
+    }
+
+    /// Records the peer's close frame and moves the link to `Closed`, in one step (the
+    /// lock on the peer's close is held, so whoever then sees `Closed` also sees the
+    /// code). Returns whether the close must be echoed: only when the link was open (a
+    /// close answering ours is not the peer closing on us).
+    fn close_received(&self, message: &Message) -> bool {
+        let mut peer_close = self.peer_close.lock().unwrap_or_else(|e| e.into_inner());
+        let before = self
+            .state
+            .swap(ConnectionState::Closed as u8, Ordering::AcqRel);
+        let owed = ConnectionState::from_u8(before) == ConnectionState::Open;
+        if owed {
+            let code = message.close_code().unwrap_or(1005);
+            let reason = message.close_reason().unwrap_or_default();
+            *peer_close = Some((code, reason));
+        }
+        owed
     }
 
     /// The error for using a connection that has ended: the peer's close if it sent one.
@@ -157,7 +192,7 @@ fn prepare(link: &Link, message_type: MessageType, data: &[u8]) -> Result<(), Er
     }
     crate::message::check_sendable(message_type, data)?;
     if message_type == MessageType::Close {
-        link.set_state(ConnectionState::Closing);
+        link.begin_close()?;
     }
     Ok(())
 }
@@ -186,13 +221,24 @@ pub(crate) async fn send_queued(
 /// only when the socket cannot take the bytes at once (most writes only fill the socket's
 /// buffer, and a timer per write would cost more than the write).
 pub(crate) async fn flush_bounded(out: &mut Outbound, link: &Link) -> Result<(), Error> {
+    flush_until(out, link, None).await
+}
+
+/// [`flush_bounded`] with a deadline of its own (`None`: the send timeout from now), for
+/// a write that a cancelled call resumes without starting its time over.
+pub(crate) async fn flush_until(
+    out: &mut Outbound,
+    link: &Link,
+    deadline: Option<Instant>,
+) -> Result<(), Error> {
     match out.flush_now() {
         Ok(true) => return Ok(()),
         Ok(false) => {}
         Err(e) => return Err(fail(link, error::from_io(e))),
     }
+    let deadline = deadline.unwrap_or_else(|| Instant::now() + link.send_timeout);
     let wait = std::future::poll_fn(|cx| out.poll_flush(cx));
-    match tokio::time::timeout(link.send_timeout, wait).await {
+    match tokio::time::timeout_at(deadline, wait).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(fail(link, error::from_io(e))),
         Err(_) => {
@@ -205,6 +251,7 @@ pub(crate) async fn flush_bounded(out: &mut Outbound, link: &Link) -> Result<(),
 }
 
 /// What one receive step produced.
+#[derive(Debug)]
 pub(crate) enum Received {
     /// A message for the caller (a close message included, once), and the frame owed to
     /// the peer in answer, if any: a pong for a ping, the echo of a close.
@@ -213,33 +260,29 @@ pub(crate) enum Received {
         reply: Option<Message>,
     },
     /// The connection failed; if the error calls for a close code (1002, 1007, 1009),
-    /// the caller should send it (see [`send_failure_close`]) before reporting the error.
+    /// the caller should send it (see [`Pending`](crate::pending::Pending)) before
+    /// reporting the error.
     Failed(Error),
 }
 
 /// Receives the next message. Pings and the peer's close are handed to the caller with
-/// the answer it owes (see [`answer`]).
+/// the answer it owes (written by [`Pending`](crate::pending::Pending)). Once the link is
+/// closed nothing more is read: what a peer sends after its close frame is discarded
+/// (RFC 6455 section 5.5.1), and the error says how the connection ended.
 pub(crate) async fn receive(inbound: &mut Inbound, link: &Link) -> Received {
+    if link.state() == ConnectionState::Closed {
+        return Received::Failed(link.closed_error());
+    }
     match inbound.next().await {
         Ok(Some(message)) => {
             let reply = match message.message_type {
                 MessageType::Ping if link.state() == ConnectionState::Open => {
                     Some(Message::pong(message.data.clone()))
                 }
-                MessageType::Close => {
-                    // A close answering our own close is not the peer closing on us.
-                    let owed = link.state() == ConnectionState::Open;
-                    link.set_state(ConnectionState::Closed);
-                    if owed {
-                        link.record_peer_close(&message);
-                        Some(Message {
-                            data: message.data.get(..2).unwrap_or_default().to_vec(),
-                            message_type: MessageType::Close,
-                        })
-                    } else {
-                        None
-                    }
-                }
+                MessageType::Close if link.close_received(&message) => Some(Message {
+                    data: message.data.get(..2).unwrap_or_default().to_vec(),
+                    message_type: MessageType::Close,
+                }),
                 _ => None,
             };
             Received::Message { message, reply }
@@ -255,43 +298,6 @@ pub(crate) async fn receive(inbound: &mut Inbound, link: &Link) -> Received {
             Received::Failed(error)
         }
         Err(e) => Received::Failed(fail(link, e)),
-    }
-}
-
-/// Sends the frame a received message calls for (a pong, or the echo of the peer's close),
-/// bounded by the send timeout; a failure here shows on the next send or receive.
-pub(crate) async fn answer(out: &mut Outbound, link: &Link, reply: &Message) {
-    let sent = async {
-        if !out.has_room(link.write_buffer_size) {
-            flush_bounded(out, link).await?;
-        }
-        out.encode(reply.message_type, &reply.data);
-        flush_bounded(out, link).await
-    };
-    if let Err(e) = sent.await {
-        tracing::debug!(error = %e, "could not send {:?} to the peer", reply.message_type);
-    }
-}
-
-/// After a receive error that RFC 6455 answers with a close code, sends that close frame,
-/// best effort and bounded by the close timeout.
-pub(crate) async fn send_failure_close(out: &mut Outbound, link: &Link, error: &Error) {
-    let Some(code) = error.close_code() else {
-        return;
-    };
-    let reason = match code {
-        1009 => "message too big",
-        1007 => "invalid UTF-8",
-        _ => "protocol error",
-    };
-    let write = async {
-        // Whatever is queued goes first: a close frame must not overtake a payload.
-        std::future::poll_fn(|cx| out.poll_flush(cx)).await?;
-        out.encode(MessageType::Close, &Message::close(code, reason).data);
-        std::future::poll_fn(|cx| out.poll_flush(cx)).await
-    };
-    if let Ok(Err(e)) = tokio::time::timeout(link.close_timeout, write).await {
-        tracing::debug!(error = %e, "could not send close frame {code} after a receive failure");
     }
 }
 

@@ -136,7 +136,7 @@ fn check_close_payload(payload: &[u8]) -> Result<(), Error> {
         )),
         [hi, lo, reason @ ..] => {
             let code = u16::from_be_bytes([*hi, *lo]);
-            if !crate::wire::inbound::close_code_allowed(code) {
+            if !crate::wire::assembly::close_code_allowed(code) {
                 return Err(Error::InvalidCloseFrame(format!(
                     "close code {code} may not be sent"
                 )));

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use futures_util::lock::{Mutex, MutexGuard};
 
 use crate::error::Error;
-use crate::link::{self, ConnectionState, Link, Received};
+use crate::link::{self, ConnectionState, Link};
 use crate::message::{Message, MessageType};
+use crate::pending::Pending;
 use crate::wire::{Inbound, Outbound};
 
 /// The write side, shared by every clone of a sender and by the receiver (which answers
@@ -29,9 +30,9 @@ pub struct WsSender {
 pub struct WsReceiver {
     inbound: Inbound,
     sender: WsSender,
-    /// A pong or close echo owed to the peer, kept here until it is written so that a
-    /// receive cancelled while waiting for the write side does not lose it.
-    owed: Option<Message>,
+    /// A received ping or close whose answer (pong, close echo) is not written yet, kept
+    /// here so that a receive cancelled while waiting for the write side loses neither.
+    pending: Pending,
 }
 
 /// Splits an open connection into its halves.
@@ -47,7 +48,7 @@ pub(crate) fn split(
     let receiver = WsReceiver {
         inbound,
         sender: sender.clone(),
-        owed: None,
+        pending: Pending::default(),
     };
     (sender, receiver)
 }
@@ -136,33 +137,26 @@ impl WsReceiver {
     /// Waits for the next message; see
     /// [`WebSocketConnection::receive_message`](crate::WebSocketConnection::receive_message).
     pub async fn receive_message(&mut self) -> Result<Message, Error> {
-        if self.owed.is_some() {
-            self.pay_owed().await;
+        if !self.pending.is_empty() {
+            if let Some(outcome) = self.settle().await {
+                return outcome;
+            }
         }
-        match link::receive(&mut self.inbound, &self.sender.link).await {
-            Received::Message { message, reply } => {
-                if reply.is_some() {
-                    self.owed = reply;
-                    self.pay_owed().await;
-                }
-                Ok(message)
-            }
-            Received::Failed(error) => {
-                let mut outbound = self.sender.outbound.lock().await;
-                link::send_failure_close(&mut outbound, &self.sender.link, &error).await;
-                Err(error)
-            }
+        let received = link::receive(&mut self.inbound, &self.sender.link).await;
+        match self.pending.hold(received, &self.sender.link) {
+            Some(outcome) => outcome,
+            None => self
+                .settle()
+                .await
+                .unwrap_or_else(|| Err(self.sender.link.closed_error())),
         }
     }
 
-    /// Writes the pong or close echo owed to the peer, if any.
-    async fn pay_owed(&mut self) {
-        if let Some(reply) = &self.owed {
-            let mut outbound = self.sender.outbound.lock().await;
-            link::answer(&mut outbound, &self.sender.link, reply).await;
-            drop(outbound);
-            self.owed = None;
-        }
+    /// Writes the answer a received frame is owed, on the shared write side, and hands
+    /// back what was held.
+    async fn settle(&mut self) -> Option<Result<Message, Error>> {
+        let mut outbound = self.sender.outbound.lock().await;
+        self.pending.settle(&mut outbound, &self.sender.link).await
     }
 
     /// Where the connection is in its lifecycle.

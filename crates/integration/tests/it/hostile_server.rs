@@ -68,7 +68,12 @@ const EXPECTED: &[(&str, &str)] = &[
     ("close-code-1005", "connected; receive: Protocol("),
     ("close-code-1006", "connected; receive: Protocol("),
     ("close-code-5000", "connected; receive: Protocol("),
-    ("data-after-close", "connected; receive: Protocol("),
+    // What follows a close frame is discarded (RFC 6455 section 5.5.1): the close is
+    // delivered, then the peer's code.
+    (
+        "data-after-close",
+        "connected; receive: ClosedByPeer { code: 1000, reason: \"bye\" }; received {\"close\": 1}",
+    ),
     // Invalid UTF-8: failed with close 1007.
     ("invalid-utf8", "connected; receive: InvalidUtf8"),
     ("invalid-utf8-fragmented", "connected; receive: InvalidUtf8"),

@@ -1,8 +1,10 @@
 //! One integration-test binary: ws-client against the real `test-servers` over loopback.
 //! Each module covers one area; `support` holds the small helpers they share.
 
+mod cancel_safety;
 mod cli;
 mod close;
+mod close_after;
 mod echo;
 mod errors;
 mod hardening;

@@ -1,78 +1,239 @@
-//! A raw WebSocket server peer for client-side fault tests: a `TcpListener` on 127.0.0.1:0
-//! that does the server's half of the opening handshake by hand, then reads and writes
-//! frames with `ws_client::wire` in the server role, so a test can misbehave exactly as it
-//! needs to (answer late, close without ending TCP, stop reading, never answer).
+//! Raw peers for tests that need a server to misbehave exactly: a server on a tokio
+//! `TcpListener` (127.0.0.1:0) that answers the upgrade by hand, then either exact bytes on
+//! the wire (the frames each side writes, unmasked from a server, masked from a client, and
+//! a reader of what a client sent) or a [`RawPeer`] that reads and writes frames with
+//! `ws_client::wire` in the server role (answer late, close without ending TCP, stop
+//! reading, never answer).
 
 use bytes::BytesMut;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use ws_client::wire::{Inbound, Outbound, ReadLimits, Role};
 use ws_client::{Message, MessageType};
 
 use crate::support::within;
 
-/// A listening raw peer.
-pub(crate) struct RawListener {
+/// Opcodes, as the tests write them.
+pub(crate) const TEXT: u8 = 0x1;
+pub(crate) const CONTINUATION: u8 = 0x0;
+pub(crate) const BINARY: u8 = 0x2;
+pub(crate) const CLOSE: u8 = 0x8;
+pub(crate) const PING: u8 = 0x9;
+pub(crate) const PONG: u8 = 0xA;
+
+/// A listening raw server.
+#[derive(Debug)]
+pub(crate) struct RawServer {
     listener: TcpListener,
-    url: String,
 }
 
-impl RawListener {
-    /// Binds an ephemeral loopback port.
-    pub(crate) async fn bind() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("ws://{}/", listener.local_addr().expect("local address"));
-        Self { listener, url }
+impl RawServer {
+    /// Listens on 127.0.0.1:0.
+    pub(crate) fn bind() -> Self {
+        Self::bind_with(None)
     }
 
-    /// The URL a client connects to.
-    pub(crate) fn url(&self) -> &str {
-        &self.url
+    /// Listens on 127.0.0.1:0 with a small receive buffer (which turns off the kernel's
+    /// autotuning), so that a client's writes back up soon once the peer stops reading.
+    pub(crate) fn bind_small_receive_buffer() -> Self {
+        Self::bind_with(Some(4096))
     }
 
-    /// Accepts one connection and completes its upgrade handshake.
-    pub(crate) async fn accept(&self) -> RawPeer {
-        let (mut stream, _) = within(self.listener.accept()).await.expect("accept");
-        let mut head = Vec::new();
-        let end = loop {
-            if let Some(at) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
-            }
-            let mut chunk = [0u8; 1024];
-            let read = within(stream.read(&mut chunk)).await.expect("read head");
-            assert!(read > 0, "the client left during the handshake");
-            head.extend_from_slice(&chunk[..read]);
-        };
-        let text = String::from_utf8_lossy(&head[..end]).into_owned();
+    fn bind_with(receive_buffer: Option<u32>) -> Self {
+        let socket = TcpSocket::new_v4().unwrap();
+        if let Some(size) = receive_buffer {
+            socket.set_recv_buffer_size(size).unwrap();
+        }
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        Self {
+            listener: socket.listen(16).unwrap(),
+        }
+    }
+
+    /// The `ws://` URL of this server.
+    pub(crate) fn url(&self) -> String {
+        format!("ws://{}/", self.listener.local_addr().unwrap())
+    }
+
+    /// Accepts one connection and answers its upgrade request with a valid 101.
+    pub(crate) async fn accept(&self) -> TcpStream {
+        let (mut tcp, _) = within(self.listener.accept()).await.unwrap();
+        let mut request = Vec::new();
+        let mut byte = [0u8; 1];
+        while !request.ends_with(b"\r\n\r\n") {
+            assert_eq!(within(tcp.read(&mut byte)).await.unwrap(), 1, "no request");
+            request.push(byte[0]);
+        }
+        let text = String::from_utf8_lossy(&request).into_owned();
         let key = text
             .lines()
             .find_map(|line| {
                 let (name, value) = line.split_once(':')?;
-                name.trim()
-                    .eq_ignore_ascii_case("sec-websocket-key")
+                name.eq_ignore_ascii_case("sec-websocket-key")
                     .then(|| value.trim().to_owned())
             })
-            .expect("the request has a Sec-WebSocket-Key");
+            .expect("a Sec-WebSocket-Key header");
         let response = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Accept: {}\r\n\r\n",
             derive_accept_key(key.as_bytes())
         );
-        within(stream.write_all(response.as_bytes()))
-            .await
-            .expect("write the upgrade response");
-        let (read, write) = stream.into_split();
+        within(tcp.write_all(response.as_bytes())).await.unwrap();
+        tcp
+    }
+
+    /// Accepts one connection, answers its upgrade, and reads and writes its frames with
+    /// `ws_client::wire` in the server role.
+    pub(crate) async fn accept_peer(&self) -> RawPeer {
+        let (read, write) = self.accept().await.into_split();
         let limits = ReadLimits {
             message: 64 << 20,
             frame: 64 << 20,
             read_size: 64 << 10,
         };
+        // `accept` reads the request byte by byte: nothing past its head was read.
         RawPeer {
-            inbound: Inbound::new(read, BytesMut::from(&head[end..]), limits, Role::Server),
+            inbound: Inbound::new(read, BytesMut::new(), limits, Role::Server),
             outbound: Outbound::new(write, Role::Server),
+        }
+    }
+}
+
+/// A raw client connection to `addr` that completed the upgrade for `path`.
+pub(crate) async fn upgraded_client(addr: std::net::SocketAddr, path: &str) -> TcpStream {
+    let mut tcp = within(TcpStream::connect(addr)).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    within(tcp.write_all(request.as_bytes())).await.unwrap();
+    let mut response = Vec::new();
+    let mut byte = [0u8; 1];
+    while !response.ends_with(b"\r\n\r\n") {
+        let n = within(tcp.read(&mut byte)).await.unwrap();
+        assert_eq!(n, 1, "the server closed during the handshake");
+        response.push(byte[0]);
+    }
+    assert!(
+        response.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    tcp
+}
+
+/// The length field of a frame header with the mask bit `mask_bit`.
+fn push_length(bytes: &mut Vec<u8>, mask_bit: u8, length: usize) {
+    match length {
+        0..=125 => bytes.push(mask_bit | length as u8),
+        126..=0xffff => {
+            bytes.push(mask_bit | 126);
+            bytes.extend_from_slice(&(length as u16).to_be_bytes());
+        }
+        _ => {
+            bytes.push(mask_bit | 127);
+            bytes.extend_from_slice(&(length as u64).to_be_bytes());
+        }
+    }
+}
+
+/// One frame as a server writes it: unmasked.
+pub(crate) fn server_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![if fin { 0x80 } else { 0 } | opcode];
+    push_length(&mut bytes, 0, payload.len());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// One frame as a client writes it: masked.
+pub(crate) fn client_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![if fin { 0x80 } else { 0 } | opcode];
+    push_length(&mut bytes, 0x80, payload.len());
+    let mask = [0x5a, 0x13, 0xc7, 0x08];
+    bytes.extend_from_slice(&mask);
+    bytes.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    bytes
+}
+
+/// A close frame's payload: the code, then the reason.
+pub(crate) fn close_payload(code: u16, reason: &str) -> Vec<u8> {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(reason.as_bytes());
+    payload
+}
+
+/// A frame as read off the wire (unmasked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub(crate) opcode: u8,
+    pub(crate) fin: bool,
+    pub(crate) payload: Vec<u8>,
+}
+
+impl Frame {
+    /// The close code, if this is a close frame with one.
+    pub(crate) fn close_code(&self) -> Option<u16> {
+        (self.opcode == CLOSE && self.payload.len() >= 2)
+            .then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
+    }
+}
+
+/// Takes the first whole frame (masked or not) off the front of `bytes`, if it is all there.
+fn take_frame(bytes: &mut Vec<u8>) -> Option<Frame> {
+    let [first, second, ..] = bytes[..] else {
+        return None;
+    };
+    let (length, mut at) = match second & 0x7f {
+        126 => (
+            u64::from(u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?)),
+            4,
+        ),
+        127 => (u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?), 10),
+        short => (u64::from(short), 2),
+    };
+    let mask = if second & 0x80 != 0 {
+        let key: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+        at += 4;
+        Some(key)
+    } else {
+        None
+    };
+    let end = at + usize::try_from(length).ok()?;
+    let mut payload = bytes.get(at..end)?.to_vec();
+    if let Some(key) = mask {
+        for (i, byte) in payload.iter_mut().enumerate() {
+            *byte ^= key[i % 4];
+        }
+    }
+    bytes.drain(..end);
+    Some(Frame {
+        opcode: first & 0x0f,
+        fin: first & 0x80 != 0,
+        payload,
+    })
+}
+
+/// Reads frames from `tcp` until the connection ends (or fails), or, with
+/// `stop_at_close`, until a close frame; returns them in order.
+pub(crate) async fn read_frames(tcp: &mut TcpStream, stop_at_close: bool) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        while let Some(frame) = take_frame(&mut bytes) {
+            let close = frame.opcode == CLOSE;
+            frames.push(frame);
+            if close && stop_at_close {
+                return frames;
+            }
+        }
+        match tcp.read(&mut chunk).await {
+            Ok(0) | Err(_) => return frames,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
         }
     }
 }

@@ -11,14 +11,14 @@ use ws_client::Error;
 use ws_client::MessageType;
 use ws_client::rpc::{BatchEntry, RpcClient, RpcCodec, RpcConfig, Subscription};
 
-use crate::raw_peer::{RawListener, RawPeer};
+use crate::raw_peer::{RawPeer, RawServer};
 use crate::support::{within, within_for};
 
 /// A client connected to a fresh raw peer, and that peer.
 async fn connected(config: impl FnOnce(RpcConfig) -> RpcConfig) -> (RpcClient, RawPeer) {
-    let listener = RawListener::bind().await;
+    let listener = RawServer::bind();
     let config = config(RpcConfig::new(listener.url()));
-    let (client, peer) = tokio::join!(RpcClient::connect(config), listener.accept());
+    let (client, peer) = tokio::join!(RpcClient::connect(config), listener.accept_peer());
     (client.expect("connect the RPC client"), peer)
 }
 

@@ -37,6 +37,10 @@ impl OpCode {
 pub(crate) const MAX_CONTROL_PAYLOAD: usize = 125;
 /// Longest frame header: 2 bytes, 8 bytes of extended length, 4 bytes of mask.
 pub(crate) const MAX_HEADER_LEN: usize = 14;
+/// Largest payload this platform can hold with its header in one buffer (a `Vec` holds at
+/// most `isize::MAX` bytes). Every limit is clamped to it, so "no limit" (`usize::MAX`)
+/// means this, and a header's length plus its own size never overflows.
+pub(crate) const MAX_PAYLOAD: usize = isize::MAX as usize - MAX_HEADER_LEN;
 
 /// A parsed frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,13 +53,21 @@ pub(crate) struct Header {
     pub(crate) header_len: usize,
 }
 
+impl Header {
+    /// Bytes the whole frame takes, header and payload. Cannot overflow: [`parse_header`]
+    /// refuses a payload over [`MAX_PAYLOAD`].
+    pub(crate) fn frame_len(&self) -> usize {
+        self.header_len + self.payload_len
+    }
+}
+
 /// Parses the header at the start of `bytes`: `Ok(None)` when more bytes are needed.
 ///
 /// Checks what can be checked from the header alone, before any payload is buffered:
 /// reserved bits (no extension was negotiated), reserved opcodes, fragmented or oversized
-/// control frames, and a payload longer than `frame_limit` (reported as
-/// [`Error::MessageTooLarge`], whatever the length field claims, the most significant bit
-/// included). Masking is checked by the caller, which knows its role.
+/// control frames, and a payload longer than `frame_limit` or than [`MAX_PAYLOAD`] (reported
+/// as [`Error::MessageTooLarge`], whatever the length field claims, the most significant
+/// bit included). Masking is checked by the caller, which knows its role.
 pub(crate) fn parse_header(bytes: &[u8], frame_limit: usize) -> Result<Option<Header>, Error> {
     let [first, second, rest @ ..] = bytes else {
         return Ok(None);
@@ -94,6 +106,7 @@ pub(crate) fn parse_header(bytes: &[u8], frame_limit: usize) -> Result<Option<He
             )));
         }
     }
+    let frame_limit = frame_limit.min(MAX_PAYLOAD);
     let payload_len = usize::try_from(declared).unwrap_or(usize::MAX);
     if payload_len > frame_limit {
         return Err(Error::MessageTooLarge {
@@ -274,6 +287,21 @@ mod tests {
             parse_header(&just_over, LIMIT),
             Err(Error::MessageTooLarge { .. })
         ));
+        // "No limit" still refuses what the platform cannot hold, and what it accepts
+        // has a length that adds up.
+        let largest = encoded(true, OpCode::Binary, MAX_PAYLOAD, Some([1, 2, 3, 4]));
+        let header = parse_header(&largest, usize::MAX).unwrap().unwrap();
+        assert_eq!(header.frame_len(), isize::MAX as usize);
+        for claim in [MAX_PAYLOAD + 1, usize::MAX] {
+            let bytes = encoded(true, OpCode::Binary, claim, None);
+            assert!(matches!(
+                parse_header(&bytes, usize::MAX),
+                Err(Error::MessageTooLarge {
+                    limit: MAX_PAYLOAD,
+                    ..
+                })
+            ));
+        }
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! `Inbound`: the read side of a connection. Bytes are read into one small buffer; each
 //! frame header is checked before its payload is buffered, small whole frames become
 //! messages with one copy, and the payload of a large frame is read straight into the
-//! message's own memory.
+//! message's own memory. Turning payloads into checked messages (fragments, UTF-8 as it
+//! arrives, close payloads) is `assembly`'s job.
+//!
+//! After a close frame nothing more is read (RFC 6455 section 5.5.1: what follows it is
+//! discarded).
 //!
 //! Cancel-safe: all progress lives in the struct, none in the future, so a caller may
 //! drop a pending [`Inbound::next`] (a timeout, a `select!`) without losing bytes.
@@ -15,6 +19,7 @@ use tokio::io::AsyncRead;
 use crate::error::{self, Error};
 use crate::message::{Message, MessageType};
 use crate::wire::Role;
+use crate::wire::assembly::{self, Assembly};
 use crate::wire::frame::{self, OpCode};
 use crate::wire::socket::ReadHalf;
 
@@ -22,7 +27,12 @@ use crate::wire::socket::ReadHalf;
 /// cannot make the client reserve its whole claimed length.
 const RESERVE_AHEAD: usize = 1 << 20;
 
-/// The limits a connection reads with.
+/// Most bytes asked of the socket per read, whatever [`ReadLimits::read_size`] says.
+const MAX_READ_SIZE: usize = 16 << 20;
+
+/// The limits a connection reads with. Any value is accepted: each is clamped to what the
+/// platform can hold (`usize::MAX` means "as much as a buffer can hold", about
+/// `isize::MAX` bytes).
 #[derive(Debug, Clone, Copy)]
 pub struct ReadLimits {
     /// Largest message, in bytes: a larger one fails with [`Error::MessageTooLarge`].
@@ -30,15 +40,8 @@ pub struct ReadLimits {
     /// Largest frame payload (the smaller of this and `message` applies), checked from the
     /// frame header before any of the payload is buffered.
     pub frame: usize,
-    /// Bytes asked of the socket per read (at least 256).
+    /// Bytes asked of the socket per read (clamped to 256 bytes - 16 MiB).
     pub read_size: usize,
-}
-
-/// A data message whose frames are still arriving.
-#[derive(Debug)]
-struct Assembly {
-    message_type: MessageType,
-    data: Vec<u8>,
 }
 
 /// The read side of a connection: a socket (or its read half), its buffer and the
@@ -60,6 +63,8 @@ pub struct Inbound<R = ReadHalf> {
     /// payload bytes have been unmasked.
     frame_mask: Option<[u8; 4]>,
     frame_offset: usize,
+    /// Whether a close frame was read: nothing after it is.
+    closed: bool,
 }
 
 impl<R: AsyncRead + Unpin> Inbound<R> {
@@ -71,9 +76,9 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             role,
             buffer: buffered,
             limits: ReadLimits {
-                frame: limits.frame.min(limits.message),
-                read_size: limits.read_size.max(256),
-                ..limits
+                message: limits.message.min(frame::MAX_PAYLOAD),
+                frame: limits.frame.min(limits.message).min(frame::MAX_PAYLOAD),
+                read_size: limits.read_size.clamp(256, MAX_READ_SIZE),
             },
             assembly: None,
             frame_remaining: 0,
@@ -81,12 +86,14 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             frame_fin: false,
             frame_mask: None,
             frame_offset: 0,
+            closed: false,
         }
     }
 
     /// The next message, ping, pong or close; `Ok(None)` when the peer ended the TCP
-    /// connection between frames. Pings and closes are not answered here: that is the
-    /// caller's to do, on its write side.
+    /// connection between frames, and from the call after a close frame on (without
+    /// reading: what follows a close is discarded). Pings and closes are not answered
+    /// here: that is the caller's to do, on its write side.
     pub async fn next(&mut self) -> Result<Option<Message>, Error> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
@@ -106,6 +113,9 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         loop {
             if let Some(message) = self.parse()? {
                 return Poll::Ready(Ok(Some(message)));
+            }
+            if self.closed {
+                return Poll::Ready(Ok(None));
             }
             let read = std::task::ready!(self.poll_read(cx)).map_err(error::from_io)?;
             if read == 0 {
@@ -131,14 +141,13 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             && self.frame_remaining >= self.limits.read_size
         {
             if let Some(assembly) = &mut self.assembly {
-                assembly
-                    .data
-                    .reserve(self.frame_remaining.min(RESERVE_AHEAD));
-                let start = assembly.data.len();
-                let mut into = (&mut assembly.data).limit(self.frame_remaining);
+                let data = assembly.data_mut();
+                data.reserve(self.frame_remaining.min(RESERVE_AHEAD));
+                let start = data.len();
+                let mut into = data.limit(self.frame_remaining);
                 let read = std::task::ready!(tokio_util::io::poll_read_buf(io, cx, &mut into))?;
                 if let Some(key) = self.frame_mask {
-                    frame::apply_mask_at(&mut assembly.data[start..], key, self.frame_offset);
+                    frame::apply_mask_at(&mut data[start..], key, self.frame_offset);
                 }
                 self.frame_offset += read;
                 self.frame_remaining -= read;
@@ -152,30 +161,21 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
     /// Takes the next message out of what has been read, if it is all there.
     fn parse(&mut self) -> Result<Option<Message>, Error> {
         loop {
+            if self.closed {
+                return Ok(None);
+            }
             if self.in_payload {
+                let take = self.frame_remaining.min(self.buffer.len());
+                if let Some(assembly) = &mut self.assembly {
+                    assembly.extend(&self.buffer[..take], self.frame_mask, self.frame_offset);
+                    // Also covers what a direct read put in since the last call.
+                    assembly.check_text()?;
+                }
+                self.frame_offset += take;
+                self.buffer.advance(take);
+                self.frame_remaining -= take;
                 if self.frame_remaining > 0 {
-                    let take = self.frame_remaining.min(self.buffer.len());
-                    if take == 0 {
-                        return Ok(None);
-                    }
-                    if let Some(assembly) = &mut self.assembly {
-                        let bytes = &self.buffer[..take];
-                        match self.frame_mask {
-                            Some(key) => frame::extend_masked_at(
-                                &mut assembly.data,
-                                bytes,
-                                key,
-                                self.frame_offset,
-                            ),
-                            None => assembly.data.extend_from_slice(bytes),
-                        }
-                    }
-                    self.frame_offset += take;
-                    self.buffer.advance(take);
-                    self.frame_remaining -= take;
-                    if self.frame_remaining > 0 {
-                        return Ok(None);
-                    }
+                    return Ok(None);
                 }
                 self.in_payload = false;
                 if self.frame_fin {
@@ -200,7 +200,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 }
                 _ => {}
             }
-            let whole = header.header_len + header.payload_len;
+            let whole = header.frame_len();
             match header.opcode {
                 OpCode::Close | OpCode::Ping | OpCode::Pong => {
                     if self.buffer.len() < whole {
@@ -223,12 +223,10 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                     if header.fin && self.buffer.len() >= whole {
                         // The common case: a whole message in the buffer, one copy out.
                         let data = self.take_payload(&header);
-                        return checked(Message { data, message_type }).map(Some);
+                        return assembly::whole_message(message_type, data).map(Some);
                     }
-                    self.assembly = Some(Assembly {
-                        message_type,
-                        data: Vec::with_capacity(header.payload_len.min(RESERVE_AHEAD)),
-                    });
+                    let capacity = header.payload_len.min(RESERVE_AHEAD);
+                    self.assembly = Some(Assembly::new(message_type, capacity));
                 }
                 OpCode::Continuation => {
                     let Some(assembly) = &self.assembly else {
@@ -236,7 +234,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                             "a continuation frame arrived with no message to continue".into(),
                         ));
                     };
-                    let size = assembly.data.len().saturating_add(header.payload_len);
+                    let size = assembly.len().saturating_add(header.payload_len);
                     if size > self.limits.message {
                         return Err(Error::MessageTooLarge {
                             size,
@@ -256,7 +254,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
 
     /// Copies out (and unmasks) the payload of a frame that is all in the buffer.
     fn take_payload(&mut self, header: &frame::Header) -> Vec<u8> {
-        let whole = header.header_len + header.payload_len;
+        let whole = header.frame_len();
         let bytes = &self.buffer[header.header_len..whole];
         let payload = match header.mask {
             Some(key) => {
@@ -275,269 +273,21 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         let assembly = self.assembly.take().ok_or_else(|| {
             Error::Protocol("a frame ended a message that had not started".into())
         })?;
-        checked(Message {
-            data: assembly.data,
-            message_type: assembly.message_type,
-        })
+        assembly.finish()
     }
 
-    /// A control frame as a message, after the checks RFC 6455 asks for a close frame.
+    /// A control frame as a message. A close frame ends the conversation: whatever
+    /// follows it is discarded.
     fn control(&mut self, opcode: OpCode, payload: Vec<u8>) -> Result<Message, Error> {
-        let message_type = match opcode {
-            OpCode::Ping => MessageType::Ping,
-            OpCode::Pong => MessageType::Pong,
-            _ => {
-                check_close_payload(&payload)?;
-                if !self.buffer.is_empty() {
-                    return Err(Error::Protocol(
-                        "the peer sent more frames after its close frame".into(),
-                    ));
-                }
-                MessageType::Close
-            }
-        };
-        Ok(Message {
-            data: payload,
-            message_type,
-        })
-    }
-}
-
-/// A text message must be UTF-8 (RFC 6455 section 8.1; the connection fails with 1007).
-#[inline]
-fn checked(message: Message) -> Result<Message, Error> {
-    if message.message_type == MessageType::Text && std::str::from_utf8(&message.data).is_err() {
-        return Err(Error::InvalidUtf8);
-    }
-    Ok(message)
-}
-
-/// Whether a peer may put `code` in a close frame (RFC 6455 section 7.4: 1004-1006 and
-/// 1015 are reserved for reporting, below 1000 and from 5000 up unassigned).
-pub(crate) fn close_code_allowed(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
-}
-
-/// A close payload is empty, or a permitted code followed by a UTF-8 reason.
-fn check_close_payload(payload: &[u8]) -> Result<(), Error> {
-    match payload {
-        [] => Ok(()),
-        [_] => Err(Error::Protocol(
-            "the peer's close frame had a 1-byte payload (a code takes 2)".into(),
-        )),
-        [hi, lo, reason @ ..] => {
-            let code = u16::from_be_bytes([*hi, *lo]);
-            if !close_code_allowed(code) {
-                return Err(Error::Protocol(format!(
-                    "the peer's close frame carried code {code}, a close code RFC 6455 forbids"
-                )));
-            }
-            std::str::from_utf8(reason).map_err(|_| Error::InvalidUtf8)?;
-            Ok(())
+        let message = assembly::control_message(opcode, payload)?;
+        if message.message_type == MessageType::Close {
+            self.closed = true;
+            self.buffer = BytesMut::new();
+            self.assembly = None;
         }
+        Ok(message)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use tokio::io::{AsyncWriteExt, DuplexStream};
-
-    use super::*;
-    use crate::wire::Outbound;
-
-    const LIMITS: ReadLimits = ReadLimits {
-        message: 1 << 20,
-        frame: 1 << 20,
-        read_size: 256,
-    };
-
-    /// A frame as a server sends it (unmasked) or a client (masked with `key`).
-    fn frame(fin: bool, opcode: OpCode, payload: &[u8], key: Option<[u8; 4]>) -> Vec<u8> {
-        let mut out = Vec::new();
-        frame::encode_header(&mut out, fin, opcode, payload.len(), key);
-        let start = out.len();
-        out.extend_from_slice(payload);
-        if let Some(key) = key {
-            frame::apply_mask(&mut out[start..], key);
-        }
-        out
-    }
-
-    fn reader(role: Role) -> (Inbound<DuplexStream>, DuplexStream) {
-        let (theirs, ours) = tokio::io::duplex(1 << 16);
-        (Inbound::new(ours, BytesMut::new(), LIMITS, role), theirs)
-    }
-
-    async fn next<R: AsyncRead + Unpin>(
-        inbound: &mut Inbound<R>,
-    ) -> Result<Option<Message>, Error> {
-        tokio::time::timeout(Duration::from_secs(5), inbound.next())
-            .await
-            .expect("no message within 5 s")
-    }
-
-    #[tokio::test]
-    async fn fragments_are_joined_around_an_interleaved_ping() {
-        let (mut inbound, mut peer) = reader(Role::Client);
-        let mut bytes = frame(false, OpCode::Text, b"hel", None);
-        bytes.extend(frame(true, OpCode::Ping, b"p", None));
-        bytes.extend(frame(false, OpCode::Continuation, b"lo ", None));
-        bytes.extend(frame(true, OpCode::Continuation, b"world", None));
-        peer.write_all(&bytes).await.unwrap();
-        let ping = next(&mut inbound).await.unwrap().unwrap();
-        assert_eq!(
-            (ping.message_type, ping.data.as_slice()),
-            (MessageType::Ping, &b"p"[..])
-        );
-        let text = next(&mut inbound).await.unwrap().unwrap();
-        assert_eq!(text.as_text().unwrap(), "hello world");
-        drop(peer);
-        assert!(
-            next(&mut inbound).await.unwrap().is_none(),
-            "clean end between frames"
-        );
-    }
-
-    #[tokio::test]
-    async fn masked_frames_dribbled_byte_by_byte_are_unmasked_by_a_server() {
-        let (mut inbound, mut peer) = reader(Role::Server);
-        // Larger than the read size, so both the buffered and the direct path run.
-        let payload: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
-        let mut bytes = frame(false, OpCode::Binary, &payload[..3], Some([1, 2, 3, 4]));
-        bytes.extend(frame(
-            true,
-            OpCode::Continuation,
-            &payload[3..],
-            Some([9, 8, 7, 6]),
-        ));
-        let writer = tokio::spawn(async move {
-            for chunk in bytes.chunks(7) {
-                peer.write_all(chunk).await.unwrap();
-                tokio::task::yield_now().await;
-            }
-            peer
-        });
-        let message = next(&mut inbound).await.unwrap().unwrap();
-        assert_eq!(message.message_type, MessageType::Binary);
-        assert_eq!(message.data, payload);
-        drop(writer.await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn what_an_outbound_writes_an_inbound_of_the_other_role_reads() {
-        for (writer_role, reader_role) in
-            [(Role::Client, Role::Server), (Role::Server, Role::Client)]
-        {
-            let (theirs, ours) = tokio::io::duplex(1 << 20);
-            let mut outbound = Outbound::new(theirs, writer_role);
-            let mut inbound = Inbound::new(ours, BytesMut::new(), LIMITS, reader_role);
-            let large = vec![7u8; 100_000];
-            outbound.encode(MessageType::Text, "small".as_bytes());
-            outbound.encode_owned(Message::binary(large.clone()));
-            outbound.encode(MessageType::Close, &Message::close(1000, "bye").data);
-            outbound.flush().await.unwrap();
-            assert_eq!(
-                next(&mut inbound)
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .as_text()
-                    .unwrap(),
-                "small"
-            );
-            assert_eq!(next(&mut inbound).await.unwrap().unwrap().data, large);
-            let close = next(&mut inbound).await.unwrap().unwrap();
-            assert_eq!(close.close_code(), Some(1000));
-        }
-    }
-
-    #[tokio::test]
-    async fn a_cancelled_read_loses_nothing() {
-        let (mut inbound, mut peer) = reader(Role::Client);
-        let bytes = frame(true, OpCode::Binary, &[5u8; 1000], None);
-        peer.write_all(&bytes[..600]).await.unwrap();
-        let early = tokio::time::timeout(Duration::from_millis(20), inbound.next()).await;
-        assert!(early.is_err(), "half a frame is not a message");
-        peer.write_all(&bytes[600..]).await.unwrap();
-        assert_eq!(
-            next(&mut inbound).await.unwrap().unwrap().data,
-            vec![5u8; 1000]
-        );
-    }
-
-    #[tokio::test]
-    async fn rule_breaking_sequences_are_refused() {
-        let cases: [(Vec<u8>, Role); 6] = [
-            (frame(true, OpCode::Continuation, b"x", None), Role::Client),
-            (
-                [
-                    frame(false, OpCode::Text, b"a", None),
-                    frame(true, OpCode::Text, b"b", None),
-                ]
-                .concat(),
-                Role::Client,
-            ),
-            (
-                frame(true, OpCode::Text, b"x", Some([1, 1, 1, 1])),
-                Role::Client,
-            ),
-            (frame(true, OpCode::Text, b"x", None), Role::Server),
-            (frame(true, OpCode::Close, &[3], None), Role::Client),
-            (
-                [
-                    frame(true, OpCode::Close, &[3, 232], None),
-                    frame(true, OpCode::Text, b"late", None),
-                ]
-                .concat(),
-                Role::Client,
-            ),
-        ];
-        for (i, (bytes, role)) in cases.into_iter().enumerate() {
-            let (mut inbound, mut peer) = reader(role);
-            peer.write_all(&bytes).await.unwrap();
-            let outcome = next(&mut inbound).await;
-            assert!(
-                matches!(outcome, Err(Error::Protocol(_))),
-                "case {i}: {outcome:?}"
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn limits_and_text_are_checked() {
-        let (mut inbound, mut peer) = reader(Role::Client);
-        peer.write_all(&frame(true, OpCode::Text, &[0xff, 0xfe], None))
-            .await
-            .unwrap();
-        assert!(matches!(next(&mut inbound).await, Err(Error::InvalidUtf8)));
-
-        let (mut inbound, mut peer) = reader(Role::Client);
-        let half = vec![0u8; LIMITS.message / 2 + 1];
-        let writer = tokio::spawn(async move {
-            let _ = peer
-                .write_all(&frame(false, OpCode::Binary, &half, None))
-                .await;
-            let _ = peer
-                .write_all(&frame(true, OpCode::Continuation, &half, None))
-                .await;
-        });
-        assert!(matches!(
-            next(&mut inbound).await,
-            Err(Error::MessageTooLarge { limit, .. }) if limit == LIMITS.message
-        ));
-        drop(inbound);
-        writer.await.unwrap();
-
-        let (mut inbound, mut peer) = reader(Role::Client);
-        peer.write_all(&frame(true, OpCode::Binary, b"cut", None)[..3])
-            .await
-            .unwrap();
-        drop(peer);
-        assert!(matches!(
-            next(&mut inbound).await,
-            Err(Error::ConnectionLost(_))
-        ));
-    }
-}
+mod tests;

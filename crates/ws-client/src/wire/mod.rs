@@ -13,6 +13,7 @@
 //! server role); most users want [`WebSocketConnection`](crate::WebSocketConnection),
 //! which adds the state machine, limits and timeouts on top.
 
+pub(crate) mod assembly;
 pub(crate) mod frame;
 pub(crate) mod handshake;
 pub(crate) mod inbound;
