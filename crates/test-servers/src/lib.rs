@@ -2,6 +2,7 @@
 //! here so that each stays small: the command line, the shared accept loop and session
 //! steps, and one module per mode.
 
+pub mod chaos;
 pub mod cli;
 pub mod echo;
 pub mod events;
@@ -83,5 +84,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             server::run(name, &server_args, load).await
         }
         Mode::Security(args) => security::run(name, &args).await,
+        Mode::Chaos(args) => chaos::run(name, &args).await,
     }
 }
