@@ -1,6 +1,8 @@
 //! One integration-test binary: ws-client against the real `test-servers` over loopback.
 //! Each module covers one area; `support` holds the small helpers they share.
 
+mod chaos;
+mod chaos_faults;
 mod cli;
 mod close;
 mod echo;

@@ -43,7 +43,7 @@ impl Upstream {
             (Some(port), _) => port,
             (None, Some(port)) => port,
             (None, None) => {
-                return Err("write the upstream as host:port, e.g. 127.0.0.1:9001".into());
+                return Err("write the upstream as host:port, e.g. 10.0.0.5:9001".into());
             }
         };
         let path = match path {
@@ -97,7 +97,7 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), String> {
     } else {
         match authority.rsplit_once(':') {
             Some((host, port)) if !host.contains(':') => (host, Some(port)),
-            Some(_) => return Err("put an IPv6 address in brackets: [::1]:9001".into()),
+            Some(_) => return Err("put an IPv6 address in brackets: [fd00::5]:9001".into()),
             None => (authority, None),
         }
     };
@@ -121,40 +121,40 @@ mod tests {
 
     #[test]
     fn urls_and_host_ports_parse() {
-        let up = Upstream::parse("ws://127.0.0.1:9001/echo?x=1").unwrap();
+        let up = Upstream::parse("ws://10.1.2.3:9001/echo?x=1").unwrap();
         assert_eq!(
             (up.host.as_str(), up.port, up.scheme),
-            ("127.0.0.1", 9001, "ws")
+            ("10.1.2.3", 9001, "ws")
         );
         assert_eq!(up.path, "/echo?x=1");
-        assert_eq!(up.authority(), "127.0.0.1:9001");
+        assert_eq!(up.authority(), "10.1.2.3:9001");
 
-        let up = Upstream::parse("127.0.0.1:9001").unwrap();
+        let up = Upstream::parse("10.1.2.3:9001").unwrap();
         assert_eq!((up.port, up.path.as_str()), (9001, "/"));
 
         let up = Upstream::parse("wss://example.com").unwrap();
         assert_eq!((up.port, up.scheme, up.path.as_str()), (443, "wss", "/"));
         assert_eq!(Upstream::parse("ws://h?q").unwrap().path, "/?q");
 
-        let up = Upstream::parse("ws://[::1]:9001/").unwrap();
+        let up = Upstream::parse("ws://[fd00::1]:9001/").unwrap();
         assert_eq!(
             (up.host.as_str(), up.authority()),
-            ("::1", "[::1]:9001".into())
+            ("fd00::1", "[fd00::1]:9001".into())
         );
     }
 
     #[test]
     fn bad_upstreams_are_refused() {
         for bad in [
-            "http://127.0.0.1:1/",
-            "127.0.0.1",
-            "127.0.0.1:0",
-            "127.0.0.1:99999",
-            "127.0.0.1:1/path",
+            "http://10.1.2.3:1/",
+            "10.1.2.3",
+            "10.1.2.3:0",
+            "10.1.2.3:99999",
+            "10.1.2.3:1/path",
             ":9001",
             "ws://:9001/",
             "ws://user@h:1/",
-            "::1:9001",
+            "fd00::1:9001",
             "ws://[::1/",
         ] {
             assert!(Upstream::parse(bad).is_err(), "{bad}");
