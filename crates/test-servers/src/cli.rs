@@ -181,7 +181,7 @@ pub struct ChaosArgs {
 
     /// The faults in force at start-up (the control API changes them later).
     #[command(flatten)]
-    pub faults: crate::chaos::faults::FaultFlags,
+    pub faults: crate::chaos::flags::FaultFlags,
 }
 
 /// Options every server mode shares: where to listen, limits and shutdown.

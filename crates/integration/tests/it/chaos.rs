@@ -193,6 +193,18 @@ async fn chaos_url_keeps_the_upstream_path() {
 }
 
 #[tokio::test]
+async fn chaos_passes_tls_through_untouched() {
+    let secure = TestServer::start_with("echo", &["--tls"]);
+    let proxy = Proxy::start(secure.url(), &["--latency-ms", "5"]);
+    assert_eq!(proxy.url(), format!("wss://{}/", proxy.addr()));
+    let config = TransportConfig::new(proxy.url())
+        .with_ca_file(secure.ca_cert().unwrap())
+        .unwrap();
+    let mut connection = crate::support::connect_with(config).await;
+    crate::support::assert_echoes(&mut connection, "end to end through the proxy").await;
+}
+
+#[tokio::test]
 async fn chaos_control_api_reads_replaces_patches_resets_and_refuses_bad_input() {
     let echo = echo_server(&[]);
     let proxy = Proxy::start(echo.url(), &["--latency-ms", "5", "--jitter-ms", "2"]);

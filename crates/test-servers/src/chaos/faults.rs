@@ -1,8 +1,7 @@
-//! The fault set of `chaos` mode, as JSON (the control API) and as command-line flags (the
-//! state at start-up), with the same names and limits: a flag is its JSON field with `-`
-//! for `_`. Bad JSON is refused with a message that names the field.
+//! The fault set of `chaos` mode and its JSON form (the control API's), with the limits the
+//! command-line flags (`flags.rs`) share. Bad JSON is refused with a message that names the
+//! field.
 
-use clap::Args;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -215,72 +214,6 @@ fn direction(value: &Value) -> Result<Direction, String> {
         _ => Err(format!(
             "direction: expected \"both\", \"upstream\" or \"downstream\", got {value}"
         )),
-    }
-}
-
-/// The fault flags of `test-servers chaos`: the state at start-up.
-#[derive(Debug, Clone, Default, Args)]
-pub struct FaultFlags {
-    /// Delay added to every chunk of bytes, in milliseconds, in the ways --direction names.
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_DELAY_MS))]
-    pub latency_ms: u64,
-
-    /// Each chunk's delay varies by up to this many milliseconds either side of the latency.
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_DELAY_MS))]
-    pub jitter_ms: u64,
-
-    /// Which ways latency, jitter, bandwidth and the slicer apply to.
-    #[arg(long, value_enum, default_value_t = Direction::Both)]
-    pub direction: Direction,
-
-    /// Bandwidth limit per connection and way, in kilobits per second (1000 = 125 KB/s).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_BANDWIDTH_KBPS))]
-    pub bandwidth_kbps: Option<u64>,
-
-    /// Write what is forwarded in pieces of at most this many bytes.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_SLICE_BYTES))]
-    pub slice_bytes: Option<u64>,
-
-    /// Pause after each slicer piece, in milliseconds.
-    #[arg(long, default_value_t = 0, requires = "slice_bytes", value_parser = clap::value_parser!(u64).range(0..=MAX_DELAY_MS))]
-    pub slice_delay_ms: u64,
-
-    /// Reset (RST) a connection once this many bytes, both ways together, were forwarded.
-    #[arg(long)]
-    pub reset_after_bytes: Option<u64>,
-
-    /// Reset (RST) a connection this many milliseconds after it was accepted.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=MAX_TIMER_MS))]
-    pub reset_after_ms: Option<u64>,
-
-    /// Close (FIN) a connection once this many bytes, both ways together, were forwarded.
-    #[arg(long)]
-    pub close_after_bytes: Option<u64>,
-
-    /// Forward nothing and keep the sockets open (a half-open connection).
-    #[arg(long)]
-    pub black_hole: bool,
-
-    /// Start down: new connections are reset as soon as they are accepted.
-    #[arg(long)]
-    pub down: bool,
-}
-
-impl From<&FaultFlags> for Faults {
-    fn from(flags: &FaultFlags) -> Self {
-        Faults {
-            latency_ms: flags.latency_ms,
-            jitter_ms: flags.jitter_ms,
-            direction: flags.direction,
-            bandwidth_kbps: flags.bandwidth_kbps,
-            slice_bytes: flags.slice_bytes,
-            slice_delay_ms: flags.slice_delay_ms,
-            reset_after_bytes: flags.reset_after_bytes,
-            reset_after_ms: flags.reset_after_ms,
-            close_after_bytes: flags.close_after_bytes,
-            black_hole: flags.black_hole,
-            down: flags.down,
-        }
     }
 }
 

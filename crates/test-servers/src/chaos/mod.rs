@@ -12,6 +12,7 @@
 pub mod conn;
 pub mod control;
 pub mod faults;
+pub mod flags;
 pub mod pace;
 pub mod pipe;
 pub mod upstream;
