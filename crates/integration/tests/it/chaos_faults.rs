@@ -112,7 +112,7 @@ async fn chaos_latency_is_a_delay_line_not_a_throughput_cap() {
         (low.min(s), high.max(s))
     });
     eprintln!("chaos round trips at 50±20 ms each way: {low:.1}..{high:.1} ms");
-    assert!(low >= 55.0 && high <= 160.0, "{low:.1}..{high:.1} ms");
+    assert!(low >= 55.0 && high <= 180.0, "{low:.1}..{high:.1} ms");
     assert!(high - low > 5.0, "no jitter: {low:.1}..{high:.1} ms");
 }
 
