@@ -37,6 +37,9 @@ pub enum Mode {
     /// A hostile server: the URL path picks an attack (/bad-accept, /reserved-bits...);
     /// --list prints the catalogue.
     Security(SecurityArgs),
+    /// A fault-injecting TCP proxy in front of any upstream: latency, bandwidth, slicing,
+    /// resets, black holes, refusals; changed while it runs through an HTTP control API.
+    Chaos(ChaosArgs),
 }
 
 impl Mode {
@@ -48,6 +51,7 @@ impl Mode {
             Mode::Perf(_) => "perf",
             Mode::Load(_) => "load",
             Mode::Security(_) => "security",
+            Mode::Chaos(_) => "chaos",
         }
     }
 }
@@ -136,6 +140,50 @@ pub struct SecurityArgs {
     /// Longest time one connection is kept, whatever its scenario (e.g. 60s, 5s).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub max_scenario_time: Duration,
+}
+
+/// Options of `test-servers chaos`: a raw TCP proxy, so none of the WebSocket options apply.
+#[derive(Debug, Args)]
+pub struct ChaosArgs {
+    /// Where to forward connections: a `ws://` or `wss://` URL (its path is kept in the
+    /// ready line's `url`) or `host:port`.
+    #[arg(long, value_parser = crate::chaos::upstream::Upstream::parse)]
+    pub upstream: crate::chaos::upstream::Upstream,
+
+    /// Address to listen on (the control API listens there too).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// Port to listen on; 0 picks a free ephemeral port (printed in the ready line). The
+    /// default sits beside the other modes' 9001.
+    #[arg(long, default_value_t = 9002)]
+    pub port: u16,
+
+    /// Port of the HTTP control API; 0 (the default) picks a free one, named in the ready
+    /// line's `control`.
+    #[arg(long, default_value_t = 0)]
+    pub control_port: u16,
+
+    /// Most connections proxied at once; more are reset at once.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Deadline for connecting to the upstream; a client whose upstream connection fails
+    /// is reset (e.g. 10s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Print a `stats` line on stdout this often (e.g. 1s); 0 prints none.
+    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    pub stats_interval: Duration,
+
+    /// Shut down when standard input reaches end of file.
+    #[arg(long)]
+    pub exit_on_stdin_eof: bool,
+
+    /// The faults in force at start-up (the control API changes them later).
+    #[command(flatten)]
+    pub faults: crate::chaos::flags::FaultFlags,
 }
 
 /// Options every server mode shares: where to listen, limits and shutdown.

@@ -3,6 +3,7 @@
 //! steps, and one module per mode.
 
 pub mod admission;
+pub mod chaos;
 pub mod cli;
 pub mod echo;
 pub mod events;
@@ -90,5 +91,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             server::run(name, &server_args, WebSocket::new(&server_args, load)?).await
         }
         Mode::Security(args) => security::run(name, &args).await,
+        Mode::Chaos(args) => chaos::run(name, &args).await,
     }
 }

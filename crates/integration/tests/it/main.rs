@@ -2,6 +2,8 @@
 //! Each module covers one area; `support` holds the small helpers they share.
 
 mod cancel_safety;
+mod chaos;
+mod chaos_faults;
 mod cli;
 mod close;
 mod close_after;
