@@ -9,7 +9,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const MAX_LINES: usize = 600;
+/// DESIGN.md asks for files of roughly 100-400 lines; a file that passes this has grown a
+/// second job and is split along it (issue 10 split the last ones), not granted more lines.
+const MAX_LINES: usize = 420;
 const SLEEP_MARKER: &str = "tidy:allow-sleep";
 const PORT_MARKER: &str = "tidy:allow-port";
 /// Built into `name!(` at run time, so this file does not trip its own rule.
