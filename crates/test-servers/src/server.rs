@@ -24,6 +24,8 @@ use crate::stats_line::{self, ExtraCounters};
 
 /// How long open connections get to finish (their close handshakes) at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Pause after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// File descriptors the process needs besides its connections (listener, stdio, runtime).
 const SPARE_FDS: u64 = 64;
 
@@ -152,15 +154,7 @@ pub async fn run<S: Service>(
     let reason = loop {
         let (tcp, peer) = tokio::select! {
             reason = &mut stop => break reason,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = accept(&listener) => accepted,
         };
         let slot = Arc::clone(&slots).try_acquire_owned().ok();
         let serving = Arc::clone(&service).serve_tcp(tcp, peer, slot.is_some(), context.clone());
@@ -186,4 +180,19 @@ pub async fn run<S: Service>(
         extra: service.stopped_extra(),
     });
     Ok(())
+}
+
+/// The next connection on `listener`. A failed accept (out of file descriptors and the
+/// like) is logged and retried after a pause instead of spinning.
+pub async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(pair) => return pair,
+            Err(e) => {
+                let on = listener.local_addr().ok();
+                tracing::warn!(error = %e, ?on, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
 }
