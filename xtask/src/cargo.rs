@@ -43,6 +43,21 @@ where
     command
 }
 
+/// Fails with an install hint unless the cargo subcommand `subcommand` (installed as the
+/// crate `cargo-<subcommand>`) runs.
+pub(crate) fn require_subcommand(subcommand: &str) -> Result<()> {
+    let found = cargo([subcommand, "--version"])
+        .output()
+        .map(|output| output.status.success())
+        .unwrap_or(false);
+    if !found {
+        bail!(
+            "cargo-{subcommand} is not installed: run `cargo install --locked cargo-{subcommand}`"
+        );
+    }
+    Ok(())
+}
+
 /// The command as a person would type it, for messages: `cargo test -p integration`.
 pub(crate) fn display(command: &Command) -> String {
     let program = Path::new(command.get_program()).file_stem().map_or_else(

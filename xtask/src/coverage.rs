@@ -145,13 +145,7 @@ fn parse_env(text: &str) -> Vec<(OsString, OsString)> {
 /// version is installed under `/usr/lib/llvm-N/bin` (Debian's `llvm-N`: rustup's
 /// `llvm-tools` component cannot be downloaded everywhere).
 fn llvm_tools_env() -> Result<Vec<(OsString, OsString)>> {
-    let found = cargo::cargo(["llvm-cov", "--version"])
-        .output()
-        .map(|output| output.status.success())
-        .unwrap_or(false);
-    if !found {
-        bail!("cargo-llvm-cov is not installed: run `cargo install --locked cargo-llvm-cov`");
-    }
+    cargo::require_subcommand("llvm-cov")?;
     if std::env::var_os("LLVM_COV").is_some() && std::env::var_os("LLVM_PROFDATA").is_some() {
         return Ok(Vec::new());
     }

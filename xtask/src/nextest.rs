@@ -14,14 +14,7 @@ use crate::{cargo, usage};
 
 /// Fails with an install hint unless `cargo nextest` runs.
 pub(crate) fn require() -> Result<()> {
-    let found = cargo::cargo(["nextest", "--version"])
-        .output()
-        .map(|output| output.status.success())
-        .unwrap_or(false);
-    if !found {
-        bail!("cargo-nextest is not installed: run `cargo install --locked cargo-nextest`");
-    }
-    Ok(())
+    cargo::require_subcommand("nextest")
 }
 
 /// What one run of the suite produced.

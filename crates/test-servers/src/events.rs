@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::stats::Counters;
 
-/// Printed once the socket is bound and accepting.
+/// Printed once the socket is bound and accepting: the members every ready line has, then
+/// the ones the mode adds, in the order they were added.
 #[derive(Debug, Serialize)]
 pub struct Listening<'a> {
     /// Always `"listening"`.
@@ -18,17 +19,37 @@ pub struct Listening<'a> {
     pub addr: String,
     /// The URL clients connect to.
     pub url: String,
+    /// What the mode adds (`--tls`: `ca_cert`; `chaos`: `upstream`, `control`).
+    #[serde(flatten)]
+    pub extra: Members,
 }
 
-/// The ready line of a `--tls` server: the [`Listening`] fields, then where the CA
-/// certificate clients must trust was written (a PEM file).
-#[derive(Debug, Serialize)]
-pub struct ListeningTls<'a> {
-    /// The fields every ready line has (`url` is `wss://...`).
-    #[serde(flatten)]
-    pub listening: Listening<'a>,
-    /// Path of the CA certificate's PEM file.
-    pub ca_cert: String,
+impl<'a> Listening<'a> {
+    /// The ready line of `mode` listening on `addr`, at `url`, with nothing added yet.
+    pub fn new(mode: &'a str, addr: String, url: String) -> Self {
+        Self {
+            event: "listening",
+            mode,
+            addr,
+            url,
+            extra: Members::default(),
+        }
+    }
+
+    /// Adds the member `name` after those already there.
+    pub fn add(&mut self, name: &'static str, value: impl Into<String>) {
+        self.extra.0.push((name, value.into()));
+    }
+}
+
+/// Members of an event in a fixed order (a JSON object, whatever serde_json's features).
+#[derive(Debug, Default)]
+pub struct Members(Vec<(&'static str, String)>);
+
+impl Serialize for Members {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, value)| (name, value)))
+    }
 }
 
 /// Printed once at exit, after open sessions were closed.

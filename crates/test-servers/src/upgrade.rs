@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::{
 
 use crate::admission::HandshakeRules;
 use crate::cli::ServerArgs;
+use crate::events::Listening;
 use crate::server::{Context, Service};
 use crate::session::{ServerStream, Session};
 use crate::stats::Stats;
@@ -102,8 +103,13 @@ impl<H: Handler> Service for WebSocket<H> {
         }
     }
 
-    fn tls(&self) -> Option<&ServerTls> {
-        self.tls.as_deref()
+    /// With `--tls`: `wss://` in the URL, and the CA certificate's file in `ca_cert`.
+    async fn start(&self, ready: &mut Listening<'_>, _context: &Context) -> anyhow::Result<()> {
+        if let Some(tls) = &self.tls {
+            ready.url = format!("wss://{}/", ready.addr);
+            ready.add("ca_cert", tls.ca_path().display().to_string());
+        }
+        Ok(())
     }
 
     fn extra_stats(&self) -> ExtraCounters {

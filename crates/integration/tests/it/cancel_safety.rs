@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 use ws_client::{
-    ConnectionState, Error, Message, MessageType, TransportConfig, WebSocketConnection, WsSender,
+    ConnectionState, Error, Message, MessageType, TransportConfig, WebSocketConnection,
 };
 
 use crate::raw_peer::{
@@ -34,32 +35,41 @@ async fn open(server: &RawServer) -> (TcpStream, WebSocketConnection) {
     tokio::join!(server.accept(), connect_with(config))
 }
 
-/// Sends small messages until one cannot be written within [`CANCEL_AFTER`] (the peer
-/// reads nothing); returns how many were started, the cancelled one included.
-async fn fill(connection: &mut WebSocketConnection) -> usize {
+/// Sends small messages with `send` (a connection's or a split sender's) until one cannot
+/// be written within [`CANCEL_AFTER`] (the peer reads nothing); returns how many were
+/// started, the cancelled one included.
+async fn fill<T>(mut send: impl AsyncFnMut(Message) -> T) -> usize {
     for started in 1..=10_000 {
-        let send = connection.send(Message::binary(vec![7u8; FILLER]));
-        if tokio::time::timeout(CANCEL_AFTER, send).await.is_err() {
+        let sending = send(Message::binary(vec![7u8; FILLER]));
+        if tokio::time::timeout(CANCEL_AFTER, sending).await.is_err() {
             return started;
         }
     }
     panic!("80 MB went out to a peer that reads nothing");
 }
 
-/// [`fill`] through a split sender.
-async fn fill_sender(sender: &WsSender) -> usize {
-    for started in 1..=10_000 {
-        let send = sender.send(Message::binary(vec![7u8; FILLER]));
-        if tokio::time::timeout(CANCEL_AFTER, send).await.is_err() {
-            return started;
-        }
+/// Starts `receive` `attempts` times, cancelling each after [`CANCEL_AFTER`]: none may
+/// finish, since the socket is full (`why`).
+async fn cancel_receives<T: std::fmt::Debug>(
+    attempts: usize,
+    why: &str,
+    mut receive: impl AsyncFnMut() -> T,
+) {
+    for attempt in 0..attempts {
+        let early = tokio::time::timeout(CANCEL_AFTER, receive()).await;
+        assert!(early.is_err(), "attempt {attempt}: {why}: {early:?}");
     }
-    panic!("80 MB went out to a peer that reads nothing");
 }
 
-/// The control frames among `frames`, after checking that the data frames are the
-/// `filled` fillers, whole.
-fn control_frames(frames: &[Frame], filled: usize) -> Vec<(u8, Vec<u8>)> {
+/// The peer reads again: every frame the client sends until it ends the connection.
+fn read_again(mut tcp: TcpStream) -> JoinHandle<Vec<Frame>> {
+    tokio::spawn(async move { read_frames(&mut tcp, false).await })
+}
+
+/// The control frames the peer read (see [`read_again`]), after checking that the data
+/// frames are the `filled` fillers, whole.
+async fn control_frames(reader: JoinHandle<Vec<Frame>>, filled: usize) -> Vec<(u8, Vec<u8>)> {
+    let frames = within(reader).await.unwrap();
     let data: Vec<&Frame> = frames.iter().filter(|f| f.opcode == BINARY).collect();
     assert_eq!(data.len(), filled, "every filler arrives, once");
     assert!(data.iter().all(|f| f.payload == vec![7u8; FILLER]));
@@ -74,7 +84,7 @@ fn control_frames(frames: &[Frame], filled: usize) -> Vec<(u8, Vec<u8>)> {
 async fn a_ping_and_a_close_read_while_the_socket_is_full_are_answered_once_and_returned() {
     let server = RawServer::bind_small_receive_buffer();
     let (mut tcp, mut connection) = open(&server).await;
-    let filled = fill(&mut connection).await;
+    let filled = fill(async |message| connection.send(message).await).await;
     let close = close_payload(1000, "bye");
     let burst = [
         server_frame(PING, true, b"p"),
@@ -82,15 +92,12 @@ async fn a_ping_and_a_close_read_while_the_socket_is_full_are_answered_once_and_
     ]
     .concat();
     within(tcp.write_all(&burst)).await.unwrap();
-    for attempt in 0..3 {
-        let early = tokio::time::timeout(CANCEL_AFTER, connection.receive_message()).await;
-        assert!(
-            early.is_err(),
-            "attempt {attempt}: nothing can be answered yet: {early:?}"
-        );
-    }
+    cancel_receives(3, "nothing can be answered yet", async || {
+        connection.receive_message().await
+    })
+    .await;
 
-    let reader = tokio::spawn(async move { read_frames(&mut tcp, false).await });
+    let reader = read_again(tcp);
     let ping = within_for(PROMPTLY, connection.receive_message())
         .await
         .expect("the ping");
@@ -109,9 +116,8 @@ async fn a_ping_and_a_close_read_while_the_socket_is_full_are_answered_once_and_
     ));
     within(connection.disconnect()).await.unwrap();
     drop(connection);
-    let frames = within(reader).await.unwrap();
     assert_eq!(
-        control_frames(&frames, filled),
+        control_frames(reader, filled).await,
         [(PONG, b"p".to_vec()), (CLOSE, close[..2].to_vec())]
     );
 }
@@ -120,15 +126,17 @@ async fn a_ping_and_a_close_read_while_the_socket_is_full_are_answered_once_and_
 async fn disconnect_after_a_cancelled_receive_writes_the_owed_close_echo() {
     let server = RawServer::bind_small_receive_buffer();
     let (mut tcp, mut connection) = open(&server).await;
-    let filled = fill(&mut connection).await;
+    let filled = fill(async |message| connection.send(message).await).await;
     let close = close_payload(1000, "bye");
     within(tcp.write_all(&server_frame(CLOSE, true, &close)))
         .await
         .unwrap();
-    let early = tokio::time::timeout(CANCEL_AFTER, connection.receive_message()).await;
-    assert!(early.is_err(), "the echo cannot be written yet: {early:?}");
+    cancel_receives(1, "the echo cannot be written yet", async || {
+        connection.receive_message().await
+    })
+    .await;
 
-    let reader = tokio::spawn(async move { read_frames(&mut tcp, false).await });
+    let reader = read_again(tcp);
     within_for(PROMPTLY, connection.disconnect())
         .await
         .expect("the echo goes out once the peer reads");
@@ -138,9 +146,8 @@ async fn disconnect_after_a_cancelled_receive_writes_the_owed_close_echo() {
         Err(Error::ClosedByPeer { code: 1000, .. })
     ));
     drop(connection);
-    let frames = within(reader).await.unwrap();
     assert_eq!(
-        control_frames(&frames, filled),
+        control_frames(reader, filled).await,
         [(CLOSE, close[..2].to_vec())]
     );
 }
@@ -150,20 +157,17 @@ async fn a_split_receiver_retried_after_cancels_echoes_the_close_once_and_return
     let server = RawServer::bind_small_receive_buffer();
     let (mut tcp, connection) = open(&server).await;
     let (sender, mut receiver) = connection.split().unwrap();
-    let filled = fill_sender(&sender).await;
+    let filled = fill(async |message| sender.send(message).await).await;
     let close = close_payload(1000, "bye");
     within(tcp.write_all(&server_frame(CLOSE, true, &close)))
         .await
         .unwrap();
-    for attempt in 0..3 {
-        let early = tokio::time::timeout(CANCEL_AFTER, receiver.receive_message()).await;
-        assert!(
-            early.is_err(),
-            "attempt {attempt}: the echo cannot be written yet: {early:?}"
-        );
-    }
+    cancel_receives(3, "the echo cannot be written yet", async || {
+        receiver.receive_message().await
+    })
+    .await;
 
-    let reader = tokio::spawn(async move { read_frames(&mut tcp, false).await });
+    let reader = read_again(tcp);
     let closed = within_for(PROMPTLY, receiver.receive_message())
         .await
         .expect("the close");
@@ -177,9 +181,8 @@ async fn a_split_receiver_retried_after_cancels_echoes_the_close_once_and_return
         Err(Error::ClosedByPeer { code: 1000, .. })
     ));
     drop((sender, receiver));
-    let frames = within(reader).await.unwrap();
     assert_eq!(
-        control_frames(&frames, filled),
+        control_frames(reader, filled).await,
         [(CLOSE, close[..2].to_vec())]
     );
 }

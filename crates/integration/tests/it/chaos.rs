@@ -44,6 +44,23 @@ impl Proxy {
         self.server.addr()
     }
 
+    /// A proxy with extra `args` in front of a fresh [`raw_echo`].
+    pub(crate) async fn before_raw_echo(args: &[&str]) -> Self {
+        Self::start(&raw_echo().await.to_string(), args)
+    }
+
+    /// A raw TCP connection to the proxy.
+    pub(crate) async fn connect_raw(&self) -> TcpStream {
+        within(TcpStream::connect(self.addr())).await.unwrap()
+    }
+
+    /// Stops the proxy, asserting a clean exit; returns its `stopped` line.
+    pub(crate) fn stop(self) -> Value {
+        let (status, stopped) = self.server.stop();
+        assert!(status.success(), "{stopped}");
+        stopped
+    }
+
     /// Sends one control request; returns the status and the JSON body.
     pub(crate) async fn control(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
         control(self.control, method, path, body).await
@@ -151,8 +168,7 @@ async fn chaos_forwards_websocket_messages_unchanged() {
     assert_eq!(echoed.as_text().unwrap(), text);
     within(connection.disconnect()).await.unwrap();
 
-    let (status, stopped) = proxy.server.stop();
-    assert!(status.success());
+    let stopped = proxy.stop();
     assert_eq!(stopped["event"], "stopped");
     assert_eq!(stopped["connections_accepted"], 1);
     // Frames and the handshake add to the payload, both ways.
@@ -166,18 +182,16 @@ async fn chaos_forwards_websocket_messages_unchanged() {
 
 #[tokio::test]
 async fn chaos_forwards_a_raw_byte_stream_unchanged_and_passes_half_closes_on() {
-    let upstream = raw_echo().await;
-    let proxy = Proxy::start(&upstream.to_string(), &[]);
+    let proxy = Proxy::before_raw_echo(&[]).await;
     assert_eq!(proxy.url(), format!("ws://{}/", proxy.addr()));
     let payload = pattern(3 << 20, 7);
-    let mut tcp = within(TcpStream::connect(proxy.addr())).await.unwrap();
+    let mut tcp = proxy.connect_raw().await;
     // The echo only ends its side after the proxy passed on the client's half-close.
     let back = within(round_trip(&mut tcp, &payload)).await.unwrap();
     assert_eq!(back.len(), payload.len());
     assert!(back == payload, "the byte stream came back changed");
 
-    let (status, stopped) = proxy.server.stop();
-    assert!(status.success());
+    let stopped = proxy.stop();
     assert_eq!(stopped["bytes_in"], payload.len() as u64);
     assert_eq!(stopped["bytes_out"], payload.len() as u64);
     assert_eq!(stopped["connections_active"], 0);
@@ -280,8 +294,7 @@ async fn chaos_unreachable_upstream_resets_that_client_and_keeps_serving() {
     // The control API still answers and the process still runs.
     let (status, _) = proxy.control("GET", "/faults", "").await;
     assert_eq!(status, 200);
-    let (status, stopped) = proxy.server.stop();
-    assert!(status.success());
+    let stopped = proxy.stop();
     assert_eq!(stopped["upstream_failures"], 1, "{stopped}");
     assert_eq!(stopped["connections_rejected"], 1, "{stopped}");
 }
@@ -299,7 +312,7 @@ async fn chaos_delay_line_pushes_back_instead_of_buffering() {
     });
     let proxy = Proxy::start(&upstream.to_string(), &[]);
     let before = proxy.server.usage().map(|usage| usage.peak_rss_bytes);
-    let mut tcp = within(TcpStream::connect(proxy.addr())).await.unwrap();
+    let mut tcp = proxy.connect_raw().await;
     let flood = vec![0x5au8; 64 << 20];
     let wrote_all = tokio::time::timeout(Duration::from_secs(2), tcp.write_all(&flood)).await;
     assert!(

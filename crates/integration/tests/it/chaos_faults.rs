@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use ws_client::{Error, Message, TransportConfig, WebSocketConnection};
 
-use crate::chaos::{Proxy, raw_echo, read_until_reset, round_trip, was_reset};
+use crate::chaos::{Proxy, read_until_reset, round_trip, was_reset};
 use crate::support::{assert_echoes, connect, echo_server, pattern, within, within_for};
 
 /// Median round trip of `count` small echoes, in milliseconds.
@@ -145,19 +145,16 @@ async fn chaos_bandwidth_limits_each_way_to_the_set_rate() {
 
 #[tokio::test]
 async fn chaos_slicer_dribbles_bytes_in_small_pieces() {
-    let upstream = raw_echo().await;
-    let proxy = Proxy::start(
-        &upstream.to_string(),
-        &[
-            "--slice-bytes",
-            "16",
-            "--slice-delay-ms",
-            "5",
-            "--direction",
-            "downstream",
-        ],
-    );
-    let mut tcp = within(TcpStream::connect(proxy.addr())).await.unwrap();
+    let proxy = Proxy::before_raw_echo(&[
+        "--slice-bytes",
+        "16",
+        "--slice-delay-ms",
+        "5",
+        "--direction",
+        "downstream",
+    ])
+    .await;
+    let mut tcp = proxy.connect_raw().await;
     let payload = pattern(160, 9);
     within(tcp.write_all(&payload)).await.unwrap();
     let started = Instant::now();
@@ -217,9 +214,8 @@ async fn chaos_black_hole_holds_a_live_conversation_and_healing_resumes_it() {
 
 #[tokio::test]
 async fn chaos_reset_after_bytes_forwards_exactly_that_many_then_resets() {
-    let upstream = raw_echo().await;
-    let proxy = Proxy::start(&upstream.to_string(), &["--reset-after-bytes", "1000"]);
-    let mut tcp = within(TcpStream::connect(proxy.addr())).await.unwrap();
+    let proxy = Proxy::before_raw_echo(&["--reset-after-bytes", "1000"]).await;
+    let mut tcp = proxy.connect_raw().await;
     let payload = pattern(600, 1);
     within(tcp.write_all(&payload)).await.unwrap();
     // 600 bytes up and 400 of their echo down make 1000.
@@ -243,16 +239,14 @@ async fn chaos_reset_after_bytes_forwards_exactly_that_many_then_resets() {
     })
     .await;
     assert!(matches!(lost, Err(Error::ConnectionLost(_))), "{lost:?}");
-    let (status, stopped) = proxy.server.stop();
-    assert!(status.success());
+    let stopped = proxy.stop();
     assert_eq!(stopped["faults_reset"], 1, "{stopped}");
 }
 
 #[tokio::test]
 async fn chaos_reset_after_ms_set_live_resets_an_open_connection() {
-    let upstream = raw_echo().await;
-    let proxy = Proxy::start(&upstream.to_string(), &[]);
-    let mut tcp = within(TcpStream::connect(proxy.addr())).await.unwrap();
+    let proxy = Proxy::before_raw_echo(&[]).await;
+    let mut tcp = proxy.connect_raw().await;
     let opened = Instant::now();
     within(tcp.write_all(b"hello")).await.unwrap();
     let mut hello = [0u8; 5];
@@ -266,9 +260,8 @@ async fn chaos_reset_after_ms_set_live_resets_an_open_connection() {
 
 #[tokio::test]
 async fn chaos_close_after_bytes_closes_gracefully() {
-    let upstream = raw_echo().await;
-    let proxy = Proxy::start(&upstream.to_string(), &["--close-after-bytes", "1000"]);
-    let mut tcp = within(TcpStream::connect(proxy.addr())).await.unwrap();
+    let proxy = Proxy::before_raw_echo(&["--close-after-bytes", "1000"]).await;
+    let mut tcp = proxy.connect_raw().await;
     let payload = pattern(600, 2);
     within(tcp.write_all(&payload)).await.unwrap();
     // Exactly 400 bytes of echo, then a clean end of file (FIN, not RST).
@@ -276,8 +269,7 @@ async fn chaos_close_after_bytes_closes_gracefully() {
     within(tcp.read_to_end(&mut back)).await.unwrap();
     assert_eq!(back.len(), 400);
     assert!(payload.starts_with(&back));
-    let (status, stopped) = proxy.server.stop();
-    assert!(status.success());
+    let stopped = proxy.stop();
     assert_eq!(stopped["faults_closed"], 1, "{stopped}");
     assert_eq!(
         stopped["bytes_in"].as_u64().unwrap() + stopped["bytes_out"].as_u64().unwrap(),
@@ -305,20 +297,16 @@ async fn chaos_down_resets_new_connections_and_up_accepts_them_again() {
     proxy.set(r#"{"down":false}"#).await;
     let mut again = connect(proxy.url()).await;
     assert_echoes(&mut again, "back up").await;
-    let (status, stopped) = proxy.server.stop();
-    assert!(status.success());
+    let stopped = proxy.stop();
     assert_eq!(stopped["refused_down"], 2, "{stopped}");
 }
 
 #[tokio::test]
 async fn chaos_faults_in_one_direction_leave_the_other_alone() {
     // A raw transfer with a slow upstream way: the downstream way is not limited.
-    let upstream = raw_echo().await;
-    let proxy = Proxy::start(
-        &upstream.to_string(),
-        &["--bandwidth-kbps", "2000", "--direction", "upstream"],
-    );
-    let mut tcp = within(TcpStream::connect(proxy.addr())).await.unwrap();
+    let proxy =
+        Proxy::before_raw_echo(&["--bandwidth-kbps", "2000", "--direction", "upstream"]).await;
+    let mut tcp = proxy.connect_raw().await;
     let payload = pattern(100_000, 4);
     let started = Instant::now();
     let back = within(round_trip(&mut tcp, &payload)).await.unwrap();

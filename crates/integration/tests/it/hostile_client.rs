@@ -9,124 +9,22 @@ use integration::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::raw_peer::{
+    BINARY, CLOSE, CONTINUATION, Frame, PING, TEXT, client_frame, frame, read_frames, server_frame,
+    upgrade_request, upgraded_client,
+};
 use crate::support::{assert_echoes, connect, within, within_for};
 
-/// The key of every raw upgrade request (any 16 bytes, base64).
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 /// Most a single attack may take.
 const ATTACK_BOUND: Duration = Duration::from_secs(20);
 
-/// One client frame: `opcode`, FIN bit, masked unless `unmasked`, with the payload length
-/// field set to `claimed` (the real length when `None`).
-pub(crate) fn frame(
-    opcode: u8,
-    fin: bool,
-    payload: &[u8],
-    unmasked: bool,
-    claimed: Option<u64>,
-) -> Vec<u8> {
-    let mut bytes = vec![if fin { 0x80 } else { 0 } | opcode];
-    let length = claimed.unwrap_or(payload.len() as u64);
-    let mask_bit = if unmasked { 0 } else { 0x80 };
-    match length {
-        0..=125 => bytes.push(mask_bit | length as u8),
-        126..=0xffff => {
-            bytes.push(mask_bit | 126);
-            bytes.extend_from_slice(&(length as u16).to_be_bytes());
-        }
-        _ => {
-            bytes.push(mask_bit | 127);
-            bytes.extend_from_slice(&length.to_be_bytes());
-        }
-    }
-    if unmasked {
-        bytes.extend_from_slice(payload);
-    } else {
-        let mask = [0x37, 0xfa, 0x21, 0x3d];
-        bytes.extend_from_slice(&mask);
-        bytes.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    }
-    bytes
-}
-
-/// The upgrade request for `path`, with `extra` header lines.
-fn request(server: &TestServer, path: &str, extra: &str) -> String {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n",
-        server.addr()
-    )
-}
-
-/// A raw connection that completed the upgrade handshake.
-pub(crate) async fn upgraded(server: &TestServer, path: &str) -> TcpStream {
-    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
-    tcp.write_all(request(server, path, "").as_bytes())
-        .await
-        .unwrap();
-    let mut response = Vec::new();
-    let mut byte = [0u8; 1];
-    while !response.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            tcp.read(&mut byte).await.unwrap(),
-            1,
-            "server closed during the handshake"
-        );
-        response.push(byte[0]);
-    }
-    assert!(
-        response.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&response)
-    );
-    tcp
-}
-
-/// Reads until the server closes; returns the close code of the first close frame seen
-/// (frames before it are skipped), or `None` if the connection ended without one.
-async fn close_code(tcp: &mut TcpStream) -> Option<u16> {
-    let mut seen = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = tcp.read(&mut chunk).await.unwrap_or(0);
-        seen.extend_from_slice(&chunk[..n]);
-        // Walk the unmasked server frames received so far.
-        let mut at = 0;
-        while seen.len() >= at + 2 {
-            let (opcode, short) = (seen[at] & 0x0f, u64::from(seen[at + 1] & 0x7f));
-            let (length, header) = match short {
-                126 if seen.len() >= at + 4 => (
-                    u64::from(u16::from_be_bytes([seen[at + 2], seen[at + 3]])),
-                    4,
-                ),
-                127 if seen.len() >= at + 10 => (
-                    u64::from_be_bytes(seen[at + 2..at + 10].try_into().unwrap()),
-                    10,
-                ),
-                126 | 127 => break,
-                _ => (short, 2),
-            };
-            let end = at + header + length as usize;
-            if seen.len() < end {
-                break;
-            }
-            if opcode == 0x8 {
-                let payload = &seen[at + header..end];
-                return (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
-            }
-            at = end;
-        }
-        if n == 0 {
-            return None;
-        }
-    }
-}
-
-/// Sends `bytes` (ignoring errors: the server may close early) and returns the close code.
+/// Sends `bytes` (ignoring errors: the server may close early) and returns the close code
+/// of the first close frame the server sends (`None` if the connection ends without one).
 async fn attack_with(server: &TestServer, path: &str, bytes: &[u8]) -> Option<u16> {
-    let mut tcp = upgraded(server, path).await;
+    let mut tcp = upgraded_client(server.addr(), path).await;
     let _ = tcp.write_all(bytes).await;
-    within_for(ATTACK_BOUND, close_code(&mut tcp)).await
+    let frames = within_for(ATTACK_BOUND, read_frames(&mut tcp, true)).await;
+    frames.last().and_then(Frame::close_code)
 }
 
 /// Resident memory of the server process, where the platform tells it (Linux).
@@ -158,21 +56,22 @@ async fn survive_attacks(mode: &str, path: &str) {
     };
 
     // Frame-level attacks: each is answered with the close code RFC 6455 prescribes.
-    let huge = frame(0x2, true, &[], false, Some(1 << 62));
+    let huge = frame(BINARY, true, &[], true, 1 << 62);
     assert_eq!(
         attack_with(&server, path, &huge).await,
         Some(1009),
         "{mode}: oversized length header"
     );
     check_good("after oversized length").await;
-    let unmasked = frame(0x1, true, b"not masked", true, None);
+    // Unmasked, as only a server may send.
+    let unmasked = server_frame(TEXT, true, b"not masked");
     assert_eq!(
         attack_with(&server, path, &unmasked).await,
         Some(1002),
         "{mode}: unmasked frame"
     );
     check_good("after unmasked").await;
-    let bad_text = frame(0x1, true, &[b'o', 0xff, 0xfe], false, None);
+    let bad_text = client_frame(TEXT, true, &[b'o', 0xff, 0xfe]);
     assert_eq!(
         attack_with(&server, path, &bad_text).await,
         Some(1007),
@@ -181,9 +80,9 @@ async fn survive_attacks(mode: &str, path: &str) {
     check_good("after invalid UTF-8").await;
 
     // A fragment flood: a message that never ends grows past the limit and is refused.
-    let mut fragments = frame(0x2, false, &[0u8; 60_000], false, None);
+    let mut fragments = client_frame(BINARY, false, &[0u8; 60_000]);
     for _ in 0..400 {
-        fragments.extend(frame(0x0, false, &[0u8; 60_000], false, None));
+        fragments.extend(client_frame(CONTINUATION, false, &[0u8; 60_000]));
     }
     assert_eq!(
         attack_with(&server, path, &fragments).await,
@@ -195,9 +94,9 @@ async fn survive_attacks(mode: &str, path: &str) {
     // A ping flood is answered (pongs) without disturbing anyone.
     let mut pings = Vec::new();
     for _ in 0..5_000 {
-        pings.extend(frame(0x9, true, b"flood", false, None));
+        pings.extend(client_frame(PING, true, b"flood"));
     }
-    pings.extend(frame(0x8, true, &1000u16.to_be_bytes(), false, None));
+    pings.extend(client_frame(CLOSE, true, &1000u16.to_be_bytes()));
     assert_eq!(
         attack_with(&server, path, &pings).await,
         Some(1000),
@@ -211,7 +110,7 @@ async fn survive_attacks(mode: &str, path: &str) {
         .map(|i| format!("X-Flood-{i}: {}\r\n", "y".repeat(20)))
         .collect();
     let _ = flood
-        .write_all(request(&server, path, &headers).as_bytes())
+        .write_all(upgrade_request(server.addr(), path, &headers).as_bytes())
         .await;
     let mut answer = Vec::new();
     let _ = within_for(ATTACK_BOUND, flood.read_to_end(&mut answer)).await;
@@ -284,11 +183,11 @@ async fn survive_attacks_rpc() {
     ))
     .await
     .unwrap();
-    let huge = frame(0x2, true, &[], false, Some(1 << 62));
+    let huge = frame(BINARY, true, &[], true, 1 << 62);
     assert_eq!(attack_with(&server, "/", &huge).await, Some(1009));
-    let unmasked = frame(0x1, true, b"{}", true, None);
+    let unmasked = server_frame(TEXT, true, b"{}");
     assert_eq!(attack_with(&server, "/", &unmasked).await, Some(1002));
-    let bad_text = frame(0x1, true, &[b'{', 0xff], false, None);
+    let bad_text = client_frame(TEXT, true, &[b'{', 0xff]);
     assert_eq!(attack_with(&server, "/", &bad_text).await, Some(1007));
     let sum: serde_json::Value = within(client.request("add", [2, 3])).await.unwrap();
     assert_eq!(sum["result"], 5, "the well-behaved client was disturbed");

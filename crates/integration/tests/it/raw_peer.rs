@@ -1,9 +1,11 @@
-//! Raw peers for tests that need a server to misbehave exactly: a server on a tokio
-//! `TcpListener` (127.0.0.1:0) that answers the upgrade by hand, then either exact bytes on
-//! the wire (the frames each side writes, unmasked from a server, masked from a client, and
-//! a reader of what a client sent) or a [`RawPeer`] that reads and writes frames with
-//! `ws_client::wire` in the server role (answer late, close without ending TCP, stop
-//! reading, never answer).
+//! Raw peers for tests that need a peer to misbehave exactly: a server on a tokio
+//! `TcpListener` (127.0.0.1:0) that answers the upgrade by hand, a raw client that upgrades
+//! by hand, then either exact bytes on the wire (the frames each side writes, unmasked from
+//! a server, masked from a client, lying lengths, and a reader of the frames the other side
+//! sent) or a [`RawPeer`] that reads and writes frames with `ws_client::wire` in the server
+//! role (answer late, close without ending TCP, stop reading, never answer).
+
+use std::net::SocketAddr;
 
 use bytes::BytesMut;
 use serde_json::Value;
@@ -23,6 +25,9 @@ pub(crate) const BINARY: u8 = 0x2;
 pub(crate) const CLOSE: u8 = 0x8;
 pub(crate) const PING: u8 = 0x9;
 pub(crate) const PONG: u8 = 0xA;
+
+/// The key of every raw upgrade request (RFC 6455's example).
+pub(crate) const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
 /// A listening raw server.
 #[derive(Debug)]
@@ -102,14 +107,20 @@ impl RawServer {
     }
 }
 
+/// A client's upgrade request for `path` on `addr`, with `extra` header lines (each ending
+/// in CRLF) after the usual ones.
+pub(crate) fn upgrade_request(addr: SocketAddr, path: &str, extra: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
 /// A raw client connection to `addr` that completed the upgrade for `path`.
-pub(crate) async fn upgraded_client(addr: std::net::SocketAddr, path: &str) -> TcpStream {
+pub(crate) async fn upgraded_client(addr: SocketAddr, path: &str) -> TcpStream {
     let mut tcp = within(TcpStream::connect(addr)).await.unwrap();
     tcp.set_nodelay(true).unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
+    let request = upgrade_request(addr, path, "");
     within(tcp.write_all(request.as_bytes())).await.unwrap();
     let mut response = Vec::new();
     let mut byte = [0u8; 1];
@@ -126,8 +137,11 @@ pub(crate) async fn upgraded_client(addr: std::net::SocketAddr, path: &str) -> T
     tcp
 }
 
-/// The length field of a frame header with the mask bit `mask_bit`.
-fn push_length(bytes: &mut Vec<u8>, mask_bit: u8, length: usize) {
+/// One frame, masked as a client writes it (`masked`) or not, as a server does, with the
+/// length field saying `length`: the payload's real length unless the test lies.
+pub(crate) fn frame(opcode: u8, fin: bool, payload: &[u8], masked: bool, length: u64) -> Vec<u8> {
+    let mut bytes = vec![if fin { 0x80 } else { 0 } | opcode];
+    let mask_bit = if masked { 0x80 } else { 0 };
     match length {
         0..=125 => bytes.push(mask_bit | length as u8),
         126..=0xffff => {
@@ -136,27 +150,27 @@ fn push_length(bytes: &mut Vec<u8>, mask_bit: u8, length: usize) {
         }
         _ => {
             bytes.push(mask_bit | 127);
-            bytes.extend_from_slice(&(length as u64).to_be_bytes());
+            bytes.extend_from_slice(&length.to_be_bytes());
         }
     }
+    if masked {
+        let mask = [0x5a, 0x13, 0xc7, 0x08];
+        bytes.extend_from_slice(&mask);
+        bytes.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    } else {
+        bytes.extend_from_slice(payload);
+    }
+    bytes
 }
 
 /// One frame as a server writes it: unmasked.
 pub(crate) fn server_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
-    let mut bytes = vec![if fin { 0x80 } else { 0 } | opcode];
-    push_length(&mut bytes, 0, payload.len());
-    bytes.extend_from_slice(payload);
-    bytes
+    frame(opcode, fin, payload, false, payload.len() as u64)
 }
 
 /// One frame as a client writes it: masked.
 pub(crate) fn client_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
-    let mut bytes = vec![if fin { 0x80 } else { 0 } | opcode];
-    push_length(&mut bytes, 0x80, payload.len());
-    let mask = [0x5a, 0x13, 0xc7, 0x08];
-    bytes.extend_from_slice(&mask);
-    bytes.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    bytes
+    frame(opcode, fin, payload, true, payload.len() as u64)
 }
 
 /// A close frame's payload: the code, then the reason.

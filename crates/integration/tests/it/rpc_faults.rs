@@ -27,9 +27,8 @@ fn id_of(request: &Value) -> i64 {
     request["id"].as_i64().expect("a numeric id")
 }
 
-#[tokio::test]
-async fn a_close_frame_without_tcp_eof_fails_calls_and_subscriptions_at_once() {
-    let (client, mut peer) = connected(|config| config).await;
+/// A subscription to `subscribe_ticks` that `peer` accepted (with id 7).
+async fn subscribed(client: &RpcClient, peer: &mut RawPeer) -> Subscription<Value> {
     let subscribing = tokio::spawn({
         let client = client.clone();
         async move {
@@ -41,7 +40,13 @@ async fn a_close_frame_without_tcp_eof_fails_calls_and_subscriptions_at_once() {
     let subscribe = peer.next_value().await;
     peer.send_json(&json!({"jsonrpc": "2.0", "result": 7, "id": id_of(&subscribe)}))
         .await;
-    let mut subscription: Subscription<Value> = within(subscribing).await.unwrap().unwrap();
+    within(subscribing).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn a_close_frame_without_tcp_eof_fails_calls_and_subscriptions_at_once() {
+    let (client, mut peer) = connected(|config| config).await;
+    let mut subscription = subscribed(&client, &mut peer).await;
 
     let call = tokio::spawn({
         let client = client.clone();
@@ -231,18 +236,7 @@ async fn against_a_server_that_stops_reading_notifications_fail_instead_of_pilin
         ..config
     })
     .await;
-    let subscribing = tokio::spawn({
-        let client = client.clone();
-        async move {
-            client
-                .subscribe::<Value>("subscribe_ticks", Value::Null, "unsubscribe")
-                .await
-        }
-    });
-    let subscribe = peer.next_value().await;
-    peer.send_json(&json!({"jsonrpc": "2.0", "result": 7, "id": id_of(&subscribe)}))
-        .await;
-    let subscription = within(subscribing).await.unwrap().unwrap();
+    let subscription = subscribed(&client, &mut peer).await;
     // From here on the peer reads nothing. Notifications of about 1 KiB each: the queue
     // (1 MiB by default) and the socket buffers fill, then `notify` must fail.
     let params = json!(["x".repeat(1000)]);

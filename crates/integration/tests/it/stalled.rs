@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
-use crate::hostile_client::{frame, upgraded};
+use crate::raw_peer::{BINARY, client_frame, upgraded_client};
 use crate::support::within;
 
 /// What the raw client sends to echo: far more than the socket buffers of both ends hold
@@ -26,7 +26,7 @@ const STOP_BOUND: Duration = Duration::from_secs(3);
 /// A raw client on `path` that writes `flood` (if any) and then holds the connection open
 /// without ever reading. Abort the task to let the connection go.
 async fn stalled_client(server: &TestServer, path: &str, flood: Vec<u8>) -> JoinHandle<()> {
-    let mut tcp: TcpStream = within(upgraded(server, path)).await;
+    let mut tcp: TcpStream = upgraded_client(server.addr(), path).await;
     tokio::spawn(async move {
         // The server stops reading once its writes block, so this may never finish.
         let _ = tcp.write_all(&flood).await;
@@ -37,7 +37,7 @@ async fn stalled_client(server: &TestServer, path: &str, flood: Vec<u8>) -> Join
 
 /// `FLOOD_MESSAGES` masked binary frames of 1 MiB each.
 fn flood() -> Vec<u8> {
-    let message = frame(0x2, true, &vec![7u8; 1 << 20], false, None);
+    let message = client_frame(BINARY, true, &vec![7u8; 1 << 20]);
     message.repeat(FLOOD_MESSAGES)
 }
 

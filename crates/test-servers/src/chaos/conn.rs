@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use super::ChaosServer;
 use super::faults::{Cut, Faults, Way};
 use super::pipe;
+use crate::server::Context;
 use crate::stats::Stats;
 
 /// How long a graceful close waits for the peers to finish sending before the sockets
@@ -96,40 +97,35 @@ impl Conn {
     }
 }
 
-/// Proxies one accepted connection until it ends; `slot` is its place under
-/// `--max-connections`.
-pub async fn proxy(
-    client: TcpStream,
-    peer: SocketAddr,
-    shared: &Shared,
-    slot: OwnedSemaphorePermit,
-) {
+/// Proxies one accepted connection until it ends. `bytes_in` counts client-to-upstream
+/// bytes, `bytes_out` the other way.
+pub async fn proxy(client: TcpStream, peer: SocketAddr, chaos: &ChaosServer, context: &Context) {
     let opened = Instant::now();
-    let upstream = match shared.upstream.connect(shared.connect_timeout).await {
+    let upstream = match chaos.upstream.connect(chaos.connect_timeout).await {
         Ok(upstream) => upstream,
         Err(e) => {
-            tracing::warn!(%peer, upstream = %shared.upstream.authority(), error = %e,
+            tracing::warn!(%peer, upstream = %chaos.upstream.authority(), error = %e,
                 "cannot reach the upstream; resetting the client");
-            Stats::bump(&shared.counters.upstream_failures);
-            Stats::bump(&shared.stats.connections_rejected);
+            Stats::bump(&chaos.counters.upstream_failures);
+            Stats::bump(&context.stats.connections_rejected);
             reset(client);
             return;
         }
     };
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
-    Stats::bump(&shared.stats.connections_accepted);
-    shared
+    Stats::bump(&context.stats.connections_accepted);
+    context
         .stats
         .connections_active
         .fetch_add(1, Ordering::Relaxed);
     tracing::debug!(%peer, "proxying");
 
     let conn = Conn {
-        faults: shared.faults.clone(),
+        faults: chaos.faults.clone(),
         opened,
-        stop: shared.shutdown.child_token(),
-        stats: std::sync::Arc::clone(&shared.stats),
+        stop: context.shutdown.child_token(),
+        stats: std::sync::Arc::clone(&context.stats),
         forwarded: AtomicU64::new(0),
         end: Mutex::new(None),
     };
@@ -162,7 +158,7 @@ pub async fn proxy(
     tracing::debug!(%peer, ?end, "connection ends");
     match end {
         Some(End::Cut(Cut::Reset)) => {
-            Stats::bump(&shared.counters.faults_reset);
+            Stats::bump(&chaos.counters.faults_reset);
             reset(client);
             reset(upstream);
         }
@@ -171,17 +167,16 @@ pub async fn proxy(
             reset(upstream);
         }
         Some(End::Cut(Cut::Close)) => {
-            Stats::bump(&shared.counters.faults_closed);
+            Stats::bump(&chaos.counters.faults_closed);
             close_gracefully(client, upstream).await;
         }
         // The peers closed both ways, or the server is stopping.
         None => {}
     }
-    shared
+    context
         .stats
         .connections_active
         .fetch_sub(1, Ordering::Relaxed);
-    drop(slot);
 }
 
 /// Watches the connection's time limit and byte limits as the faults change; returns once

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::faults::Faults;
+use crate::server;
 
 /// Largest request head.
 const MAX_HEAD: usize = 16 << 10;
@@ -40,14 +41,7 @@ pub async fn serve(
     loop {
         let (tcp, peer) = tokio::select! {
             () = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "control API: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = server::accept(&listener) => accepted,
         };
         let faults = Arc::clone(&faults);
         tracker.spawn(async move {

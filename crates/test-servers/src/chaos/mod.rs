@@ -5,9 +5,9 @@
 //! reset as soon as they are accepted). An HTTP control API on a second port, named in the
 //! ready line, changes them while it runs; changes reach open connections at once.
 //!
-//! It keeps the command-line contract of the other modes (ready line, stats lines, shutdown
-//! on SIGINT/SIGTERM/stdin EOF, `stopped` line) with its own accept loop, since it is not a
-//! WebSocket server.
+//! It runs on the shared accept loop (`server::run`: ready line, stats lines, shutdown on
+//! SIGINT/SIGTERM/stdin EOF, `stopped` line) as a [`Service`] that takes the raw TCP
+//! stream, since it is not a WebSocket server; its control API starts with it.
 
 pub mod conn;
 pub mod control;
@@ -22,34 +22,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::Context;
-use serde::Serialize;
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use anyhow::Context as _;
+use serde_json::{Map, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 use crate::cli::ChaosArgs;
-use crate::events::{self, Listening, Stopped};
-use crate::shutdown::ShutdownSignal;
+use crate::events::Listening;
+use crate::server::{self, Context, Listen, Service};
 use crate::stats::Stats;
-use crate::stats_line::{self, ExtraCounters};
+use crate::stats_line::ExtraCounters;
 use faults::Faults;
 use upstream::Upstream;
-
-/// How long open connections get to finish at shutdown (a graceful close drains for 1 s).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// File descriptors the process needs besides its connections.
-const SPARE_FDS: u64 = 64;
-
-/// The ready line of `chaos` mode: the usual fields (the `url` keeps the upstream's path),
-/// then the upstream and the control API's URL.
-#[derive(Debug, Serialize)]
-struct ChaosListening<'a> {
-    #[serde(flatten)]
-    listening: Listening<'a>,
-    upstream: String,
-    control: String,
-}
 
 /// Counters of `chaos` mode's own, added to the `stats` and `stopped` lines.
 #[derive(Debug, Default)]
@@ -77,139 +61,114 @@ impl ChaosCounters {
     }
 }
 
-/// What every connection task shares.
+/// The proxy: a [`Service`] on the shared accept loop, taking raw connections.
 #[derive(Debug)]
-pub struct Shared {
+pub struct ChaosServer {
     /// Where connections go.
     pub upstream: Upstream,
     /// `--connect-timeout`.
     pub connect_timeout: Duration,
     /// The fault set, as the control API changes it.
     pub faults: watch::Receiver<Faults>,
-    /// The shared counters (`bytes_in`: client to upstream, `bytes_out`: upstream to client).
-    pub stats: Arc<Stats>,
+    /// What the control API changes it with; held here until exit, so the connections'
+    /// receivers never see the channel close.
+    set_faults: Arc<watch::Sender<Faults>>,
+    /// Where the control API listens (`--host`, `--control-port`).
+    control: SocketAddr,
     /// The mode's own counters.
     pub counters: ChaosCounters,
-    /// Cancelled at shutdown.
-    pub shutdown: CancellationToken,
 }
 
 /// Runs `test-servers chaos` until a shutdown signal.
 pub async fn run(mode: &'static str, args: &ChaosArgs) -> anyhow::Result<()> {
-    crate::fd_limit::raise(2 * u64::from(args.max_connections) + SPARE_FDS);
-    let requested = SocketAddr::new(args.host, args.port);
-    let listener = TcpListener::bind(requested).await.with_context(|| {
-        format!("cannot listen on {requested} (is another server using that port? try --port 0)")
-    })?;
-    let addr = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
-    let control_requested = SocketAddr::new(args.host, args.control_port);
-    let control_listener = TcpListener::bind(control_requested)
-        .await
-        .with_context(|| format!("cannot listen on {control_requested} for the control API"))?;
-    let control_addr = control_listener
-        .local_addr()
-        .context("cannot read the control API's address")?;
-    let mut stop = ShutdownSignal::install(args.exit_on_stdin_eof)
-        .context("cannot install signal handlers")?;
-
-    let initial = Faults::from(&args.faults);
-    // Held here until exit, so the connections' receivers never see the channel close.
-    let (set_faults, faults) = watch::channel(initial);
-    let set_faults = Arc::new(set_faults);
-    let shared = Arc::new(Shared {
+    let (set_faults, faults) = watch::channel(Faults::from(&args.faults));
+    let chaos = ChaosServer {
         upstream: args.upstream.clone(),
         connect_timeout: args.connect_timeout,
         faults,
-        stats: Arc::new(Stats::default()),
+        set_faults: Arc::new(set_faults),
+        control: SocketAddr::new(args.host, args.control_port),
         counters: ChaosCounters::default(),
-        shutdown: CancellationToken::new(),
-    });
-    let tracker = TaskTracker::new();
-    let slots = Arc::new(Semaphore::new(args.max_connections as usize));
+    };
+    server::run(mode, args, chaos).await
+}
 
-    events::emit(&ChaosListening {
-        listening: Listening {
-            event: "listening",
-            mode,
-            addr: addr.to_string(),
-            url: format!("{}://{addr}{}", args.upstream.scheme, args.upstream.path),
-        },
-        upstream: args.upstream.authority(),
-        control: format!("http://{control_addr}/"),
-    });
-    tracing::info!(%addr, %control_addr, upstream = %args.upstream.authority(),
-        faults = %initial.to_json(), "listening");
-    tracker.spawn(control::serve(
-        control_listener,
-        Arc::clone(&set_faults),
-        shared.shutdown.clone(),
-        tracker.clone(),
-    ));
-    if !args.stats_interval.is_zero() {
-        let counters = Arc::clone(&shared);
-        tracker.spawn(stats_line::report(
-            mode,
-            args.stats_interval,
-            Arc::clone(&shared.stats),
-            move || counters.counters.extra(),
-            shared.shutdown.clone(),
+impl From<&ChaosArgs> for Listen {
+    fn from(args: &ChaosArgs) -> Self {
+        Self {
+            host: args.host,
+            port: args.port,
+            max_connections: args.max_connections,
+            stats_interval: (!args.stats_interval.is_zero()).then_some(args.stats_interval),
+            exit_on_stdin_eof: args.exit_on_stdin_eof,
+        }
+    }
+}
+
+impl Service for ChaosServer {
+    /// The client's socket and the upstream's.
+    const FDS_PER_CONNECTION: u64 = 2;
+
+    /// Binds the control API and starts it; the ready line keeps the upstream's scheme and
+    /// path in `url` and adds `upstream` and `control`.
+    async fn start(&self, ready: &mut Listening<'_>, context: &Context) -> anyhow::Result<()> {
+        let listener = TcpListener::bind(self.control)
+            .await
+            .with_context(|| format!("cannot listen on {} for the control API", self.control))?;
+        let control = listener
+            .local_addr()
+            .context("cannot read the control API's address")?;
+        ready.url = format!(
+            "{}://{}{}",
+            self.upstream.scheme, ready.addr, self.upstream.path
+        );
+        ready.add("upstream", self.upstream.authority());
+        ready.add("control", format!("http://{control}/"));
+        let initial = *self.faults.borrow();
+        tracing::info!(%control, upstream = %self.upstream.authority(),
+            faults = %initial.to_json(), "chaos proxy");
+        context.tasks.spawn(control::serve(
+            listener,
+            Arc::clone(&self.set_faults),
+            context.shutdown.clone(),
+            context.tasks.clone(),
         ));
+        Ok(())
     }
 
-    let stop = stop.wait();
-    tokio::pin!(stop);
-    let reason = loop {
-        let (tcp, peer) = tokio::select! {
-            reason = &mut stop => break reason,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        if shared.faults.borrow().down {
+    /// Resets the connection at once when the proxy is down or at `--max-connections`;
+    /// otherwise proxies it.
+    async fn serve_tcp(
+        self: Arc<Self>,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        admitted: bool,
+        context: Context,
+    ) {
+        let down = self.faults.borrow().down;
+        if down {
             tracing::debug!(%peer, "down: resetting a new connection");
-            Stats::bump(&shared.counters.refused_down);
-            Stats::bump(&shared.stats.connections_rejected);
+            Stats::bump(&self.counters.refused_down);
+            Stats::bump(&context.stats.connections_rejected);
             conn::reset(tcp);
-            continue;
-        }
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+        } else if !admitted {
             tracing::debug!(%peer, "at --max-connections: resetting a new connection");
-            Stats::bump(&shared.stats.connections_rejected);
+            Stats::bump(&context.stats.connections_rejected);
             conn::reset(tcp);
-            continue;
-        };
-        let shared = Arc::clone(&shared);
-        tracker.spawn(async move { conn::proxy(tcp, peer, &shared, slot).await });
-    };
+        } else {
+            conn::proxy(tcp, peer, &self, &context).await;
+        }
+    }
 
-    tracing::info!(reason, "shutting down");
-    drop(listener);
-    shared.shutdown.cancel();
-    tracker.close();
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
-        .await
-        .is_ok();
-    let extra = shared
-        .counters
-        .extra()
-        .into_iter()
-        .map(|(name, value)| (name.to_owned(), serde_json::Value::from(value)))
-        .collect();
-    events::emit(&Stopped {
-        event: "stopped",
-        mode,
-        reason,
-        clean: drained,
-        counters: shared.stats.snapshot(),
-        extra,
-    });
-    Ok(())
+    fn extra_stats(&self) -> ExtraCounters {
+        self.counters.extra()
+    }
+
+    fn stopped_extra(&self) -> Map<String, Value> {
+        self.counters
+            .extra()
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), Value::from(value)))
+            .collect()
+    }
 }

@@ -144,8 +144,11 @@ async fn write_side(
             next = line.recv() => next,
         };
         let Some(chunk) = next.flatten() else {
-            // End of file (or the reader gave up): pass the half-close on.
+            // End of file (or the reader gave up): pass the half-close on, unless the
+            // connection is stopping (the reader gives up then too): a cut that resets
+            // must not let a FIN go first.
             tokio::select! {
+                biased;
                 () = conn.stop.cancelled() => {}
                 _ = to.shutdown() => {}
             }

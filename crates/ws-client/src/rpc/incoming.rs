@@ -25,6 +25,19 @@ pub(crate) struct Incoming {
     pub(crate) params: Option<Value>,
 }
 
+impl Incoming {
+    /// The successful answer `result` to call `id`.
+    pub(crate) fn answer(id: i64, result: Value) -> Self {
+        Self {
+            id: Some(Id::Number(id)),
+            result: Some(result),
+            error: None,
+            method: false,
+            params: None,
+        }
+    }
+}
+
 /// Called only for a member that is there: skips its value and says it was there.
 fn member_present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     IgnoredAny::deserialize(deserializer).map(|_| true)
@@ -96,13 +109,7 @@ pub(crate) fn plain_json_answer(data: &[u8]) -> Option<Incoming> {
         }
         (id, result)
     };
-    Some(Incoming {
-        id: Some(Id::Number(id)),
-        result: Some(result),
-        error: None,
-        method: false,
-        params: None,
-    })
+    Some(Incoming::answer(id, result))
 }
 
 /// One JSON value at the start of `data`, and what follows it.

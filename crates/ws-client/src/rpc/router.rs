@@ -292,16 +292,6 @@ mod tests {
     use super::*;
     use crate::rpc::feed;
 
-    fn answer(id: i64) -> Incoming {
-        Incoming {
-            id: Some(Id::Number(id)),
-            result: Some(Value::from(id)),
-            error: None,
-            method: false,
-            params: None,
-        }
-    }
-
     /// A request from the server carrying the id of a pending call leaves the call waiting
     /// for its real answer.
     #[tokio::test]
@@ -311,13 +301,13 @@ mod tests {
         router.register(5, Pending::Call(reply), None).unwrap();
         router.route(Incoming {
             method: true,
-            ..answer(5)
+            ..Incoming::answer(5, Value::from(5))
         });
         assert!(
             waiting.try_recv().is_err(),
             "the request completed the call"
         );
-        router.route(answer(5));
+        router.route(Incoming::answer(5, Value::from(5)));
         assert!(
             matches!(waiting.await, Ok(Outcome::Answer(r)) if r.result == Some(Value::from(5)))
         );
@@ -355,7 +345,7 @@ mod tests {
 
         let late = router.route(Incoming {
             result: Some(Value::from(42)),
-            ..answer(1)
+            ..Incoming::answer(1, Value::from(1))
         });
         let expected = |id| Unsubscribe {
             method: "unsub".into(),
@@ -364,7 +354,7 @@ mod tests {
         assert_eq!(late, Some(expected(Id::Number(42))));
         let late = router.route(Incoming {
             result: Some(Value::from("s")),
-            ..answer(2)
+            ..Incoming::answer(2, Value::from(2))
         });
         assert_eq!(late, Some(expected(Id::String("s".into()))));
         let failed = router.route(Incoming {
@@ -374,7 +364,7 @@ mod tests {
                 message: "no".into(),
                 data: None,
             }),
-            ..answer(3)
+            ..Incoming::answer(3, Value::from(3))
         });
         assert_eq!(failed, None);
         assert_eq!(router.waiting(), 0);

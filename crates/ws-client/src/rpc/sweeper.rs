@@ -46,16 +46,6 @@ mod tests {
     use crate::rpc::table::Pending;
     use crate::rpc::types::Id;
 
-    fn answer(id: i64) -> Incoming {
-        Incoming {
-            id: Some(Id::Number(id)),
-            result: Some(Value::from(id)),
-            error: None,
-            method: false,
-            params: None,
-        }
-    }
-
     /// Each call fails at its own deadline, whatever the order they were registered in, and
     /// an answer arriving after that is discarded instead of reaching anyone.
     #[tokio::test]
@@ -86,7 +76,7 @@ mod tests {
         router
             .register(4, Pending::Call(unbounded_reply), None)
             .unwrap();
-        router.route(answer(3));
+        router.route(Incoming::answer(3, Value::from(3)));
         assert!(matches!(answered.await, Ok(Outcome::Answer(r)) if r.id == Id::Number(3)));
 
         let bound = Duration::from_secs(5);
@@ -99,7 +89,7 @@ mod tests {
             elapsed >= short_after && elapsed < long_after,
             "{elapsed:?}"
         );
-        router.route(answer(2)); // late: nobody gets it, nothing breaks
+        router.route(Incoming::answer(2, Value::from(2))); // late: nobody gets it, nothing breaks
 
         assert!(matches!(
             tokio::time::timeout(bound, long).await,
