@@ -30,6 +30,7 @@ mod connection;
 mod error;
 mod link;
 pub mod message;
+pub mod resilient;
 pub mod rpc;
 mod split;
 mod tls;
