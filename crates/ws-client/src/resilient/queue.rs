@@ -72,15 +72,15 @@ impl Future for Delivery {
     type Output = Outcome;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
-        Pin::new(&mut self.outcome).poll(cx).map(|outcome| {
+        match Pin::new(&mut self.outcome).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(outcome)) => Poll::Ready(outcome),
             // `Outgoing` always answers, on drop too; this arm is only for completeness.
-            outcome.unwrap_or_else(|_| {
-                Err(SendFailed {
-                    message: Message::binary(Vec::new()),
-                    error: Error::ConnectionClosed,
-                })
-            })
-        })
+            Poll::Ready(Err(_)) => Poll::Ready(Err(SendFailed {
+                message: Message::binary(Vec::new()),
+                error: Error::ConnectionClosed,
+            })),
+        }
     }
 }
 
