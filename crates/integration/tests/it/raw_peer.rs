@@ -36,16 +36,7 @@ impl RawListener {
     /// Accepts one connection and completes its upgrade handshake.
     pub(crate) async fn accept(&self) -> RawPeer {
         let (mut stream, _) = within(self.listener.accept()).await.expect("accept");
-        let mut head = Vec::new();
-        let end = loop {
-            if let Some(at) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
-            }
-            let mut chunk = [0u8; 1024];
-            let read = within(stream.read(&mut chunk)).await.expect("read head");
-            assert!(read > 0, "the client left during the handshake");
-            head.extend_from_slice(&chunk[..read]);
-        };
+        let (head, end) = read_head(&mut stream).await;
         let text = String::from_utf8_lossy(&head[..end]).into_owned();
         let key = text
             .lines()
@@ -74,6 +65,30 @@ impl RawListener {
             inbound: Inbound::new(read, BytesMut::from(&head[end..]), limits, Role::Server),
             outbound: Outbound::new(write, Role::Server),
         }
+    }
+
+    /// Accepts one connection, reads its upgrade request and answers it with `response`
+    /// (an HTTP refusal such as a 503), then closes it.
+    pub(crate) async fn refuse(&self, response: &str) {
+        let (mut stream, _) = within(self.listener.accept()).await.expect("accept");
+        read_head(&mut stream).await;
+        within(stream.write_all(response.as_bytes()))
+            .await
+            .expect("write the refusal");
+    }
+}
+
+/// Reads a request head; returns the bytes read and where the head ends.
+async fn read_head(stream: &mut tokio::net::TcpStream) -> (Vec<u8>, usize) {
+    let mut head = Vec::new();
+    loop {
+        if let Some(at) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            return (head, at + 4);
+        }
+        let mut chunk = [0u8; 1024];
+        let read = within(stream.read(&mut chunk)).await.expect("read head");
+        assert!(read > 0, "the client left during the handshake");
+        head.extend_from_slice(&chunk[..read]);
     }
 }
 
