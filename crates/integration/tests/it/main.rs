@@ -13,6 +13,7 @@ mod perf;
 mod raw_peer;
 mod resilient;
 mod resilient_faults;
+mod resilient_figures;
 mod resilient_heartbeat;
 mod resilient_support;
 mod rpc_client;

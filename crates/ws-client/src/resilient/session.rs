@@ -71,6 +71,11 @@ pub(crate) async fn run(
     };
     match ended {
         Ended::Lost(error) => {
+            // The owner did not close it: a "closed" seen here is a connection that went away.
+            let error = match error {
+                Error::ConnectionClosed => Error::ConnectionLost("the connection closed".into()),
+                other => other,
+            };
             if let Some(outgoing) = inflight.take() {
                 match task.config.queue {
                     QueuePolicy::Queue { .. } => task.queue.push_front(outgoing),
