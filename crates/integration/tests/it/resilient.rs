@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use integration::TestServer;
 use ws_client::resilient::{
     Event, QueuePolicy, ReconnectPolicy, ResilientConfig, ResilientConnection,
@@ -141,6 +142,11 @@ async fn a_full_queue_and_a_policy_that_gives_up_hand_every_message_back() {
         Event::GaveUp { error } => assert!(matches!(*error, Error::ReconnectGaveUp { .. })),
         other => panic!("{other:?}"),
     }
+    assert!(
+        within(events.next()).await.is_none(),
+        "the stream ends after GaveUp"
+    );
+    assert!(within(connection.events().next()).await.is_none());
     assert!(matches!(
         within(connection.receive()).await,
         Err(Error::ReconnectGaveUp { .. })

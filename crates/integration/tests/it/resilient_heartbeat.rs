@@ -136,3 +136,75 @@ async fn traffic_without_pongs_keeps_a_peer_alive() {
     assert_eq!(metrics.disconnects, 0, "{metrics:?}");
     assert!(metrics.connected && metrics.heartbeat_rtt.is_none());
 }
+
+#[tokio::test]
+async fn a_write_cut_by_a_dead_peer_is_sent_again_whole_after_the_reconnect() {
+    let listener = RawListener::bind().await;
+    let (connection, stalled) = within(async {
+        tokio::join!(
+            ResilientConnection::connect(heartbeat_config(listener.url())),
+            listener.accept()
+        )
+    })
+    .await;
+    let connection = connection.expect("connect");
+    let mut events = connection.events();
+    // Far more than the socket buffers hold: the write stalls, as the peer neither reads nor
+    // answers. The heartbeat's ping waits behind it, and the peer is declared dead anyway.
+    let big = crate::support::pattern(8 << 20, 5);
+    let delivery = within(connection.enqueue(big.clone())).await.unwrap();
+    match wait_for(&mut events, |e| matches!(e, Event::Disconnected { .. })).await {
+        Event::Disconnected { error, .. } => {
+            assert!(matches!(*error, Error::PeerDead { .. }), "{error:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(stalled);
+    let mut healthy = listener.accept().await;
+    let received = healthy
+        .next_message()
+        .await
+        .expect("the message, sent again");
+    assert_eq!(received.message_type, MessageType::Binary);
+    assert!(
+        received.data == big,
+        "the message arrived whole and unchanged"
+    );
+    within(delivery)
+        .await
+        .expect("written on the second connection");
+    let metrics = connection.metrics();
+    assert_eq!((metrics.messages_sent, metrics.messages_failed), (1, 0));
+}
+
+#[tokio::test]
+async fn a_caller_that_does_not_read_is_not_taken_for_a_dead_peer() {
+    let listener = RawListener::bind().await;
+    let config = ResilientConfig {
+        receive_buffer: 2,
+        heartbeat: Some(HeartbeatConfig {
+            interval: Duration::from_millis(200),
+            timeout: Duration::from_millis(200),
+        }),
+        ..heartbeat_config(listener.url())
+    };
+    let (connection, peer) =
+        within(async { tokio::join!(ResilientConnection::connect(config), listener.accept()) })
+            .await;
+    let mut connection = connection.expect("connect");
+    let mut peer = peer;
+    for i in 0..50u8 {
+        peer.send(MessageType::Binary, &[i]).await;
+    }
+    let serving = tokio::spawn(answer_pings(peer));
+    // The receive buffer fills and the pongs wait behind the unread messages, for several
+    // times interval + timeout: the silence is ours, not the peer's.
+    tokio::time::sleep(Duration::from_millis(1500)).await; // tidy:allow-sleep: not reading is the test
+    for i in 0..50u8 {
+        let (generation, message) = within(connection.receive_with_generation()).await.unwrap();
+        assert_eq!((generation, message.data), (1, vec![i]));
+    }
+    assert_eq!(connection.metrics().disconnects, 0);
+    within(connection.close()).await.unwrap();
+    within(serving).await.unwrap();
+}

@@ -24,7 +24,8 @@ pub(crate) enum Command {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
-    events: broadcast::Sender<Event>,
+    /// Dropped after the last event, so that every event stream ends.
+    events: Mutex<Option<broadcast::Sender<Event>>>,
     /// Subscribed at creation, so the first reader of `events` sees the first connect too.
     first_events: Mutex<Option<broadcast::Receiver<Event>>>,
     status: watch::Sender<LinkStatus>,
@@ -37,7 +38,7 @@ impl Shared {
         let (events, first) = broadcast::channel(event_capacity);
         Arc::new(Self {
             metrics: Metrics::new(labels),
-            events,
+            events: Mutex::new(Some(events)),
             first_events: Mutex::new(Some(first)),
             status: watch::Sender::new(LinkStatus::Starting),
             ended: Mutex::new(None),
@@ -47,7 +48,15 @@ impl Shared {
     /// Publishes `event`; never waits (a slow reader loses the oldest events instead).
     pub(crate) fn emit(&self, event: Event) {
         tracing::debug!(?event, "resilient connection");
-        let _ = self.events.send(event);
+        if let Some(events) = &*self.events.lock().unwrap_or_else(|e| e.into_inner()) {
+            let _ = events.send(event);
+        }
+    }
+
+    /// Publishes the last event; every event stream ends after it.
+    pub(crate) fn emit_last(&self, event: Event) {
+        self.emit(event);
+        self.events.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     /// The event stream: the first one made sees every event from the start (as far as the
@@ -58,7 +67,12 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        EventStream::new(first.unwrap_or_else(|| self.events.subscribe()))
+        let later = || match &*self.events.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(events) => events.subscribe(),
+            // Ended: a stream that ends at once.
+            None => broadcast::channel(1).1,
+        };
+        EventStream::new(first.unwrap_or_else(later))
     }
 
     pub(crate) fn set_status(&self, status: LinkStatus) {

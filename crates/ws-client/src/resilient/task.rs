@@ -264,14 +264,14 @@ impl Task {
         tracing::debug!(%error, "resilient connection gave up");
         self.shared.end(&error);
         self.hand_back(&error);
-        self.shared.emit(Event::GaveUp { error });
+        self.shared.emit_last(Event::GaveUp { error });
     }
 
     /// Ends because the owner closed or dropped the connection.
     fn stop(mut self, stop: Stop, result: Result<(), Error>) {
         self.shared.end(&Error::ConnectionClosed);
         self.hand_back(&Error::ConnectionClosed);
-        self.shared.emit(Event::Closed);
+        self.shared.emit_last(Event::Closed);
         if let Stop::Close(reply) = stop {
             let _ = reply.send(result);
         }
