@@ -143,10 +143,28 @@ impl TestServer {
 
     /// Starts a server; on failure returns a description including the server's stderr.
     pub fn try_start(mode: &str, args: &[&str]) -> Result<Self, String> {
+        Self::try_start_on_port(mode, 0, args)
+    }
+
+    /// Like [`start_with`](Self::start_with) on a given port instead of an ephemeral one:
+    /// only to restart a server on the port a killed one had (a reconnect test), so the
+    /// port is one the system handed out before, never a fixed number.
+    pub fn start_on_port(mode: &str, port: u16, args: &[&str]) -> Self {
+        Self::try_start_on_port(mode, port, args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_start_on_port(mode: &str, port: u16, args: &[&str]) -> Result<Self, String> {
         let description = format!("test-servers {mode} {}", args.join(" "));
+        let port = port.to_string();
         let mut child = Command::new(test_servers_bin())
             .arg(mode)
-            .args(["--host", "127.0.0.1", "--port", "0", "--exit-on-stdin-eof"])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--exit-on-stdin-eof",
+            ])
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -44,6 +44,10 @@ pub enum Error {
         status: Option<u16>,
         /// What was wrong, including the start of the response body when there was one.
         reason: String,
+        /// The server's `Retry-After` header in delta-seconds form (typical with 429 and
+        /// 503), if it sent one; an HTTP-date value is not read. The resilient layer waits
+        /// at least this long before its next attempt.
+        retry_after: Option<Duration>,
     },
 
     /// The peer closed the connection with a close frame. Nothing more can be sent or
@@ -193,6 +197,48 @@ pub enum Error {
         kind: TlsFailure,
         /// What happened and what to do, in words.
         reason: String,
+    },
+
+    /// The heartbeat of a [`ResilientConnection`](crate::resilient::ResilientConnection)
+    /// got no pong and no other traffic for `silent_for` after a ping (its interval plus
+    /// timeout): the peer or the path to it is presumed dead, and the connection was
+    /// dropped. Retryable: the resilient layer reconnects.
+    #[error("no pong and no other traffic for {silent_for:?} after a ping: peer presumed dead")]
+    PeerDead {
+        /// How long nothing was heard after the first unanswered ping.
+        silent_for: Duration,
+    },
+
+    /// A message was handed to a resilient connection while it was down (reconnecting)
+    /// and its [`QueuePolicy`](crate::resilient::QueuePolicy) is `FailFast`: nothing was
+    /// sent; the message comes back with this error.
+    #[error("the connection is down (reconnecting); message not sent")]
+    ConnectionDown,
+
+    /// A message was handed to a resilient connection while it was down and its outage
+    /// queue was full (`max_messages` messages or `max_bytes` bytes): nothing was sent; the
+    /// message comes back with this error.
+    #[error("outage queue full ({max_messages} messages / {max_bytes} bytes); message not sent")]
+    OutageQueueFull {
+        /// The queue's bound in messages.
+        max_messages: usize,
+        /// The queue's bound in bytes.
+        max_bytes: usize,
+    },
+
+    /// A resilient connection stopped reconnecting: its
+    /// [`ReconnectPolicy`](crate::resilient::ReconnectPolicy) allows no more attempts or
+    /// time. The connection is over; open a new one to continue.
+    #[error(
+        "gave up reconnecting after {attempts} attempts in {elapsed:?}; last error: {last_error}"
+    )]
+    ReconnectGaveUp {
+        /// How many connection attempts were made in this outage.
+        attempts: u32,
+        /// How long the outage lasted until giving up.
+        elapsed: Duration,
+        /// The last attempt's error, in words.
+        last_error: String,
     },
 
     /// Any other I/O failure on the socket.

@@ -31,6 +31,7 @@ mod error;
 mod link;
 pub mod message;
 mod pending;
+pub mod resilient;
 pub mod rpc;
 mod split;
 mod tls;

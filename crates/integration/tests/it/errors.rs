@@ -81,6 +81,7 @@ async fn a_plain_http_server_is_a_rejected_handshake_with_its_status() {
         Err(Error::HandshakeRejected {
             status: Some(404),
             reason,
+            ..
         }) => assert!(reason.contains("Not Found"), "{reason}"),
         other => panic!("expected HandshakeRejected 404, got {other:?}"),
     }
@@ -108,6 +109,7 @@ async fn a_server_at_capacity_answers_503() {
         Err(Error::HandshakeRejected {
             status: Some(503),
             reason,
+            ..
         }) => assert!(reason.contains("capacity"), "{reason}"),
         other => panic!("expected HandshakeRejected 503, got {other:?}"),
     }

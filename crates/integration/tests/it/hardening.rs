@@ -22,6 +22,7 @@ async fn expect_rejected(config: TransportConfig, status: u16) -> String {
         Err(Error::HandshakeRejected {
             status: Some(got),
             reason,
+            ..
         }) if got == status => reason,
         other => panic!("expected HandshakeRejected {status}, got {other:?}"),
     }

@@ -233,6 +233,7 @@ async fn an_extension_the_client_did_not_offer_is_refused() {
         Err(ws_client::Error::HandshakeRejected {
             status: Some(101),
             reason,
+            ..
         }) => {
             assert!(reason.contains("did not offer"), "{reason}");
         }

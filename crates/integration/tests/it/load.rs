@@ -74,6 +74,7 @@ async fn connections_beyond_max_connections_get_503_and_the_server_keeps_serving
             Err(Error::HandshakeRejected {
                 status: Some(503),
                 reason,
+                ..
             }) => assert!(reason.contains("capacity"), "{reason}"),
             other => panic!("expected HandshakeRejected 503, got {other:?}"),
         }

@@ -66,13 +66,7 @@ impl RawServer {
     /// Accepts one connection and answers its upgrade request with a valid 101.
     pub(crate) async fn accept(&self) -> TcpStream {
         let (mut tcp, _) = within(self.listener.accept()).await.unwrap();
-        let mut request = Vec::new();
-        let mut byte = [0u8; 1];
-        while !request.ends_with(b"\r\n\r\n") {
-            assert_eq!(within(tcp.read(&mut byte)).await.unwrap(), 1, "no request");
-            request.push(byte[0]);
-        }
-        let text = String::from_utf8_lossy(&request).into_owned();
+        let text = read_request_head(&mut tcp).await;
         let key = text
             .lines()
             .find_map(|line| {
@@ -105,6 +99,27 @@ impl RawServer {
             outbound: Outbound::new(write, Role::Server),
         }
     }
+
+    /// Accepts one connection, reads its upgrade request and answers it with `response`
+    /// (an HTTP refusal such as a 503), then closes it.
+    pub(crate) async fn refuse(&self, response: &str) {
+        let (mut tcp, _) = within(self.listener.accept()).await.unwrap();
+        read_request_head(&mut tcp).await;
+        within(tcp.write_all(response.as_bytes()))
+            .await
+            .expect("write the refusal");
+    }
+}
+
+/// Reads a request head byte by byte (so nothing after it is taken from the socket).
+async fn read_request_head(tcp: &mut TcpStream) -> String {
+    let mut request = Vec::new();
+    let mut byte = [0u8; 1];
+    while !request.ends_with(b"\r\n\r\n") {
+        assert_eq!(within(tcp.read(&mut byte)).await.unwrap(), 1, "no request");
+        request.push(byte[0]);
+    }
+    String::from_utf8_lossy(&request).into_owned()
 }
 
 /// A client's upgrade request for `path` on `addr`, with `extra` header lines (each ending

@@ -50,6 +50,7 @@ pub(crate) async fn upgrade(socket: &mut Socket, request: &Request<'_>) -> Resul
             return Err(Error::HandshakeRejected {
                 status: None,
                 reason: "the server closed the connection during the handshake".into(),
+                retry_after: None,
             });
         }
         if let Some((head_len, subprotocol)) = check_response(&buffer, request, &key)? {
@@ -63,6 +64,7 @@ pub(crate) async fn upgrade(socket: &mut Socket, request: &Request<'_>) -> Resul
             return Err(Error::HandshakeRejected {
                 status: None,
                 reason: format!("the response head is larger than {MAX_RESPONSE_HEAD} bytes"),
+                retry_after: None,
             });
         }
     }
@@ -106,6 +108,7 @@ fn check_response(
             return Err(Error::HandshakeRejected {
                 status: None,
                 reason: format!("the answer is not a valid HTTP response ({e})"),
+                retry_after: None,
             });
         }
     };
@@ -121,11 +124,19 @@ fn check_response(
             } else {
                 format!("{phrase}; body: {body}")
             },
+            // Delta-seconds only (`Retry-After: 120`); an HTTP-date is not read.
+            retry_after: response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("retry-after"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
+                .map(std::time::Duration::from_secs),
         });
     }
     let invalid = |reason: String| Error::HandshakeRejected {
         status: Some(101),
         reason,
+        retry_after: None,
     };
     let header = |name: &str| {
         response
@@ -223,6 +234,13 @@ mod tests {
         };
         let not_found = "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope";
         assert_eq!(refused(not_found, &[]), Some(404));
+        let busy = "HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n";
+        match check_response(busy.as_bytes(), &request(&[]), KEY) {
+            Err(Error::HandshakeRejected { retry_after, .. }) => {
+                assert_eq!(retry_after, Some(std::time::Duration::from_secs(7)));
+            }
+            other => panic!("{other:?}"),
+        }
         let bad_accept = response("").replace("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "AAAA");
         assert_eq!(refused(&bad_accept, &[]), Some(101));
         let extension = response("Sec-WebSocket-Extensions: permessage-deflate\r\n");

@@ -1,0 +1,70 @@
+//! Helpers shared by the resilient-connection tests: a quick reconnect policy, waiting for
+//! an event (with a timeout), and restarting a killed server on its port.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use integration::TestServer;
+use ws_client::resilient::{Event, EventStream, ReconnectPolicy, ResilientConfig};
+
+use crate::support::within;
+
+/// Reconnects within tens of milliseconds and gives up after 15 s.
+pub(crate) fn quick_policy() -> ReconnectPolicy {
+    ReconnectPolicy {
+        initial_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+        max_elapsed: Some(Duration::from_secs(15)),
+        ..ReconnectPolicy::default()
+    }
+}
+
+/// The default configuration for `url` with [`quick_policy`].
+pub(crate) fn quick_config(url: &str) -> ResilientConfig {
+    ResilientConfig {
+        reconnect: quick_policy(),
+        ..ResilientConfig::new(url)
+    }
+}
+
+/// Reads events until one satisfies `wanted`; returns the events read, that one last.
+pub(crate) async fn events_until(
+    events: &mut EventStream,
+    wanted: impl Fn(&Event) -> bool,
+) -> Vec<Event> {
+    let mut seen = Vec::new();
+    within(async {
+        loop {
+            match events.next().await {
+                Some(event) => {
+                    let done = wanted(&event);
+                    seen.push(event);
+                    if done {
+                        break;
+                    }
+                }
+                None => panic!("the event stream ended; events seen: {seen:#?}"),
+            }
+        }
+    })
+    .await;
+    seen
+}
+
+/// Waits for an event that satisfies `wanted` and returns it.
+pub(crate) async fn wait_for(events: &mut EventStream, wanted: impl Fn(&Event) -> bool) -> Event {
+    events_until(events, wanted)
+        .await
+        .pop()
+        .expect("events_until returns at least the wanted event")
+}
+
+/// Starts `test-servers echo` on `port` (where a killed one listened) off the async thread,
+/// so the runtime keeps running the clients' tasks meanwhile.
+pub(crate) async fn restart_echo(port: u16) -> TestServer {
+    within(tokio::task::spawn_blocking(move || {
+        TestServer::start_on_port("echo", port, &[])
+    }))
+    .await
+    .expect("restart the echo server")
+}

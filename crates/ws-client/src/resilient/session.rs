@@ -1,0 +1,214 @@
+//! One connection's life inside the background task: the writer (outage queue first, then
+//! new messages), the reader (messages to the receive side, pongs to the heartbeat) and the
+//! heartbeat run side by side in the task until one of them ends the connection.
+
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::time::Instant;
+
+use super::classify::copy_error;
+use super::heartbeat::{self, Liveness};
+use super::metrics::Metrics;
+use super::queue::{OutageQueue, Outgoing, QueuePolicy};
+use super::shared::Command;
+use super::task::{Inbound, Stop, Task};
+use crate::connection::WebSocketConnection;
+use crate::error::Error;
+use crate::message::MessageType;
+use crate::split::{WsReceiver, WsSender};
+
+/// How a session ended.
+#[derive(Debug)]
+pub(crate) enum SessionEnd {
+    /// The connection failed or the peer closed it.
+    Lost(Error),
+    /// The owner closed or dropped the connection; the close handshake's outcome.
+    Stopped(Stop, Result<(), Error>),
+}
+
+enum Ended {
+    Lost(Error),
+    Stop(Stop),
+}
+
+/// Runs `connection` until it fails or the owner stops it. A message whose write was cut
+/// short goes back to the head of the outage queue (or to its sender with `FailFast`).
+pub(crate) async fn run(
+    task: &mut Task,
+    connection: WebSocketConnection,
+    generation: u64,
+) -> SessionEnd {
+    let (sender, mut receiver) = match connection.split() {
+        Ok(halves) => halves,
+        Err(error) => return SessionEnd::Lost(error),
+    };
+    let live = Liveness::new(Instant::now());
+    let heartbeat = task.config.heartbeat;
+    let close_timeout = task.config.transport.close_timeout;
+    let metrics = &task.shared.metrics;
+    let mut inflight: Option<Outgoing> = None;
+    let ended = {
+        let write = write(
+            &sender,
+            &mut task.queue,
+            &mut task.commands,
+            &mut inflight,
+            metrics,
+        );
+        let read = read(&mut receiver, &task.incoming, &live, generation, metrics);
+        let beat = async {
+            match heartbeat {
+                Some(config) => heartbeat::run(&sender, &live, config).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            ended = write => ended,
+            error = read => Ended::Lost(error),
+            error = beat => Ended::Lost(error),
+            () = task.token.cancelled() => Ended::Stop(Stop::Shutdown),
+        }
+    };
+    match ended {
+        Ended::Lost(error) => {
+            // The owner did not close it: a "closed" seen here is a connection that went away.
+            let error = match error {
+                Error::ConnectionClosed => Error::ConnectionLost("the connection closed".into()),
+                other => other,
+            };
+            if let Some(outgoing) = inflight.take() {
+                match task.config.queue {
+                    QueuePolicy::Queue { .. } => task.queue.push_front(outgoing),
+                    QueuePolicy::FailFast => task.fail(outgoing, copy_error(&error)),
+                }
+                let metrics = &task.shared.metrics;
+                metrics.queued(task.queue.len(), task.queue.bytes());
+            }
+            tracing::debug!(%error, generation, "connection lost");
+            SessionEnd::Lost(error)
+        }
+        Ended::Stop(stop) => {
+            // Only a shutdown can cut a write; the queue is handed back when the task ends.
+            if let Some(outgoing) = inflight.take() {
+                task.queue.push_front(outgoing);
+            }
+            let closed = close(&sender, &mut receiver, &task.incoming, generation);
+            let result = match tokio::time::timeout(close_timeout, closed).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::CloseTimeout {
+                    after: close_timeout,
+                }),
+            };
+            SessionEnd::Stopped(stop, result)
+        }
+    }
+}
+
+/// Writes the outage queue, then each message sent, one flushed write per message. The
+/// message being written stays in `inflight` until the write completed, so a session ended
+/// mid-write does not lose it.
+async fn write(
+    sender: &WsSender,
+    queue: &mut OutageQueue,
+    commands: &mut mpsc::Receiver<Command>,
+    inflight: &mut Option<Outgoing>,
+    metrics: &Metrics,
+) -> Ended {
+    loop {
+        let next = match queue.pop_front() {
+            Some(outgoing) => {
+                metrics.queued(queue.len(), queue.bytes());
+                outgoing
+            }
+            None => match commands.recv().await {
+                Some(Command::Send(outgoing)) => outgoing,
+                Some(Command::Close(reply)) => return Ended::Stop(Stop::Close(reply)),
+                None => return Ended::Stop(Stop::Shutdown),
+            },
+        };
+        let message = inflight.insert(next).message();
+        if let Err(error) = sender.send_slice(message.message_type, &message.data).await {
+            return Ended::Lost(error);
+        }
+        if let Some(written) = inflight.take() {
+            metrics.sent(written.len());
+            written.succeed();
+        }
+    }
+}
+
+/// Reads until the connection fails: data messages go to the receive side (a slot is
+/// reserved before each read, so a message read is never lost), pongs to the heartbeat.
+/// While the receive side is full it reads nothing, and the heartbeat does not count that
+/// silence against the peer.
+async fn read(
+    receiver: &mut WsReceiver,
+    incoming: &mpsc::Sender<Inbound>,
+    live: &Liveness,
+    generation: u64,
+    metrics: &Metrics,
+) -> Error {
+    loop {
+        let permit = match incoming.try_reserve() {
+            Ok(permit) => permit,
+            Err(TrySendError::Full(())) => {
+                live.park();
+                let permit = incoming.reserve().await;
+                live.resume(Instant::now());
+                match permit {
+                    Ok(permit) => permit,
+                    // The owner is gone; the task is being stopped.
+                    Err(_) => return std::future::pending().await,
+                }
+            }
+            Err(TrySendError::Closed(())) => return std::future::pending().await,
+        };
+        let message = loop {
+            let message = match receiver.receive_message().await {
+                Ok(message) => message,
+                Err(error) => return error,
+            };
+            let now = Instant::now();
+            live.heard(now);
+            match message.message_type {
+                MessageType::Text | MessageType::Binary => break message,
+                MessageType::Pong => {
+                    if let Some((rtt, srtt)) = live.pong(&message.data, now) {
+                        metrics.round_trip(rtt, srtt);
+                    }
+                }
+                MessageType::Ping => {}
+                MessageType::Close => {
+                    return Error::ClosedByPeer {
+                        code: message.close_code().unwrap_or(1005),
+                        reason: message.close_reason().unwrap_or_default(),
+                    };
+                }
+            }
+        };
+        metrics.received(message.data.len());
+        permit.send((generation, message));
+    }
+}
+
+/// The close handshake (code 1000). Data that arrives meanwhile goes to the receive side if
+/// it has room and is discarded otherwise, as `WebSocketConnection::disconnect` does.
+async fn close(
+    sender: &WsSender,
+    receiver: &mut WsReceiver,
+    incoming: &mpsc::Sender<Inbound>,
+    generation: u64,
+) -> Result<(), Error> {
+    sender.close(1000, "").await?;
+    loop {
+        match receiver.receive_message().await {
+            Ok(message) if message.message_type == MessageType::Close => return Ok(()),
+            Ok(message) if message.is_data() => {
+                let _ = incoming.try_send((generation, message));
+            }
+            Ok(_) => {}
+            Err(Error::ConnectionClosed | Error::ClosedByPeer { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        }
+    }
+}
