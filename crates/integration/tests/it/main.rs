@@ -15,6 +15,7 @@ mod hostile_server;
 mod load;
 mod perf;
 mod raw_peer;
+mod review_findings;
 mod rpc_client;
 mod rpc_faults;
 mod rpc_limits;

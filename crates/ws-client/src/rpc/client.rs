@@ -157,8 +157,9 @@ impl RpcClient {
     /// Subscribes: calls `method`, whose result is a subscription id, and returns the
     /// stream of notifications for it. Dropping the stream calls `unsubscribe_method`.
     ///
-    /// If this times out or is dropped and the server's answer comes later with a
-    /// subscription id, the client sends `unsubscribe_method` for it (a notification,
+    /// If this times out or is dropped and the server's answer comes later (or had come,
+    /// but was not read yet) with a subscription id, the client sends `unsubscribe_method`
+    /// for it (a notification,
     /// without waiting, like the one a dropped stream sends), so that no subscription
     /// nobody reads stays on the server.
     pub async fn subscribe<T: DeserializeOwned>(

@@ -277,7 +277,7 @@ impl Router {
 }
 
 /// A subscription id as the server gave it (a number or a string).
-fn subscription_id(value: &Value) -> Option<Id> {
+pub(crate) fn subscription_id(value: &Value) -> Option<Id> {
     match value {
         Value::Number(n) => n.as_i64().map(Id::Number),
         Value::String(s) => Some(Id::String(s.clone())),

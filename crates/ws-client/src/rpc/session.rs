@@ -18,7 +18,7 @@ use crate::message::Message;
 use crate::rpc::config::RpcConfig;
 use crate::rpc::feed::SubscriptionSink;
 use crate::rpc::request::WireRequest;
-use crate::rpc::router::Router;
+use crate::rpc::router::{self, Router};
 use crate::rpc::table::{Outcome, Pending};
 use crate::rpc::types::{Id, RpcResponse};
 use crate::rpc::writer::{self, NoRoom, Writer};
@@ -119,6 +119,43 @@ impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         if !self.answered {
             self.router.forget(self.id);
+        }
+    }
+}
+
+/// The receiving end of a call's outcome, for a subscribe dropped after the router handed
+/// it its answer but before it was read: the router took the call out of its table then, so
+/// neither the guard nor the router can see that the subscription it started has no reader;
+/// this ends it on the server as the router does for a late answer.
+struct Unread<'a> {
+    session: &'a Session,
+    receiver: oneshot::Receiver<Outcome>,
+    /// The unsubscribe method of a subscribe, until its caller has its outcome.
+    unsubscribe: Option<String>,
+}
+
+impl Drop for Unread<'_> {
+    fn drop(&mut self) {
+        let Some(method) = self.unsubscribe.take() else {
+            return;
+        };
+        // Closed first: an answer sent after this fails in the router, which then
+        // unsubscribes itself; one sent before is read here.
+        self.receiver.close();
+        let Ok(Outcome::Answer(response)) = self.receiver.try_recv() else {
+            return;
+        };
+        let started = (response.error.is_none())
+            .then(|| response.result.as_ref().and_then(router::subscription_id))
+            .flatten();
+        if let Some(id) = started {
+            tracing::debug!(
+                ?id,
+                "subscribe dropped with its answer unread: unsubscribing"
+            );
+            self.session.forget_subscription(&id);
+            let params = Value::Array(vec![id.to_value()]);
+            self.session.notify_nowait(&method, params);
         }
     }
 }
@@ -240,6 +277,7 @@ impl Session {
             Err(NoRoom::Closed) => return Err(self.closed_error()),
         };
         let (reply, answer) = oneshot::channel();
+        let unsubscribe = subscription.as_ref().map(|(_, method)| method.clone());
         let pending = match subscription {
             Some((sink, unsubscribe)) => Pending::Subscribe {
                 reply,
@@ -250,10 +288,18 @@ impl Session {
         };
         self.router.register(id, pending, deadline)?;
         let mut guard = PendingGuard::new(&self.router, id);
+        let mut answer = Unread {
+            session: self,
+            receiver: answer,
+            unsubscribe,
+        };
         // No closed check here (`send` takes the router's lock for it): `register` has just
         // made it, and a connection that ends after that fails this call through `answer`.
         self.writer.push(room, message);
-        let outcome = answer.await.map_err(|_| self.closed_error())?;
+        let outcome = (&mut answer.receiver)
+            .await
+            .map_err(|_| self.closed_error())?;
+        answer.unsubscribe = None;
         guard.answered();
         Ok(outcome)
     }
