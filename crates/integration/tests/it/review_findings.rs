@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use integration::TestServer;
 use serde_json::{Value, json};
-use ws_client::rpc::{RpcClient, RpcConfig};
+use ws_client::Error;
+use ws_client::rpc::{BatchEntry, RpcClient, RpcConfig};
 
 use crate::raw_peer::{RawPeer, RawServer};
 use crate::support::{within, within_for};
@@ -53,4 +55,39 @@ async fn a_subscribe_dropped_after_its_answer_arrived_is_unsubscribed() {
         unsubscribe,
         json!({"jsonrpc": "2.0", "method": "unsubscribe", "params": [42]})
     );
+}
+
+/// A request larger than the transport's `max_message_size` is the mistake of its caller:
+/// it fails alone with `MessageTooLarge`, instead of failing the writing task and with it
+/// every call in flight and the connection.
+#[tokio::test]
+async fn an_oversized_request_fails_alone_and_the_connection_lives_on() {
+    let server = TestServer::start("rpc");
+    let mut config = RpcConfig::new(server.url());
+    config.transport.max_message_size = 4096;
+    let client = within(RpcClient::connect(config)).await.unwrap();
+    let big = "x".repeat(8192);
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { client.request::<Value>("sleep", json!({"ms": 300})).await }
+    });
+    match within(client.request::<Value>("echo", [&big])).await {
+        Err(Error::MessageTooLarge { limit: 4096, .. }) => {}
+        other => panic!("expected MessageTooLarge, got {other:?}"),
+    }
+    match within(client.notify("update", json!([&big]))).await {
+        Err(Error::MessageTooLarge { limit: 4096, .. }) => {}
+        other => panic!("expected MessageTooLarge, got {other:?}"),
+    }
+    let batch = vec![BatchEntry::call("echo", json!([&big]))];
+    match within(client.batch(batch)).await {
+        Err(Error::MessageTooLarge { limit: 4096, .. }) => {}
+        other => panic!("expected MessageTooLarge, got {other:?}"),
+    }
+    // The call in flight and the ones after it are not affected.
+    assert_eq!(within(slow).await.unwrap().unwrap(), json!({"ms": 300}));
+    let small: Value = within(client.request("echo", ["small"])).await.unwrap();
+    assert_eq!(small, json!(["small"]));
+    assert!(!client.is_closed());
+    within(client.close()).await.unwrap();
 }

@@ -72,6 +72,10 @@ impl RpcClient {
     /// response, error object included, within the default timeout. With
     /// [`RpcMethod::Notification`] nothing is awaited: the returned response is empty
     /// (`id` null, no result, no error) once the notification is sent.
+    ///
+    /// A request larger than the transport's `max_message_size` fails with
+    /// [`Error::MessageTooLarge`] before it is queued (so do notifications and batches);
+    /// the connection and the other calls carry on.
     pub async fn call(
         &self,
         method: &str,

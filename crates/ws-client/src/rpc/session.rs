@@ -269,6 +269,7 @@ impl Session {
         };
         let id = self.next_id();
         let message = WireRequest::new(method, params, Some(id)).encode(self.config.codec)?;
+        self.check_size(&message)?;
         // Room in the outgoing queue before registering: a call that times out waiting for
         // it was never sent, so nothing is left to clean up.
         let room = match self.writer.reserve(&message, deadline).await {
@@ -314,6 +315,7 @@ impl Session {
         if let Some(reason) = self.router.closed() {
             return Err(reason);
         }
+        self.check_size(&message)?;
         match self.writer.reserve(&message, deadline).await {
             Ok(room) => {
                 self.writer.push(room, message);
@@ -330,6 +332,10 @@ impl Session {
         let Ok(message) = WireRequest::new(method, &params, None).encode(self.config.codec) else {
             return;
         };
+        if let Err(error) = self.check_size(&message) {
+            tracing::warn!(method, %error, "notification dropped");
+            return;
+        }
         match self.writer.try_reserve(&message) {
             Some(room) => self.writer.push(room, message),
             None => tracing::warn!(
@@ -337,6 +343,19 @@ impl Session {
                 "outgoing queue full or closed: notification dropped"
             ),
         }
+    }
+
+    /// Refuses a message the transport would refuse to send: queued, it would fail the
+    /// writing task, and with it every call on the connection, not only its own.
+    fn check_size(&self, message: &Message) -> Result<(), Error> {
+        let limit = self.config.transport.max_message_size;
+        if message.data.len() > limit {
+            return Err(Error::MessageTooLarge {
+                size: message.data.len(),
+                limit,
+            });
+        }
+        Ok(())
     }
 
     /// Stops delivering a subscription's notifications.
