@@ -91,3 +91,31 @@ async fn an_oversized_request_fails_alone_and_the_connection_lives_on() {
     assert!(!client.is_closed());
     within(client.close()).await.unwrap();
 }
+
+/// `close` waits until the connection has ended, also when another clone is already
+/// closing it: a second `close` returned at once, while the first still waited for the
+/// server's answer, and the client was not closed yet.
+#[tokio::test]
+async fn a_second_concurrent_close_waits_for_the_end_too() {
+    let (client, mut peer) = connected(|config| config).await;
+    let first = tokio::spawn({
+        let client = client.clone();
+        async move { client.close().await }
+    });
+    // The first close has sent its close frame; the peer has not answered yet.
+    let close = peer.next_message().await.expect("the client's close frame");
+    assert_eq!(close.message_type, ws_client::MessageType::Close);
+    let second = tokio::spawn({
+        let client = client.clone();
+        async move { client.close().await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !second.is_finished(),
+        "the second close returned before the connection ended"
+    );
+    peer.send_close(1000, "").await;
+    within(first).await.unwrap().unwrap();
+    within(second).await.unwrap().unwrap();
+    assert!(client.is_closed());
+}

@@ -211,7 +211,8 @@ impl RpcClient {
     /// close timeout) until it has ended. Calls still waiting fail with
     /// [`Error::ConnectionClosed`]. If the server does not answer in time the connection is
     /// dropped anyway and this returns [`Error::CloseTimeout`]; so does cancelling this
-    /// future: the socket is never left open behind a closed client.
+    /// future: the socket is never left open behind a closed client. A `close` from another
+    /// clone while one is under way waits for that one to end, then returns `Ok`.
     pub async fn close(&self) -> Result<(), Error> {
         self.session.close().await
     }

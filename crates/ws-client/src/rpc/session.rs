@@ -3,8 +3,8 @@
 //! with the connection's end (close, drop, abort); and the primitives the client is built
 //! on: one call (`call_until`) and one queued message (`send`).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -33,7 +33,9 @@ pub(crate) struct Session {
     pub(crate) slots: Semaphore,
     next_id: AtomicI64,
     config: RpcConfig,
-    tasks: Mutex<Option<Tasks>>,
+    /// Taken by the first `close` (or the drop), and locked by it until the connection has
+    /// ended, so that a `close` from another clone meanwhile waits for that end too.
+    tasks: tokio::sync::Mutex<Option<Tasks>>,
 }
 
 impl Drop for Session {
@@ -43,11 +45,7 @@ impl Drop for Session {
     /// the tasks) alive after the client is gone.
     fn drop(&mut self) {
         self.writer.close();
-        let tasks = self
-            .tasks
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let tasks = self.tasks.get_mut().take();
         let Some(tasks) = tasks else {
             return;
         };
@@ -208,7 +206,7 @@ impl Session {
             slots: Semaphore::new(config.max_in_flight),
             next_id: AtomicI64::new(1),
             config,
-            tasks: Mutex::new(Some(tasks)),
+            tasks: tokio::sync::Mutex::new(Some(tasks)),
         }))
     }
 
@@ -374,11 +372,12 @@ impl Session {
     }
 
     /// Closes with a close handshake, waiting for its end within the close timeout (see
-    /// [`RpcClient::close`](crate::rpc::RpcClient::close)).
+    /// [`RpcClient::close`](crate::rpc::RpcClient::close)). A second `close` meanwhile waits
+    /// for the first one's end (the lock is held until then), then returns `Ok`.
     pub(crate) async fn close(&self) -> Result<(), Error> {
         self.writer.close();
-        let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match tasks {
+        let mut tasks = self.tasks.lock().await;
+        match tasks.take() {
             Some(tasks) => {
                 let after = self.config.transport.close_timeout;
                 tasks.finish_within(after).await
