@@ -168,7 +168,8 @@ impl WebSocketConnection {
     /// A ping or close is returned once its answer (pong, close echo) is written, or
     /// once [`TransportConfig::send_timeout`] has passed since it arrived; a receive error
     /// that calls for a close frame (1002, 1007, 1009) likewise, bounded by
-    /// [`TransportConfig::close_timeout`].
+    /// [`TransportConfig::close_timeout`] (none is sent if our own close frame already
+    /// went out: one close frame per connection).
     ///
     /// Cancel-safe: it can be raced in `tokio::select!` or wrapped in
     /// `tokio::time::timeout` without losing a message. A call cancelled while the answer
@@ -248,8 +249,11 @@ impl WebSocketConnection {
                         break;
                     }
                     Received::Message { .. } => continue,
-                    Received::Failed(Error::ConnectionClosed | Error::ClosedByPeer { .. }) => break,
-                    Received::Failed(error) => return Err(error),
+                    Received::Failed(Error::ConnectionClosed | Error::ClosedByPeer { .. })
+                    | Received::Ended(Error::ConnectionClosed | Error::ClosedByPeer { .. }) => {
+                        break;
+                    }
+                    Received::Failed(error) | Received::Ended(error) => return Err(error),
                 }
             }
             Ok(())

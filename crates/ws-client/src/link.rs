@@ -263,6 +263,9 @@ pub(crate) enum Received {
     /// the caller should send it (see [`Pending`](crate::pending::Pending)) before
     /// reporting the error.
     Failed(Error),
+    /// The connection failed after our own close frame went out: no second close frame
+    /// may follow it (RFC 6455 section 5.5.1), whatever the error.
+    Ended(Error),
 }
 
 /// Receives the next message. Pings and the peer's close are handed to the caller with
@@ -297,7 +300,18 @@ pub(crate) async fn receive(inbound: &mut Inbound, link: &Link) -> Received {
             link.set_state(ConnectionState::Closed);
             Received::Failed(error)
         }
-        Err(e) => Received::Failed(fail(link, e)),
+        Err(e) => {
+            // In one step with the check, so that a close sent at the same moment either
+            // goes out alone (it moved the link first) or not at all.
+            let before = link
+                .state
+                .swap(ConnectionState::Closed as u8, Ordering::AcqRel);
+            let error = fail(link, e);
+            match ConnectionState::from_u8(before) {
+                ConnectionState::Open => Received::Failed(error),
+                _ => Received::Ended(error),
+            }
+        }
     }
 }
 

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use ws_client::Error;
 use ws_client::rpc::{BatchEntry, RpcClient, RpcConfig};
 
-use crate::raw_peer::{RawPeer, RawServer};
-use crate::support::{within, within_for};
+use crate::raw_peer::{CLOSE, RawPeer, RawServer, read_frames};
+use crate::support::{connect, within, within_for};
 
 /// A client connected to a fresh raw peer, and that peer.
 async fn connected(config: impl FnOnce(RpcConfig) -> RpcConfig) -> (RpcClient, RawPeer) {
@@ -118,4 +118,32 @@ async fn a_second_concurrent_close_waits_for_the_end_too() {
     within(first).await.unwrap().unwrap();
     within(second).await.unwrap().unwrap();
     assert!(client.is_closed());
+}
+
+/// After our own close frame, a protocol error from the peer fails the receive, but no
+/// second close frame (1002) goes out: an endpoint sends one close frame at most (RFC 6455
+/// section 5.5.1), and tungstenite's peers log the second as a protocol error of ours.
+#[tokio::test]
+async fn a_protocol_error_after_our_close_sends_no_second_close_frame() {
+    let server = RawServer::bind();
+    let url = server.url();
+    let (mut tcp, connection) = tokio::join!(server.accept(), connect(&url));
+    let (sender, mut receiver) = connection.split().unwrap();
+    within(sender.close(1000, "ours")).await.unwrap();
+    let frames = within(read_frames(&mut tcp, true)).await;
+    assert_eq!(frames.last().map(|f| f.opcode), Some(CLOSE));
+    // A text frame with a reserved bit set: a protocol error.
+    within(tokio::io::AsyncWriteExt::write_all(&mut tcp, &[0xC1, 0x00]))
+        .await
+        .unwrap();
+    match within(receiver.receive_message()).await {
+        Err(Error::Protocol(_)) => {}
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+    drop((sender, receiver));
+    let after = within(read_frames(&mut tcp, false)).await;
+    assert!(
+        after.iter().all(|f| f.opcode != CLOSE),
+        "a second close frame: {after:?}"
+    );
 }
