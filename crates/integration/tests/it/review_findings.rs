@@ -105,14 +105,14 @@ async fn a_second_concurrent_close_waits_for_the_end_too() {
     // The first close has sent its close frame; the peer has not answered yet.
     let close = peer.next_message().await.expect("the client's close frame");
     assert_eq!(close.message_type, ws_client::MessageType::Close);
-    let second = tokio::spawn({
+    let mut second = tokio::spawn({
         let client = client.clone();
         async move { client.close().await }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let early = tokio::time::timeout(Duration::from_millis(200), &mut second).await;
     assert!(
-        !second.is_finished(),
-        "the second close returned before the connection ended"
+        early.is_err(),
+        "the second close returned before the connection ended: {early:?}"
     );
     peer.send_close(1000, "").await;
     within(first).await.unwrap().unwrap();
