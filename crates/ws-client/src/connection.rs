@@ -216,7 +216,7 @@ impl WebSocketConnection {
         let timeout = open.link.close_timeout;
         let state = open.link.state();
         if state != ConnectionState::Open {
-            let deadline = tokio::time::Instant::now() + timeout;
+            let deadline = link::deadline_after(timeout);
             let written = if open.pending.is_empty() && state == ConnectionState::Closing {
                 link::flush_until(&mut open.outbound, &open.link, Some(deadline)).await
             } else {

@@ -236,7 +236,7 @@ pub(crate) async fn flush_until(
         Ok(false) => {}
         Err(e) => return Err(fail(link, error::from_io(e))),
     }
-    let deadline = deadline.unwrap_or_else(|| Instant::now() + link.send_timeout);
+    let deadline = deadline.unwrap_or_else(|| deadline_after(link.send_timeout));
     let wait = std::future::poll_fn(|cx| out.poll_flush(cx));
     match tokio::time::timeout_at(deadline, wait).await {
         Ok(Ok(())) => Ok(()),
@@ -248,6 +248,15 @@ pub(crate) async fn flush_until(
             })
         }
     }
+}
+
+/// The instant `timeout` from now. A timeout too long to be represented (`Duration::MAX`
+/// for "no timeout") ends in about 30 years instead of overflowing, as tokio's own
+/// `timeout` does.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
 }
 
 /// What one receive step produced.

@@ -67,7 +67,7 @@ impl Pending {
         self.0 = Some(Box::new(Held {
             outcome,
             reply: Some(reply),
-            deadline: Instant::now() + timeout,
+            deadline: link::deadline_after(timeout),
         }));
         None
     }

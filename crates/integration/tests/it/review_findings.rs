@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use integration::TestServer;
 use serde_json::{Value, json};
-use ws_client::Error;
 use ws_client::rpc::{BatchEntry, RpcClient, RpcConfig};
+use ws_client::{ConnectionState, Error, MessageType, TransportConfig};
 
-use crate::raw_peer::{CLOSE, RawPeer, RawServer, read_frames};
-use crate::support::{connect, within, within_for};
+use crate::raw_peer::{
+    CLOSE, PING, PONG, RawPeer, RawServer, close_payload, read_frames, server_frame,
+};
+use crate::support::{connect, connect_with, within, within_for};
 
 /// A client connected to a fresh raw peer, and that peer.
 async fn connected(config: impl FnOnce(RpcConfig) -> RpcConfig) -> (RpcClient, RawPeer) {
@@ -146,4 +148,37 @@ async fn a_protocol_error_after_our_close_sends_no_second_close_frame() {
         after.iter().all(|f| f.opcode != CLOSE),
         "a second close frame: {after:?}"
     );
+}
+
+/// "No timeout" written as the largest duration works as it did before the timeouts
+/// became deadlines: a deadline too far to be represented is no deadline, not a panic (an
+/// `Instant` plus `Duration::MAX` overflows), whether it is armed by a ping from the peer,
+/// by a failure's close frame or by closing a closed connection.
+#[tokio::test]
+async fn the_largest_timeouts_are_no_timeouts_not_a_panic() {
+    let server = RawServer::bind();
+    let config = TransportConfig {
+        send_timeout: Duration::MAX,
+        close_timeout: Duration::MAX,
+        ..TransportConfig::new(server.url())
+    };
+    let (mut tcp, mut connection) = tokio::join!(server.accept(), connect_with(config));
+    let ping = server_frame(PING, true, b"are you there");
+    within(tokio::io::AsyncWriteExt::write_all(&mut tcp, &ping))
+        .await
+        .unwrap();
+    let received = within(connection.receive_message()).await.unwrap();
+    assert_eq!(received.message_type, MessageType::Ping);
+    let close = server_frame(CLOSE, true, &close_payload(1000, "bye"));
+    within(tokio::io::AsyncWriteExt::write_all(&mut tcp, &close))
+        .await
+        .unwrap();
+    let received = within(connection.receive_message()).await.unwrap();
+    assert_eq!(received.message_type, MessageType::Close);
+    within(connection.disconnect()).await.unwrap();
+    assert_eq!(connection.state(), ConnectionState::Closed);
+    drop(connection);
+    let frames = within(read_frames(&mut tcp, false)).await;
+    let answers: Vec<u8> = frames.iter().map(|f| f.opcode).collect();
+    assert_eq!(answers, [PONG, CLOSE]);
 }
