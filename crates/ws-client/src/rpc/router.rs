@@ -218,7 +218,17 @@ impl Router {
                     } => {
                         let subscription = started();
                         if let Some(subscription) = &subscription {
-                            self.lock().subscriptions.insert(subscription.clone(), sink);
+                            let mut tables = self.lock();
+                            // The connection may have ended since the take above (`fail_all`
+                            // from the writer, or from an abort on another thread): a sink
+                            // put in the table now would never be ended, and its stream
+                            // would wait for ever. It is ended here instead.
+                            match &tables.closed {
+                                Some(reason) => sink.end(reason.for_waiters()),
+                                None => {
+                                    tables.subscriptions.insert(subscription.clone(), sink);
+                                }
+                            }
                         }
                         // Its caller went away just now (between its guard and this).
                         if reply.send(Outcome::Answer(response)).is_err() {
