@@ -267,9 +267,15 @@ impl WebSocketConnection {
     }
 
     /// Splits an open connection into a cloneable sender and a receiver, so that two
-    /// tasks can send and receive at the same time.
+    /// tasks can send and receive at the same time. What a cancelled receive left owed (see
+    /// [`receive_message`](Self::receive_message)) goes to the receiver.
     pub fn split(self) -> Result<(WsSender, WsReceiver), Error> {
         let open = self.open.ok_or(Error::NotConnected)?;
-        Ok(crate::split::split(open.inbound, open.outbound, open.link))
+        Ok(crate::split::split(
+            open.inbound,
+            open.outbound,
+            open.link,
+            open.pending,
+        ))
     }
 }

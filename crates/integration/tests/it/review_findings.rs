@@ -6,10 +6,12 @@ use std::time::Duration;
 use integration::TestServer;
 use serde_json::{Value, json};
 use ws_client::rpc::{BatchEntry, RpcClient, RpcConfig};
-use ws_client::{ConnectionState, Error, MessageType, TransportConfig};
+use ws_client::{
+    ConnectionState, Error, Message, MessageType, TransportConfig, WebSocketConnection,
+};
 
 use crate::raw_peer::{
-    CLOSE, PING, PONG, RawPeer, RawServer, close_payload, read_frames, server_frame,
+    BINARY, CLOSE, PING, PONG, RawPeer, RawServer, close_payload, read_frames, server_frame,
 };
 use crate::support::{connect, connect_with, within, within_for};
 
@@ -181,4 +183,62 @@ async fn the_largest_timeouts_are_no_timeouts_not_a_panic() {
     let frames = within(read_frames(&mut tcp, false)).await;
     let answers: Vec<u8> = frames.iter().map(|f| f.opcode).collect();
     assert_eq!(answers, [PONG, CLOSE]);
+}
+
+/// Sends 8 KiB messages until one cannot be written within 300 ms (the peer reads
+/// nothing); returns how many were started.
+async fn fill(connection: &mut WebSocketConnection) -> usize {
+    for started in 1..=10_000 {
+        let send = connection.send(Message::binary(vec![7u8; 8 << 10]));
+        if tokio::time::timeout(Duration::from_millis(300), send)
+            .await
+            .is_err()
+        {
+            return started;
+        }
+    }
+    panic!("80 MB went out to a peer that reads nothing");
+}
+
+/// What a cancelled receive left owed (here the echo of the peer's close, and the close
+/// message itself) goes with the connection when it is split: the receiver returns the
+/// close and writes the echo, as the whole connection would have.
+#[tokio::test]
+async fn split_after_a_cancelled_receive_keeps_what_it_owed() {
+    let server = RawServer::bind_small_receive_buffer();
+    let config = TransportConfig {
+        send_timeout: Duration::from_secs(10),
+        close_timeout: Duration::from_secs(10),
+        ..TransportConfig::new(server.url())
+    };
+    let (mut tcp, mut connection) = tokio::join!(server.accept(), connect_with(config));
+    let filled = fill(&mut connection).await;
+    let close = close_payload(1000, "bye");
+    within(tokio::io::AsyncWriteExt::write_all(
+        &mut tcp,
+        &server_frame(CLOSE, true, &close),
+    ))
+    .await
+    .unwrap();
+    let early =
+        tokio::time::timeout(Duration::from_millis(300), connection.receive_message()).await;
+    assert!(early.is_err(), "the echo cannot be written yet: {early:?}");
+
+    let (sender, mut receiver) = connection.split().unwrap();
+    let reader = tokio::spawn(async move { read_frames(&mut tcp, false).await });
+    let received = within(receiver.receive_message()).await;
+    assert_eq!(
+        received.map(|m| m.message_type).ok(),
+        Some(MessageType::Close),
+        "the close message was lost in the split"
+    );
+    drop((sender, receiver));
+    let frames = within(reader).await.unwrap();
+    assert_eq!(frames.iter().filter(|f| f.opcode == BINARY).count(), filled);
+    let controls: Vec<(u8, Vec<u8>)> = frames
+        .iter()
+        .filter(|f| f.opcode != BINARY)
+        .map(|f| (f.opcode, f.payload.clone()))
+        .collect();
+    assert_eq!(controls, [(CLOSE, close[..2].to_vec())]);
 }
