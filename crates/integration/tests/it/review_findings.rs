@@ -242,3 +242,36 @@ async fn split_after_a_cancelled_receive_keeps_what_it_owed() {
         .collect();
     assert_eq!(controls, [(CLOSE, close[..2].to_vec())]);
 }
+
+/// An answer that matches no call (a server refusing a whole batch answers with one error
+/// object, id null) fails the oldest batch *still waiting*: a batch whose answers have all
+/// been routed, but whose caller has not run since, waits for nothing and is passed over.
+#[tokio::test]
+async fn an_unmatched_error_fails_the_batch_still_waiting_not_one_already_answered() {
+    let (client, mut peer) = connected(|config| config).await;
+    let mut answered = Box::pin(client.batch(vec![BatchEntry::call("echo", json!(["a"]))]));
+    assert!(futures_util::poll!(answered.as_mut()).is_pending());
+    let first = peer.next_value().await;
+    let waiting = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .batch(vec![BatchEntry::call("echo", json!(["b"]))])
+                .await
+        }
+    });
+    let _second = peer.next_value().await;
+    // The first batch is answered (its caller is not polled again yet), the second refused.
+    peer.send_json(&json!([{"jsonrpc": "2.0", "result": ["a"], "id": first[0]["id"]}]))
+        .await;
+    round_trip(&client, &mut peer).await;
+    peer.send_json(&json!({"jsonrpc": "2.0", "id": null,
+        "error": {"code": -32600, "message": "Invalid Request"}}))
+        .await;
+    match within_for(Duration::from_secs(3), waiting).await.unwrap() {
+        Err(Error::Rpc { code: -32600, .. }) => {}
+        other => panic!("expected the refusal, got {other:?}"),
+    }
+    let answers = within(answered).await.unwrap();
+    assert_eq!(answers[0].as_ref().unwrap().result, Some(json!(["a"])));
+}

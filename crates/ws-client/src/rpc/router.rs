@@ -98,14 +98,22 @@ impl Router {
     pub(crate) fn fail_batch(&self, error: impl Fn() -> Error) -> bool {
         let replies: Vec<Reply> = {
             let mut tables = self.lock();
-            if tables.batches.is_empty() {
-                return false;
+            // A group whose calls were all answered (its caller has not run since) waits
+            // for nothing: it is passed over (and forgotten) for the next one.
+            loop {
+                if tables.batches.is_empty() {
+                    return false;
+                }
+                let ids = tables.batches.remove(0);
+                let replies: Vec<Reply> = ids
+                    .iter()
+                    .filter_map(|&id| tables.take(id))
+                    .filter_map(|waiting| waiting.pending.reply())
+                    .collect();
+                if !replies.is_empty() {
+                    break replies;
+                }
             }
-            let ids = tables.batches.remove(0);
-            ids.iter()
-                .filter_map(|&id| tables.take(id))
-                .filter_map(|waiting| waiting.pending.reply())
-                .collect()
         };
         for reply in replies {
             let _ = reply.send(Outcome::Failed(error()));
