@@ -275,3 +275,42 @@ async fn an_unmatched_error_fails_the_batch_still_waiting_not_one_already_answer
     let answers = within(answered).await.unwrap();
     assert_eq!(answers[0].as_ref().unwrap().result, Some(json!(["a"])));
 }
+
+/// `Subscription::unsubscribe` cancelled before its call went out (here it waits for a
+/// call slot) still ends the subscription on the server, as dropping the stream would.
+#[tokio::test]
+async fn a_cancelled_unsubscribe_still_unsubscribes() {
+    let (client, mut peer) = connected(|config| RpcConfig {
+        max_in_flight: 1,
+        ..config
+    })
+    .await;
+    let subscribing = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .subscribe::<Value>("subscribe_ticks", Value::Null, "unsubscribe")
+                .await
+        }
+    });
+    let request = peer.next_value().await;
+    peer.send_json(&json!({"jsonrpc": "2.0", "result": 42, "id": request["id"]}))
+        .await;
+    let subscription = within(subscribing).await.unwrap().unwrap();
+    // A call the peer never answers holds the only slot.
+    let hanging = tokio::spawn({
+        let client = client.clone();
+        async move { client.request::<Value>("echo", ["hang"]).await }
+    });
+    assert_eq!(peer.next_value().await["method"], "echo");
+    let cancelled =
+        tokio::time::timeout(Duration::from_millis(200), subscription.unsubscribe()).await;
+    assert!(
+        cancelled.is_err(),
+        "the unsubscribe had no slot: {cancelled:?}"
+    );
+    let unsubscribe = within_for(Duration::from_secs(3), peer.next_value()).await;
+    assert_eq!(unsubscribe["method"], "unsubscribe");
+    assert_eq!(unsubscribe["params"], json!([42]));
+    hanging.abort();
+}
