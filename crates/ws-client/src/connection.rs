@@ -168,7 +168,8 @@ impl WebSocketConnection {
     /// A ping or close is returned once its answer (pong, close echo) is written, or
     /// once [`TransportConfig::send_timeout`] has passed since it arrived; a receive error
     /// that calls for a close frame (1002, 1007, 1009) likewise, bounded by
-    /// [`TransportConfig::close_timeout`].
+    /// [`TransportConfig::close_timeout`] (none is sent if our own close frame already
+    /// went out: one close frame per connection).
     ///
     /// Cancel-safe: it can be raced in `tokio::select!` or wrapped in
     /// `tokio::time::timeout` without losing a message. A call cancelled while the answer
@@ -215,7 +216,7 @@ impl WebSocketConnection {
         let timeout = open.link.close_timeout;
         let state = open.link.state();
         if state != ConnectionState::Open {
-            let deadline = tokio::time::Instant::now() + timeout;
+            let deadline = link::deadline_after(timeout);
             let written = if open.pending.is_empty() && state == ConnectionState::Closing {
                 link::flush_until(&mut open.outbound, &open.link, Some(deadline)).await
             } else {
@@ -248,8 +249,11 @@ impl WebSocketConnection {
                         break;
                     }
                     Received::Message { .. } => continue,
-                    Received::Failed(Error::ConnectionClosed | Error::ClosedByPeer { .. }) => break,
-                    Received::Failed(error) => return Err(error),
+                    Received::Failed(Error::ConnectionClosed | Error::ClosedByPeer { .. })
+                    | Received::Ended(Error::ConnectionClosed | Error::ClosedByPeer { .. }) => {
+                        break;
+                    }
+                    Received::Failed(error) | Received::Ended(error) => return Err(error),
                 }
             }
             Ok(())
@@ -263,9 +267,15 @@ impl WebSocketConnection {
     }
 
     /// Splits an open connection into a cloneable sender and a receiver, so that two
-    /// tasks can send and receive at the same time.
+    /// tasks can send and receive at the same time. What a cancelled receive left owed (see
+    /// [`receive_message`](Self::receive_message)) goes to the receiver.
     pub fn split(self) -> Result<(WsSender, WsReceiver), Error> {
         let open = self.open.ok_or(Error::NotConnected)?;
-        Ok(crate::split::split(open.inbound, open.outbound, open.link))
+        Ok(crate::split::split(
+            open.inbound,
+            open.outbound,
+            open.link,
+            open.pending,
+        ))
     }
 }

@@ -236,7 +236,7 @@ pub(crate) async fn flush_until(
         Ok(false) => {}
         Err(e) => return Err(fail(link, error::from_io(e))),
     }
-    let deadline = deadline.unwrap_or_else(|| Instant::now() + link.send_timeout);
+    let deadline = deadline.unwrap_or_else(|| deadline_after(link.send_timeout));
     let wait = std::future::poll_fn(|cx| out.poll_flush(cx));
     match tokio::time::timeout_at(deadline, wait).await {
         Ok(Ok(())) => Ok(()),
@@ -248,6 +248,15 @@ pub(crate) async fn flush_until(
             })
         }
     }
+}
+
+/// The instant `timeout` from now. A timeout too long to be represented (`Duration::MAX`
+/// for "no timeout") ends in about 30 years instead of overflowing, as tokio's own
+/// `timeout` does.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
 }
 
 /// What one receive step produced.
@@ -263,6 +272,9 @@ pub(crate) enum Received {
     /// the caller should send it (see [`Pending`](crate::pending::Pending)) before
     /// reporting the error.
     Failed(Error),
+    /// The connection failed after our own close frame went out: no second close frame
+    /// may follow it (RFC 6455 section 5.5.1), whatever the error.
+    Ended(Error),
 }
 
 /// Receives the next message. Pings and the peer's close are handed to the caller with
@@ -297,7 +309,18 @@ pub(crate) async fn receive(inbound: &mut Inbound, link: &Link) -> Received {
             link.set_state(ConnectionState::Closed);
             Received::Failed(error)
         }
-        Err(e) => Received::Failed(fail(link, e)),
+        Err(e) => {
+            // In one step with the check, so that a close sent at the same moment either
+            // goes out alone (it moved the link first) or not at all.
+            let before = link
+                .state
+                .swap(ConnectionState::Closed as u8, Ordering::AcqRel);
+            let error = fail(link, e);
+            match ConnectionState::from_u8(before) {
+                ConnectionState::Open => Received::Failed(error),
+                _ => Received::Ended(error),
+            }
+        }
     }
 }
 

@@ -55,6 +55,7 @@ impl Pending {
                 message,
                 reply: Some(reply),
             } => (Ok(message), reply, link.send_timeout),
+            Received::Ended(error) => return Some(Err(error)),
             Received::Failed(error) => {
                 let (Some(code), Some(reason)) = (error.close_code(), error.close_reason()) else {
                     return Some(Err(error));
@@ -66,7 +67,7 @@ impl Pending {
         self.0 = Some(Box::new(Held {
             outcome,
             reply: Some(reply),
-            deadline: Instant::now() + timeout,
+            deadline: link::deadline_after(timeout),
         }));
         None
     }

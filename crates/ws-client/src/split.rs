@@ -35,11 +35,13 @@ pub struct WsReceiver {
     pending: Pending,
 }
 
-/// Splits an open connection into its halves.
+/// Splits an open connection into its halves; the receiver takes over `pending`, what the
+/// whole connection's last receive left to finish.
 pub(crate) fn split(
     inbound: Inbound,
     outbound: Outbound,
     link: Arc<Link>,
+    pending: Pending,
 ) -> (WsSender, WsReceiver) {
     let sender = WsSender {
         outbound: Arc::new(Mutex::new(outbound)),
@@ -48,7 +50,7 @@ pub(crate) fn split(
     let receiver = WsReceiver {
         inbound,
         sender: sender.clone(),
-        pending: Pending::default(),
+        pending,
     };
     (sender, receiver)
 }

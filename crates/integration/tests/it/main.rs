@@ -20,6 +20,7 @@ mod resilient_faults;
 mod resilient_figures;
 mod resilient_heartbeat;
 mod resilient_support;
+mod review_findings;
 mod rpc_client;
 mod rpc_faults;
 mod rpc_limits;

@@ -72,6 +72,10 @@ impl RpcClient {
     /// response, error object included, within the default timeout. With
     /// [`RpcMethod::Notification`] nothing is awaited: the returned response is empty
     /// (`id` null, no result, no error) once the notification is sent.
+    ///
+    /// A request larger than the transport's `max_message_size` fails with
+    /// [`Error::MessageTooLarge`] before it is queued (so do notifications and batches);
+    /// the connection and the other calls carry on.
     pub async fn call(
         &self,
         method: &str,
@@ -157,8 +161,9 @@ impl RpcClient {
     /// Subscribes: calls `method`, whose result is a subscription id, and returns the
     /// stream of notifications for it. Dropping the stream calls `unsubscribe_method`.
     ///
-    /// If this times out or is dropped and the server's answer comes later with a
-    /// subscription id, the client sends `unsubscribe_method` for it (a notification,
+    /// If this times out or is dropped and the server's answer comes later (or had come,
+    /// but was not read yet) with a subscription id, the client sends `unsubscribe_method`
+    /// for it (a notification,
     /// without waiting, like the one a dropped stream sends), so that no subscription
     /// nobody reads stays on the server.
     pub async fn subscribe<T: DeserializeOwned>(
@@ -206,7 +211,8 @@ impl RpcClient {
     /// close timeout) until it has ended. Calls still waiting fail with
     /// [`Error::ConnectionClosed`]. If the server does not answer in time the connection is
     /// dropped anyway and this returns [`Error::CloseTimeout`]; so does cancelling this
-    /// future: the socket is never left open behind a closed client.
+    /// future: the socket is never left open behind a closed client. A `close` from another
+    /// clone while one is under way waits for that one to end, then returns `Ok`.
     pub async fn close(&self) -> Result<(), Error> {
         self.session.close().await
     }

@@ -98,14 +98,22 @@ impl Router {
     pub(crate) fn fail_batch(&self, error: impl Fn() -> Error) -> bool {
         let replies: Vec<Reply> = {
             let mut tables = self.lock();
-            if tables.batches.is_empty() {
-                return false;
+            // A group whose calls were all answered (its caller has not run since) waits
+            // for nothing: it is passed over (and forgotten) for the next one.
+            loop {
+                if tables.batches.is_empty() {
+                    return false;
+                }
+                let ids = tables.batches.remove(0);
+                let replies: Vec<Reply> = ids
+                    .iter()
+                    .filter_map(|&id| tables.take(id))
+                    .filter_map(|waiting| waiting.pending.reply())
+                    .collect();
+                if !replies.is_empty() {
+                    break replies;
+                }
             }
-            let ids = tables.batches.remove(0);
-            ids.iter()
-                .filter_map(|&id| tables.take(id))
-                .filter_map(|waiting| waiting.pending.reply())
-                .collect()
         };
         for reply in replies {
             let _ = reply.send(Outcome::Failed(error()));
@@ -218,7 +226,17 @@ impl Router {
                     } => {
                         let subscription = started();
                         if let Some(subscription) = &subscription {
-                            self.lock().subscriptions.insert(subscription.clone(), sink);
+                            let mut tables = self.lock();
+                            // The connection may have ended since the take above (`fail_all`
+                            // from the writer, or from an abort on another thread): a sink
+                            // put in the table now would never be ended, and its stream
+                            // would wait for ever. It is ended here instead.
+                            match &tables.closed {
+                                Some(reason) => sink.end(reason.for_waiters()),
+                                None => {
+                                    tables.subscriptions.insert(subscription.clone(), sink);
+                                }
+                            }
                         }
                         // Its caller went away just now (between its guard and this).
                         if reply.send(Outcome::Answer(response)).is_err() {
@@ -277,7 +295,7 @@ impl Router {
 }
 
 /// A subscription id as the server gave it (a number or a string).
-fn subscription_id(value: &Value) -> Option<Id> {
+pub(crate) fn subscription_id(value: &Value) -> Option<Id> {
     match value {
         Value::Number(n) => n.as_i64().map(Id::Number),
         Value::String(s) => Some(Id::String(s.clone())),

@@ -3,8 +3,8 @@
 //! with the connection's end (close, drop, abort); and the primitives the client is built
 //! on: one call (`call_until`) and one queued message (`send`).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -18,7 +18,7 @@ use crate::message::Message;
 use crate::rpc::config::RpcConfig;
 use crate::rpc::feed::SubscriptionSink;
 use crate::rpc::request::WireRequest;
-use crate::rpc::router::Router;
+use crate::rpc::router::{self, Router};
 use crate::rpc::table::{Outcome, Pending};
 use crate::rpc::types::{Id, RpcResponse};
 use crate::rpc::writer::{self, NoRoom, Writer};
@@ -33,7 +33,9 @@ pub(crate) struct Session {
     pub(crate) slots: Semaphore,
     next_id: AtomicI64,
     config: RpcConfig,
-    tasks: Mutex<Option<Tasks>>,
+    /// Taken by the first `close` (or the drop), and locked by it until the connection has
+    /// ended, so that a `close` from another clone meanwhile waits for that end too.
+    tasks: tokio::sync::Mutex<Option<Tasks>>,
 }
 
 impl Drop for Session {
@@ -43,11 +45,7 @@ impl Drop for Session {
     /// the tasks) alive after the client is gone.
     fn drop(&mut self) {
         self.writer.close();
-        let tasks = self
-            .tasks
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let tasks = self.tasks.get_mut().take();
         let Some(tasks) = tasks else {
             return;
         };
@@ -123,6 +121,43 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
+/// The receiving end of a call's outcome, for a subscribe dropped after the router handed
+/// it its answer but before it was read: the router took the call out of its table then, so
+/// neither the guard nor the router can see that the subscription it started has no reader;
+/// this ends it on the server as the router does for a late answer.
+struct Unread<'a> {
+    session: &'a Session,
+    receiver: oneshot::Receiver<Outcome>,
+    /// The unsubscribe method of a subscribe, until its caller has its outcome.
+    unsubscribe: Option<String>,
+}
+
+impl Drop for Unread<'_> {
+    fn drop(&mut self) {
+        let Some(method) = self.unsubscribe.take() else {
+            return;
+        };
+        // Closed first: an answer sent after this fails in the router, which then
+        // unsubscribes itself; one sent before is read here.
+        self.receiver.close();
+        let Ok(Outcome::Answer(response)) = self.receiver.try_recv() else {
+            return;
+        };
+        let started = (response.error.is_none())
+            .then(|| response.result.as_ref().and_then(router::subscription_id))
+            .flatten();
+        if let Some(id) = started {
+            tracing::debug!(
+                ?id,
+                "subscribe dropped with its answer unread: unsubscribing"
+            );
+            self.session.forget_subscription(&id);
+            let params = Value::Array(vec![id.to_value()]);
+            self.session.notify_nowait(&method, params);
+        }
+    }
+}
+
 impl Session {
     /// Starts serving JSON-RPC on `connection`: splits it and spawns the reader, the writer
     /// and the sweeper. Must be called within a Tokio runtime.
@@ -171,7 +206,7 @@ impl Session {
             slots: Semaphore::new(config.max_in_flight),
             next_id: AtomicI64::new(1),
             config,
-            tasks: Mutex::new(Some(tasks)),
+            tasks: tokio::sync::Mutex::new(Some(tasks)),
         }))
     }
 
@@ -232,6 +267,7 @@ impl Session {
         };
         let id = self.next_id();
         let message = WireRequest::new(method, params, Some(id)).encode(self.config.codec)?;
+        self.check_size(&message)?;
         // Room in the outgoing queue before registering: a call that times out waiting for
         // it was never sent, so nothing is left to clean up.
         let room = match self.writer.reserve(&message, deadline).await {
@@ -240,6 +276,7 @@ impl Session {
             Err(NoRoom::Closed) => return Err(self.closed_error()),
         };
         let (reply, answer) = oneshot::channel();
+        let unsubscribe = subscription.as_ref().map(|(_, method)| method.clone());
         let pending = match subscription {
             Some((sink, unsubscribe)) => Pending::Subscribe {
                 reply,
@@ -250,10 +287,18 @@ impl Session {
         };
         self.router.register(id, pending, deadline)?;
         let mut guard = PendingGuard::new(&self.router, id);
+        let mut answer = Unread {
+            session: self,
+            receiver: answer,
+            unsubscribe,
+        };
         // No closed check here (`send` takes the router's lock for it): `register` has just
         // made it, and a connection that ends after that fails this call through `answer`.
         self.writer.push(room, message);
-        let outcome = answer.await.map_err(|_| self.closed_error())?;
+        let outcome = (&mut answer.receiver)
+            .await
+            .map_err(|_| self.closed_error())?;
+        answer.unsubscribe = None;
         guard.answered();
         Ok(outcome)
     }
@@ -268,6 +313,7 @@ impl Session {
         if let Some(reason) = self.router.closed() {
             return Err(reason);
         }
+        self.check_size(&message)?;
         match self.writer.reserve(&message, deadline).await {
             Ok(room) => {
                 self.writer.push(room, message);
@@ -284,6 +330,10 @@ impl Session {
         let Ok(message) = WireRequest::new(method, &params, None).encode(self.config.codec) else {
             return;
         };
+        if let Err(error) = self.check_size(&message) {
+            tracing::warn!(method, %error, "notification dropped");
+            return;
+        }
         match self.writer.try_reserve(&message) {
             Some(room) => self.writer.push(room, message),
             None => tracing::warn!(
@@ -291,6 +341,19 @@ impl Session {
                 "outgoing queue full or closed: notification dropped"
             ),
         }
+    }
+
+    /// Refuses a message the transport would refuse to send: queued, it would fail the
+    /// writing task, and with it every call on the connection, not only its own.
+    fn check_size(&self, message: &Message) -> Result<(), Error> {
+        let limit = self.config.transport.max_message_size;
+        if message.data.len() > limit {
+            return Err(Error::MessageTooLarge {
+                size: message.data.len(),
+                limit,
+            });
+        }
+        Ok(())
     }
 
     /// Stops delivering a subscription's notifications.
@@ -309,11 +372,12 @@ impl Session {
     }
 
     /// Closes with a close handshake, waiting for its end within the close timeout (see
-    /// [`RpcClient::close`](crate::rpc::RpcClient::close)).
+    /// [`RpcClient::close`](crate::rpc::RpcClient::close)). A second `close` meanwhile waits
+    /// for the first one's end (the lock is held until then), then returns `Ok`.
     pub(crate) async fn close(&self) -> Result<(), Error> {
         self.writer.close();
-        let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match tasks {
+        let mut tasks = self.tasks.lock().await;
+        match tasks.take() {
             Some(tasks) => {
                 let after = self.config.transport.close_timeout;
                 tasks.finish_within(after).await

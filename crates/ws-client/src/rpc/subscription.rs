@@ -64,16 +64,20 @@ impl<T> Subscription<T> {
         &self.id
     }
 
-    /// Unsubscribes with a call to the unsubscribe method and returns its result.
+    /// Unsubscribes with a call to the unsubscribe method and returns its result. If this
+    /// is cancelled, the unsubscribe is sent as dropping the stream sends it (possibly a
+    /// second time, if the call had gone out).
     pub async fn unsubscribe(mut self) -> Result<Value, Error> {
-        self.unsubscribed = true;
         self.session.forget_subscription(&self.id);
         let params = Value::Array(vec![self.id.to_value()]);
         let timeout = self.session.config().request_timeout;
-        self.session
+        let answer = self
+            .session
             .call(&self.unsubscribe_method, &params, timeout)
-            .await?
-            .into_result()
+            .await;
+        // Only now: dropped before this (cancelled), `Drop` still unsubscribes.
+        self.unsubscribed = true;
+        answer?.into_result()
     }
 }
 
