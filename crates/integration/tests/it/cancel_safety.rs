@@ -36,7 +36,7 @@ async fn open(server: &RawServer) -> (TcpStream, WebSocketConnection) {
 
 /// Sends small messages until one cannot be written within [`CANCEL_AFTER`] (the peer
 /// reads nothing); returns how many were started, the cancelled one included.
-async fn fill(connection: &mut WebSocketConnection) -> usize {
+pub(crate) async fn fill(connection: &mut WebSocketConnection) -> usize {
     for started in 1..=10_000 {
         let send = connection.send(Message::binary(vec![7u8; FILLER]));
         if tokio::time::timeout(CANCEL_AFTER, send).await.is_err() {

@@ -1,15 +1,19 @@
 //! How `close`/`disconnect` end against raw peers: after a close frame sent by hand, when the
 //! peer hangs up or breaks the protocol instead of answering, and when a close whose frame
 //! could not be written (the peer stopped reading) is finished later: a timeout is
-//! `CloseTimeout`, a reset is `ConnectionLost`.
+//! `CloseTimeout`, a reset is `ConnectionLost`; and a pong still owed once our close has
+//! gone out is dropped, never sent after it.
 
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use ws_client::{ConnectionState, Error, Message, TransportConfig, WebSocketConnection};
+use ws_client::{
+    ConnectionState, Error, Message, MessageType, TransportConfig, WebSocketConnection,
+};
 
-use crate::raw_peer::{CLOSE, RawServer, read_frames};
+use crate::cancel_safety::fill;
+use crate::raw_peer::{BINARY, CLOSE, PING, RawServer, close_payload, read_frames, server_frame};
 use crate::support::{connect_with, within};
 
 /// How long a call is given before the test cancels it.
@@ -77,15 +81,10 @@ async fn a_protocol_violation_in_answer_to_our_close_is_what_close_returns() {
     assert_eq!(connection.state(), ConnectionState::Closed);
 }
 
-/// Cancels a send of `size` bytes the peer does not read, then a close: leaves a
-/// connection in `Closing` with its close frame (and the rest of the message) unwritten.
-async fn cancel_a_close_behind_a_stuck_message(connection: &mut WebSocketConnection) {
-    let stuck = tokio::time::timeout(
-        CANCEL_AFTER,
-        connection.send(Message::binary(vec![9u8; 8 << 20])),
-    )
-    .await;
-    assert!(stuck.is_err(), "8 MiB went to a peer that reads nothing");
+/// Fills the socket (the peer reads nothing), then cancels a close whose frame is queued
+/// behind the last message: leaves a connection in `Closing` with its close frame unwritten.
+async fn cancel_a_close_behind_a_full_socket(connection: &mut WebSocketConnection) {
+    fill(connection).await;
     let close = tokio::time::timeout(CANCEL_AFTER, connection.close(1000, "bye")).await;
     assert!(close.is_err(), "the close frame cannot be written yet");
     assert_eq!(connection.state(), ConnectionState::Closing);
@@ -95,7 +94,7 @@ async fn cancel_a_close_behind_a_stuck_message(connection: &mut WebSocketConnect
 async fn a_close_that_still_cannot_be_written_is_a_close_timeout() {
     let server = RawServer::bind_small_receive_buffer();
     let (_tcp, mut connection) = open(&server).await;
-    cancel_a_close_behind_a_stuck_message(&mut connection).await;
+    cancel_a_close_behind_a_full_socket(&mut connection).await;
     let started = std::time::Instant::now();
     let finished = within(connection.disconnect()).await;
     assert!(
@@ -116,7 +115,7 @@ async fn a_close_that_still_cannot_be_written_is_a_close_timeout() {
 async fn a_close_cut_short_by_a_reset_is_connection_lost_not_a_timeout() {
     let server = RawServer::bind_small_receive_buffer();
     let (tcp, mut connection) = open(&server).await;
-    cancel_a_close_behind_a_stuck_message(&mut connection).await;
+    cancel_a_close_behind_a_full_socket(&mut connection).await;
     // SO_LINGER 0: the peer resets instead of ending TCP. (`set_zero_linger` needs a newer
     // tokio than the workspace's floor; a zero linger never blocks.)
     #[allow(deprecated)]
@@ -135,4 +134,69 @@ async fn a_close_cut_short_by_a_reset_is_connection_lost_not_a_timeout() {
         matches!(receive, Err(Error::ConnectionClosed)),
         "{receive:?}"
     );
+}
+
+#[tokio::test]
+async fn a_pong_still_owed_when_our_close_goes_out_is_never_sent_after_it() {
+    let server = RawServer::bind_small_receive_buffer();
+    let (mut tcp, connection) = open(&server).await;
+    let (sender, mut receiver) = connection.split().unwrap();
+    let stuck = tokio::time::timeout(
+        CANCEL_AFTER,
+        sender.send(Message::binary(vec![9u8; 8 << 20])),
+    )
+    .await;
+    assert!(stuck.is_err(), "8 MiB went to a peer that reads nothing");
+    // A ping arrives; its pong waits for room behind the stuck message, and the receive
+    // is cancelled meanwhile.
+    within(tcp.write_all(&server_frame(PING, true, b"p")))
+        .await
+        .unwrap();
+    let early = tokio::time::timeout(CANCEL_AFTER, receiver.receive_message()).await;
+    assert!(early.is_err(), "the pong cannot be written yet: {early:?}");
+
+    // The peer reads again, and our close goes out before the receive is retried.
+    let reader = tokio::spawn(async move { read_frames(&mut tcp, false).await });
+    within(sender.close(1000, "ours")).await.unwrap();
+    assert_eq!(sender.state(), ConnectionState::Closing);
+    let ping = within(receiver.receive_message()).await.unwrap();
+    assert_eq!(
+        (ping.message_type, &ping.data[..]),
+        (MessageType::Ping, &b"p"[..])
+    );
+    drop((sender, receiver));
+    let frames = within(reader).await.unwrap();
+    let opcodes: Vec<u8> = frames.iter().map(|f| f.opcode).collect();
+    assert_eq!(opcodes, [BINARY, CLOSE], "no pong after the close");
+    assert_eq!(frames[1].close_code(), Some(1000));
+}
+
+#[tokio::test]
+async fn a_close_cancelled_while_waiting_for_room_sent_nothing_and_can_be_made_again() {
+    let server = RawServer::bind_small_receive_buffer();
+    let (mut tcp, mut connection) = open(&server).await;
+    let stuck = tokio::time::timeout(
+        CANCEL_AFTER,
+        connection.send(Message::binary(vec![9u8; 8 << 20])),
+    )
+    .await;
+    assert!(stuck.is_err(), "8 MiB went to a peer that reads nothing");
+    // The close waits for room behind the stuck message, and is cancelled there: its frame
+    // was never queued, so nothing was sent and the connection is still open.
+    let cancelled = tokio::time::timeout(CANCEL_AFTER, connection.close(1000, "first")).await;
+    assert!(cancelled.is_err(), "the close cannot be queued yet");
+    assert_eq!(connection.state(), ConnectionState::Open);
+
+    let peer = async {
+        let frames = within(read_frames(&mut tcp, true)).await;
+        let answer = server_frame(CLOSE, true, &close_payload(1000, ""));
+        within(tcp.write_all(&answer)).await.unwrap();
+        frames
+    };
+    let (frames, closed) = tokio::join!(peer, within(connection.close(1000, "second")));
+    closed.unwrap();
+    let opcodes: Vec<u8> = frames.iter().map(|f| f.opcode).collect();
+    assert_eq!(opcodes, [BINARY, CLOSE]);
+    assert_eq!(frames[1].payload, close_payload(1000, "second"));
+    assert_eq!(connection.state(), ConnectionState::Closed);
 }

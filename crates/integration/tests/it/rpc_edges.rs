@@ -238,3 +238,60 @@ async fn configurations_that_cannot_work_are_refused() {
     assert_eq!(client.config().request_timeout, Duration::from_millis(1500));
     assert_eq!(client.config().max_in_flight, 3);
 }
+
+#[tokio::test]
+async fn at_most_1024_abandoned_subscribes_are_remembered_for_an_unsubscribe() {
+    const SUBSCRIBES: usize = 1100;
+    let timeout = Duration::from_millis(300);
+    let (client, mut peer) = connected(|config| RpcConfig {
+        request_timeout: timeout,
+        max_in_flight: 2 * SUBSCRIBES,
+        ..config
+    })
+    .await;
+    let subscribes: Vec<_> = (0..SUBSCRIBES)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .subscribe::<Value>("watch", json!([]), "unwatch")
+                    .await
+            })
+        })
+        .collect();
+    let mut ids = Vec::with_capacity(SUBSCRIBES);
+    for _ in 0..SUBSCRIBES {
+        ids.push(peer.next_value().await["id"].clone());
+    }
+    for subscribe in subscribes {
+        let gave_up = within(subscribe).await.unwrap();
+        assert!(
+            matches!(gave_up, Err(Error::CallTimeout { .. })),
+            "{gave_up:?}"
+        );
+    }
+    // Every subscribe is answered late with a subscription, then a call made after them
+    // all is answered: by then the client has read every late answer.
+    let sync = spawn_request(&client, "echo", json!(["sync"]));
+    let sync_request = peer.next_value().await;
+    for (n, id) in ids.iter().enumerate() {
+        peer.send_json(&json!({"jsonrpc": "2.0", "result": n, "id": id}))
+            .await;
+    }
+    peer.send_json(&json!({"jsonrpc": "2.0", "result": ["sync"], "id": sync_request["id"]}))
+        .await;
+    within(sync).await.unwrap().unwrap();
+    let marker = spawn_request(&client, "echo", json!(["marker"]));
+    let mut unsubscribed = 0;
+    loop {
+        let message = peer.next_value().await;
+        if message["method"] == "echo" {
+            break;
+        }
+        assert_eq!(message["method"], "unwatch", "{message}");
+        unsubscribed += 1;
+    }
+    // The table of abandoned subscribes is bounded: the rest are not undone.
+    assert_eq!(unsubscribed, 1024);
+    marker.abort();
+}
