@@ -217,17 +217,16 @@ pub(crate) async fn send_queued(
     link: &Link,
     rest: &mut std::collections::VecDeque<Message>,
 ) -> Result<(), Error> {
-    while !rest.is_empty() {
-        if !out.has_room(link.write_buffer_size) {
+    loop {
+        if !rest.is_empty() && !out.has_room(link.write_buffer_size) {
             flush_bounded(out, link).await?;
         }
         let Some(message) = rest.pop_front() else {
-            break;
+            return Ok(());
         };
         prepare(link, message.message_type, &message.data)?;
         out.encode_owned(message);
     }
-    Ok(())
 }
 
 /// Writes out everything buffered. Bounded by the link's send timeout; the timer is armed

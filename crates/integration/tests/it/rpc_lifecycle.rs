@@ -121,3 +121,84 @@ async fn debug_output_counts_calls_and_subscriptions_without_dumping_them() {
     assert!(shown.contains("SubscriptionSource { .. }"), "{shown}");
     call.abort();
 }
+
+#[tokio::test]
+async fn the_reader_never_waits_for_room_to_unsubscribe_a_late_subscription() {
+    let listener = RawServer::bind_small_receive_buffer();
+    let config = RpcConfig {
+        request_timeout: Duration::from_millis(300),
+        max_queued_bytes: 8 << 10,
+        ..RpcConfig::new(listener.url())
+    };
+    let (client, peer) = tokio::join!(RpcClient::connect(config), listener.accept_peer());
+    let (client, mut peer) = (client.unwrap(), peer);
+    let subscribing = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .subscribe::<Value>("watch", json!([]), "unwatch")
+                .await
+        }
+    });
+    let subscribe_id = peer.next_value().await["id"].clone();
+    let gave_up = within(subscribing).await.unwrap();
+    assert!(
+        matches!(gave_up, Err(Error::CallTimeout { .. })),
+        "{gave_up:?}"
+    );
+    let long = Duration::from_secs(30);
+    let sync = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .call_with_timeout("echo", json!(["sync"]), long)
+                .await
+        }
+    });
+    let sync_id = peer.next_value().await["id"].clone();
+
+    // From here the peer reads nothing until the outgoing queue is full: of large
+    // notifications, then of ones smaller than an unsubscribe, so none fits any more.
+    let mut queued = 0usize;
+    for params in [json!(["x".repeat(1000)]), Value::Null] {
+        loop {
+            match within(client.notify("update", params.clone())).await {
+                Ok(()) => queued += 1,
+                Err(Error::QueueFull { .. }) => break,
+                Err(other) => panic!("expected QueueFull, got {other}"),
+            }
+            assert!(queued < 64 << 10, "{queued} notifications queued");
+        }
+    }
+    // The late answer asks for an unsubscribe the full queue cannot take: it is dropped,
+    // and the answer behind it is delivered at once all the same.
+    peer.send_json(&json!({"jsonrpc": "2.0", "result": "late-sub", "id": subscribe_id}))
+        .await;
+    peer.send_json(&json!({"jsonrpc": "2.0", "result": ["sync"], "id": sync_id}))
+        .await;
+    let answered = within(sync).await.unwrap().unwrap();
+    assert_eq!(answered.result, Some(json!(["sync"])));
+
+    let marker = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .call_with_timeout("echo", json!(["marker"]), long)
+                .await
+        }
+    });
+    let mut notifications = 0;
+    loop {
+        let message = peer.next_value().await;
+        match message["method"].as_str() {
+            Some("update") => notifications += 1,
+            Some("echo") => break,
+            _ => panic!("unexpected message {message}"),
+        }
+    }
+    assert_eq!(
+        notifications, queued,
+        "every queued notification, no unsubscribe"
+    );
+    marker.abort();
+}
