@@ -30,7 +30,10 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
         .trim_end_matches(']')
         .to_owned();
     let port = parsed.port_or_known_default().unwrap_or(80);
-    let secure = parsed.scheme() == "wss";
+    let tls_name = match parsed.scheme() {
+        "wss" => Some(tls::server_name(url, &host)?),
+        _ => None,
+    };
     let host_header = match parsed.port() {
         Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or_default()),
         None => parsed.host_str().unwrap_or_default().to_owned(),
@@ -52,10 +55,9 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
                 _ => Error::Io(e),
             })?;
         tcp.set_nodelay(config.tcp_nodelay)?;
-        let mut socket = if secure {
-            tls::handshake(tcp, url, &host, config).await?
-        } else {
-            Socket::Left(tcp)
+        let mut socket = match tls_name {
+            Some(name) => tls::handshake(tcp, name, &host, config).await?,
+            None => Socket::Left(tcp),
         };
         let upgraded = handshake::upgrade(&mut socket, &request).await?;
         let (read, write) = wire::socket::split(socket);

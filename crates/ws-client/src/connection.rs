@@ -206,9 +206,12 @@ impl WebSocketConnection {
 
     /// Like [`disconnect`](Self::disconnect), with a chosen close code and reason.
     ///
-    /// If this is cancelled, the connection stays in [`ConnectionState::Closing`] (or
-    /// `Closed`): sends fail with [`Error::ConnectionClosed`], and a later `disconnect`
-    /// writes out the close frame if it is still buffered.
+    /// If this is cancelled once its close frame is queued, the connection stays in
+    /// [`ConnectionState::Closing`] (or `Closed`): sends fail with
+    /// [`Error::ConnectionClosed`], and a later `disconnect` writes out the close frame if
+    /// it is still buffered. Cancelled before that (the frame was waiting for room behind
+    /// earlier messages the peer has not read), nothing was sent and the connection is
+    /// still [`ConnectionState::Open`].
     pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), Error> {
         let Some(open) = self.open.as_mut() else {
             return Ok(());

@@ -147,10 +147,11 @@ pub(crate) async fn send(
     message: Message,
     flush: bool,
 ) -> Result<(), Error> {
-    prepare(link, message.message_type, &message.data)?;
+    check(link, message.message_type, &message.data)?;
     if !out.has_room(link.write_buffer_size) {
         flush_bounded(out, link).await?;
     }
+    begin(link, message.message_type)?;
     out.encode_owned(message);
     finish_send(out, link, flush).await
 }
@@ -164,10 +165,11 @@ pub(crate) async fn send_slice(
     data: &[u8],
     flush: bool,
 ) -> Result<(), Error> {
-    prepare(link, message_type, data)?;
+    check(link, message_type, data)?;
     if !out.has_room(link.write_buffer_size) {
         flush_bounded(out, link).await?;
     }
+    begin(link, message_type)?;
     out.encode(message_type, data);
     finish_send(out, link, flush).await
 }
@@ -180,9 +182,14 @@ async fn finish_send(out: &mut Outbound, link: &Link, flush: bool) -> Result<(),
     Ok(())
 }
 
-/// Checks a message against the link's state and limits. A close moves the link to
-/// `Closing`: nothing may be sent after it.
+/// Checks a message against the link's state and limits, then [`begin`]s it.
 fn prepare(link: &Link, message_type: MessageType, data: &[u8]) -> Result<(), Error> {
+    check(link, message_type, data)?;
+    begin(link, message_type)
+}
+
+/// Checks a message against the link's state and limits.
+fn check(link: &Link, message_type: MessageType, data: &[u8]) -> Result<(), Error> {
     link.check_can_send()?;
     if data.len() > link.max_message_size {
         return Err(Error::MessageTooLarge {
@@ -190,7 +197,13 @@ fn prepare(link: &Link, message_type: MessageType, data: &[u8]) -> Result<(), Er
             limit: link.max_message_size,
         });
     }
-    crate::message::check_sendable(message_type, data)?;
+    crate::message::check_sendable(message_type, data)
+}
+
+/// For a message about to be encoded (nothing awaited in between): a close moves the link
+/// to `Closing`, after which nothing may be sent. Done only once there is room for the
+/// frame, so a close cancelled while waiting for room was not sent and leaves the link open.
+fn begin(link: &Link, message_type: MessageType) -> Result<(), Error> {
     if message_type == MessageType::Close {
         link.begin_close()?;
     }
@@ -204,17 +217,16 @@ pub(crate) async fn send_queued(
     link: &Link,
     rest: &mut std::collections::VecDeque<Message>,
 ) -> Result<(), Error> {
-    while !rest.is_empty() {
-        if !out.has_room(link.write_buffer_size) {
+    loop {
+        if !rest.is_empty() && !out.has_room(link.write_buffer_size) {
             flush_bounded(out, link).await?;
         }
         let Some(message) = rest.pop_front() else {
-            break;
+            return Ok(());
         };
         prepare(link, message.message_type, &message.data)?;
         out.encode_owned(message);
     }
-    Ok(())
 }
 
 /// Writes out everything buffered. Bounded by the link's send timeout; the timer is armed

@@ -218,4 +218,36 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn only_a_close_message_has_a_close_code_and_reason() {
+        for message in [
+            Message::text("\u{3}\u{e8}"),
+            Message::binary(vec![3, 232, b'x']),
+            Message::ping(vec![3, 232]),
+            Message::pong(vec![3, 232]),
+        ] {
+            assert_eq!(message.close_code(), None, "{message:?}");
+            assert_eq!(message.close_reason(), None, "{message:?}");
+        }
+        let empty = Message {
+            data: Vec::new(),
+            message_type: MessageType::Close,
+        };
+        assert_eq!(empty.close_code(), None);
+        assert_eq!(empty.close_reason().as_deref(), Some(""));
+    }
+
+    #[test]
+    fn a_close_payload_is_empty_or_at_least_a_code() {
+        assert!(check_sendable(MessageType::Close, &[]).is_ok());
+        assert!(matches!(
+            check_sendable(MessageType::Close, &[0x03]),
+            Err(Error::InvalidCloseFrame(_))
+        ));
+        assert!(matches!(
+            check_sendable(MessageType::Close, &[0x03, 0xe8, 0xff]),
+            Err(Error::InvalidUtf8)
+        ));
+    }
 }

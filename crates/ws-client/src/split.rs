@@ -104,6 +104,8 @@ impl WsSender {
 
     /// Starts the close handshake with `code` and `reason`. The receiver then gets the
     /// peer's answering close message and, after it, [`Error::ConnectionClosed`].
+    /// Cancelled before its frame is queued (waiting for room), it sent nothing and the
+    /// connection stays open.
     pub async fn close(&self, code: u16, reason: &str) -> Result<(), Error> {
         self.send(Message::close(code, reason)).await
     }

@@ -18,18 +18,23 @@ use crate::error::{Error, TlsFailure};
 /// the TLS state is boxed so that plain connections stay as small as a bare `TcpStream`.
 pub(crate) type Socket = tokio_util::either::Either<TcpStream, Box<TlsStream<TcpStream>>>;
 
-/// Runs the TLS handshake over `tcp` with `host` (from `url`) as SNI and as the name the
-/// certificate must cover.
+/// The name `host` (from `url`) is checked against and sent as SNI. Checked before any
+/// I/O: a host that is a valid URL host but no TLS name (a wildcard, say) is a bad URL.
+pub(crate) fn server_name(url: &str, host: &str) -> Result<ServerName<'static>, Error> {
+    ServerName::try_from(host.to_owned()).map_err(|e| Error::InvalidUrl {
+        url: url.to_owned(),
+        reason: format!("host {host:?} cannot be used as a TLS server name: {e}"),
+    })
+}
+
+/// Runs the TLS handshake over `tcp` with `name` (see [`server_name`]) as SNI and as the
+/// name the certificate must cover.
 pub(crate) async fn handshake(
     tcp: TcpStream,
-    url: &str,
+    name: ServerName<'static>,
     host: &str,
     config: &TransportConfig,
 ) -> Result<Socket, Error> {
-    let name = ServerName::try_from(host.to_owned()).map_err(|e| Error::InvalidUrl {
-        url: url.to_owned(),
-        reason: format!("host {host:?} cannot be used as a TLS server name: {e}"),
-    })?;
     let connector = TlsConnector::from(Arc::new(client_config(config)?));
     let stream = connector
         .connect(name, tcp)

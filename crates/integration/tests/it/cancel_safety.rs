@@ -38,7 +38,7 @@ async fn open(server: &RawServer) -> (TcpStream, WebSocketConnection) {
 /// Sends small messages with `send` (a connection's or a split sender's) until one cannot
 /// be written within [`CANCEL_AFTER`] (the peer reads nothing); returns how many were
 /// started, the cancelled one included.
-async fn fill<T>(mut send: impl AsyncFnMut(Message) -> T) -> usize {
+pub(crate) async fn fill<T>(mut send: impl AsyncFnMut(Message) -> T) -> usize {
     for started in 1..=10_000 {
         let sending = send(Message::binary(vec![7u8; FILLER]));
         if tokio::time::timeout(CANCEL_AFTER, sending).await.is_err() {

@@ -47,6 +47,15 @@ impl RawServer {
         Self::bind_with(Some(4096))
     }
 
+    /// Listens on [::1]:0; `None` where the machine has no IPv6 loopback.
+    pub(crate) fn bind_v6() -> Option<Self> {
+        let socket = TcpSocket::new_v6().ok()?;
+        socket.bind("[::1]:0".parse().unwrap()).ok()?;
+        Some(Self {
+            listener: socket.listen(16).ok()?,
+        })
+    }
+
     fn bind_with(receive_buffer: Option<u32>) -> Self {
         let socket = TcpSocket::new_v4().unwrap();
         if let Some(size) = receive_buffer {
@@ -63,11 +72,35 @@ impl RawServer {
         format!("ws://{}/", self.listener.local_addr().unwrap())
     }
 
+    /// Accepts one TCP connection and does nothing else (no handshake of any kind).
+    pub(crate) async fn accept_tcp(&self) -> TcpStream {
+        within(self.listener.accept()).await.unwrap().0
+    }
+
     /// Accepts one connection and answers its upgrade request with a valid 101.
     pub(crate) async fn accept(&self) -> TcpStream {
-        let (mut tcp, _) = within(self.listener.accept()).await.unwrap();
-        let text = read_request_head(&mut tcp).await;
-        let key = text
+        let (mut tcp, request) = self.accept_request().await;
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n\r\n",
+            request.accept_key
+        );
+        within(tcp.write_all(response.as_bytes())).await.unwrap();
+        tcp
+    }
+
+    /// Accepts one connection and reads its upgrade request, byte by byte (nothing past
+    /// its head is read), leaving the answer to the caller.
+    pub(crate) async fn accept_request(&self) -> (TcpStream, UpgradeRequest) {
+        let mut tcp = self.accept_tcp().await;
+        let mut request = Vec::new();
+        let mut byte = [0u8; 1];
+        while !request.ends_with(b"\r\n\r\n") {
+            assert_eq!(within(tcp.read(&mut byte)).await.unwrap(), 1, "no request");
+            request.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&request).into_owned();
+        let key = head
             .lines()
             .find_map(|line| {
                 let (name, value) = line.split_once(':')?;
@@ -75,13 +108,8 @@ impl RawServer {
                     .then(|| value.trim().to_owned())
             })
             .expect("a Sec-WebSocket-Key header");
-        let response = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n\r\n",
-            derive_accept_key(key.as_bytes())
-        );
-        within(tcp.write_all(response.as_bytes())).await.unwrap();
-        tcp
+        let accept_key = derive_accept_key(key.as_bytes());
+        (tcp, UpgradeRequest { head, accept_key })
     }
 
     /// Accepts one connection, answers its upgrade, and reads and writes its frames with
@@ -103,23 +131,20 @@ impl RawServer {
     /// Accepts one connection, reads its upgrade request and answers it with `response`
     /// (an HTTP refusal such as a 503), then closes it.
     pub(crate) async fn refuse(&self, response: &str) {
-        let (mut tcp, _) = within(self.listener.accept()).await.unwrap();
-        read_request_head(&mut tcp).await;
+        let (mut tcp, _) = self.accept_request().await;
         within(tcp.write_all(response.as_bytes()))
             .await
             .expect("write the refusal");
     }
 }
 
-/// Reads a request head byte by byte (so nothing after it is taken from the socket).
-async fn read_request_head(tcp: &mut TcpStream) -> String {
-    let mut request = Vec::new();
-    let mut byte = [0u8; 1];
-    while !request.ends_with(b"\r\n\r\n") {
-        assert_eq!(within(tcp.read(&mut byte)).await.unwrap(), 1, "no request");
-        request.push(byte[0]);
-    }
-    String::from_utf8_lossy(&request).into_owned()
+/// A client's upgrade request, as a raw server read it.
+#[derive(Debug)]
+pub(crate) struct UpgradeRequest {
+    /// The request head, as text.
+    pub(crate) head: String,
+    /// The `Sec-WebSocket-Accept` value that answers its key.
+    pub(crate) accept_key: String,
 }
 
 /// A client's upgrade request for `path` on `addr`, with `extra` header lines (each ending

@@ -6,10 +6,9 @@ use std::time::Duration;
 use integration::TestServer;
 use serde_json::{Value, json};
 use ws_client::rpc::{BatchEntry, RpcClient, RpcConfig};
-use ws_client::{
-    ConnectionState, Error, Message, MessageType, TransportConfig, WebSocketConnection,
-};
+use ws_client::{ConnectionState, Error, MessageType, TransportConfig};
 
+use crate::cancel_safety::fill;
 use crate::raw_peer::{
     BINARY, CLOSE, PING, PONG, RawPeer, RawServer, close_payload, read_frames, server_frame,
 };
@@ -185,21 +184,6 @@ async fn the_largest_timeouts_are_no_timeouts_not_a_panic() {
     assert_eq!(answers, [PONG, CLOSE]);
 }
 
-/// Sends 8 KiB messages until one cannot be written within 300 ms (the peer reads
-/// nothing); returns how many were started.
-async fn fill(connection: &mut WebSocketConnection) -> usize {
-    for started in 1..=10_000 {
-        let send = connection.send(Message::binary(vec![7u8; 8 << 10]));
-        if tokio::time::timeout(Duration::from_millis(300), send)
-            .await
-            .is_err()
-        {
-            return started;
-        }
-    }
-    panic!("80 MB went out to a peer that reads nothing");
-}
-
 /// What a cancelled receive left owed (here the echo of the peer's close, and the close
 /// message itself) goes with the connection when it is split: the receiver returns the
 /// close and writes the echo, as the whole connection would have.
@@ -212,7 +196,7 @@ async fn split_after_a_cancelled_receive_keeps_what_it_owed() {
         ..TransportConfig::new(server.url())
     };
     let (mut tcp, mut connection) = tokio::join!(server.accept(), connect_with(config));
-    let filled = fill(&mut connection).await;
+    let filled = fill(async |message| connection.send(message).await).await;
     let close = close_payload(1000, "bye");
     within(tokio::io::AsyncWriteExt::write_all(
         &mut tcp,

@@ -219,10 +219,10 @@ mod tests {
         .await
         .unwrap();
         for error in [decoded.0, decoded.1] {
-            match error {
-                Some(Error::Codec(message)) => assert!(message.contains("depth"), "{message}"),
-                other => panic!("expected a codec error, got {other:?}"),
-            }
+            assert!(
+                matches!(&error, Some(Error::Codec(message)) if message.contains("depth")),
+                "expected a codec error about depth, got {error:?}"
+            );
         }
         // As deep as JSON allows is fine.
         let response: RpcResponse = MessagePackCodec.decode(&nested_answer(100)).unwrap();
@@ -236,5 +236,41 @@ mod tests {
             JsonCodec.decode::<RpcResponse>(&garbage),
             Err(Error::Codec(_))
         ));
+    }
+
+    /// A value whose `Serialize` encodes another value with the same codec (for example to
+    /// embed it as a string): the inner encode gets a buffer of its own, and neither
+    /// message is corrupted.
+    #[test]
+    fn an_encode_inside_an_encode_gets_its_own_buffer() {
+        struct Embedded;
+        impl Serialize for Embedded {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let inner = JsonCodec
+                    .encode(&json!({"inner": [1, 2, 3]}))
+                    .map_err(serde::ser::Error::custom)?;
+                serializer.serialize_str(inner.as_text().map_err(serde::ser::Error::custom)?)
+            }
+        }
+        let outer = JsonCodec
+            .encode(&json!({"before": "x"}))
+            .and_then(|_| JsonCodec.encode(&[Embedded, Embedded]))
+            .unwrap();
+        let back: Vec<String> = JsonCodec.decode(&outer).unwrap();
+        assert_eq!(back, vec![r#"{"inner":[1,2,3]}"#; 2]);
+    }
+
+    /// A large message is returned at its exact size, and the scratch buffer it needed is
+    /// not kept for the rest of the thread's life.
+    #[test]
+    fn a_large_encode_does_not_keep_a_large_scratch_buffer() {
+        let big = "x".repeat(4 * MAX_KEPT_SCRATCH);
+        let message = JsonCodec.encode(&big).unwrap();
+        assert_eq!(message.data.len(), big.len() + 2);
+        assert_eq!(message.data.capacity(), message.data.len());
+        let kept = SCRATCH.with(|scratch| scratch.borrow().capacity());
+        assert!(kept <= MAX_KEPT_SCRATCH, "{kept} bytes kept");
+        let small = JsonCodec.encode(&json!([1])).unwrap();
+        assert_eq!(small.data, b"[1]");
     }
 }

@@ -208,6 +208,12 @@ mod tests {
             assert_eq!(incoming.id, id, "{text}");
         }
         assert!(serde_json::from_str::<Incoming>(r#"{"id":[1],"result":1}"#).is_err());
+        // Escaped text (not borrowed from the input) and owned strings (from a `Value`).
+        let escaped: Incoming = serde_json::from_str(r#"{"id":"a\"b","result":1}"#).unwrap();
+        assert_eq!(escaped.id, Some(Id::String("a\"b".into())));
+        let owned: Incoming =
+            serde_json::from_value(serde_json::json!({"id": "x", "result": 1})).unwrap();
+        assert_eq!(owned.id, Some(Id::String("x".into())));
         let packed =
             rmp_serde::to_vec_named(&serde_json::json!({"id": 9, "result": [1, 2]})).unwrap();
         let incoming: Incoming = rmp_serde::from_slice(&packed).unwrap();

@@ -180,3 +180,45 @@ impl Tables {
         (expired, next)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash_bytes(bytes: &[u8]) -> u64 {
+        let mut hasher = IdHasher::default();
+        hasher.write(bytes);
+        hasher.finish()
+    }
+
+    /// Keys written as bytes (anything but an integer) are still hashed by their content,
+    /// order included, so a table keyed by them works, if more slowly.
+    #[test]
+    fn keys_that_are_not_integers_are_hashed_by_their_bytes() {
+        assert_eq!(hash_bytes(b"abc"), hash_bytes(b"abc"));
+        assert_ne!(hash_bytes(b"abc"), hash_bytes(b"abd"));
+        assert_ne!(hash_bytes(b"abc"), hash_bytes(b"cba"));
+        let mut table: HashMap<String, usize, BuildHasherDefault<IdHasher>> = HashMap::default();
+        for i in 0..1000 {
+            table.insert(format!("key-{i}"), i);
+        }
+        assert!((0..1000).all(|i| table[&format!("key-{i}")] == i));
+    }
+
+    /// Consecutive ids land in distinct buckets (the low bits) and mostly carry distinct
+    /// tags (the top seven bits).
+    #[test]
+    fn consecutive_ids_spread_over_buckets_and_tags() {
+        let hashes: Vec<u64> = (1..=128i64)
+            .map(|id| {
+                let mut hasher = IdHasher::default();
+                hasher.write_i64(id);
+                hasher.finish()
+            })
+            .collect();
+        let buckets: std::collections::HashSet<u64> = hashes.iter().map(|h| h & 127).collect();
+        let tags: std::collections::HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
+        assert_eq!(buckets.len(), 128);
+        assert!(tags.len() >= 100, "{} distinct tags", tags.len());
+    }
+}

@@ -190,4 +190,108 @@ mod tests {
             r#"{"jsonrpc":"2.0","method":"update","params":[1,2]}"#
         );
     }
+
+    /// The error objects of the specification's examples (section 7) read as written, and
+    /// an error object is written back in the same shape (`data` only when there is some).
+    #[test]
+    fn error_objects_round_trip_as_the_specification_writes_them() {
+        let examples = [
+            (
+                r#"{"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": null}"#,
+                Id::Null,
+                error_code::PARSE_ERROR,
+            ),
+            (
+                r#"{"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": null}"#,
+                Id::Null,
+                error_code::INVALID_REQUEST,
+            ),
+            (
+                r#"{"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}, "id": "1"}"#,
+                Id::String("1".into()),
+                error_code::METHOD_NOT_FOUND,
+            ),
+        ];
+        for (text, id, code) in examples {
+            let response: RpcResponse = serde_json::from_str(text).unwrap();
+            assert_eq!(response.id, id, "{text}");
+            let error = response.error.clone().unwrap();
+            assert_eq!(error.code, code, "{text}");
+            assert_eq!(
+                Some(error.message.as_str()),
+                error_code::standard_message(code)
+            );
+            assert_eq!(
+                serde_json::to_value(&error).unwrap(),
+                json!({"code": code, "message": error.message}),
+                "no data member when there is no data"
+            );
+            let result = response.into_result();
+            assert!(
+                matches!(&result, Err(crate::Error::Rpc { code: got, data: None, .. }) if *got == code),
+                "{text}: {result:?}"
+            );
+        }
+        let with_data =
+            json!({"code": -32000, "message": "Server error", "data": {"retry": [1, 2]}});
+        let error: RpcError = serde_json::from_value(with_data.clone()).unwrap();
+        assert_eq!(error.data, Some(json!({"retry": [1, 2]})));
+        assert_eq!(serde_json::to_value(&error).unwrap(), with_data);
+    }
+
+    /// Section 5.1: the five predefined codes have their messages; the server-error range
+    /// and anything else are implementation-defined.
+    #[test]
+    fn only_the_predefined_codes_have_a_standard_message() {
+        let table = [
+            (-32700, "Parse error"),
+            (-32600, "Invalid Request"),
+            (-32601, "Method not found"),
+            (-32602, "Invalid params"),
+            (-32603, "Internal error"),
+        ];
+        for (code, message) in table {
+            assert_eq!(error_code::standard_message(code), Some(message));
+        }
+        for code in [
+            error_code::SERVER_ERROR_MIN,
+            error_code::SERVER_ERROR_MAX,
+            -32604,
+            -32768,
+            0,
+            1,
+        ] {
+            assert_eq!(error_code::standard_message(code), None, "{code}");
+        }
+    }
+
+    /// An id is a number, a string or null on the wire, and `to_value` (used for the
+    /// params of an unsubscribe) writes each as serde does.
+    #[test]
+    fn ids_round_trip_in_each_form() {
+        for (id, text) in [
+            (Id::Number(-7), "-7"),
+            (Id::String("abc".into()), r#""abc""#),
+            (Id::Null, "null"),
+        ] {
+            assert_eq!(serde_json::to_string(&id).unwrap(), text);
+            assert_eq!(serde_json::from_str::<Id>(text).unwrap(), id);
+            assert_eq!(id.to_value(), serde_json::to_value(&id).unwrap());
+        }
+    }
+
+    /// The empty response a sent notification returns has neither member: a `null`
+    /// result, not an error.
+    #[test]
+    fn a_response_with_neither_result_nor_error_is_a_null_result() {
+        let empty = RpcResponse {
+            id: Id::Null,
+            result: None,
+            error: None,
+        };
+        assert_eq!(empty.into_result().unwrap(), Value::Null);
+        let answer: RpcResponse =
+            serde_json::from_str(r#"{"jsonrpc": "2.0", "result": 19, "id": 1}"#).unwrap();
+        assert_eq!(answer.into_result().unwrap(), json!(19));
+    }
 }
