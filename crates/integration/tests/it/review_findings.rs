@@ -12,15 +12,8 @@ use crate::cancel_safety::fill;
 use crate::raw_peer::{
     BINARY, CLOSE, PING, PONG, RawPeer, RawServer, close_payload, read_frames, server_frame,
 };
+use crate::rpc_faults::{connected, spawn_subscribe};
 use crate::support::{connect, connect_with, within, within_for};
-
-/// A client connected to a fresh raw peer, and that peer.
-async fn connected(config: impl FnOnce(RpcConfig) -> RpcConfig) -> (RpcClient, RawPeer) {
-    let listener = RawServer::bind();
-    let config = config(RpcConfig::new(listener.url()));
-    let (client, peer) = tokio::join!(RpcClient::connect(config), listener.accept_peer());
-    (client.expect("connect the RPC client"), peer)
-}
 
 /// Makes one round trip through the client's reader: once it returns, the reader has
 /// routed everything the peer sent before.
@@ -269,14 +262,7 @@ async fn a_cancelled_unsubscribe_still_unsubscribes() {
         ..config
     })
     .await;
-    let subscribing = tokio::spawn({
-        let client = client.clone();
-        async move {
-            client
-                .subscribe::<Value>("subscribe_ticks", Value::Null, "unsubscribe")
-                .await
-        }
-    });
+    let subscribing = spawn_subscribe(&client, "subscribe_ticks", Value::Null, "unsubscribe");
     let request = peer.next_value().await;
     peer.send_json(&json!({"jsonrpc": "2.0", "result": 42, "id": request["id"]}))
         .await;

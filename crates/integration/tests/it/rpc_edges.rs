@@ -12,15 +12,8 @@ use ws_client::rpc::{BatchEntry, RpcClient, RpcConfig, Subscription};
 use ws_client::{Error, MessageType};
 
 use crate::raw_peer::{RawPeer, RawServer};
+use crate::rpc_faults::{connected, spawn_subscribe};
 use crate::support::within;
-
-/// A client connected to a fresh raw peer, and that peer.
-async fn connected(config: impl FnOnce(RpcConfig) -> RpcConfig) -> (RpcClient, RawPeer) {
-    let listener = RawServer::bind();
-    let config = config(RpcConfig::new(listener.url()));
-    let (client, peer) = tokio::join!(RpcClient::connect(config), listener.accept_peer());
-    (client.expect("connect the RPC client"), peer)
-}
 
 /// Answers the next request the peer reads with `result`.
 async fn answer_next(peer: &mut RawPeer, result: Value) {
@@ -144,14 +137,7 @@ async fn notifications_reach_a_string_id_subscription_and_the_unmatchable_are_ig
 async fn a_subscribe_whose_result_is_no_subscription_id_fails_with_a_codec_error() {
     let (client, mut peer) = connected(|config| config).await;
     for result in [json!({"id": 1}), json!(1.5), json!(null)] {
-        let subscribing = tokio::spawn({
-            let client = client.clone();
-            async move {
-                client
-                    .subscribe::<Value>("watch", json!([]), "unwatch")
-                    .await
-            }
-        });
+        let subscribing = spawn_subscribe(&client, "watch", json!([]), "unwatch");
         answer_next(&mut peer, result.clone()).await;
         let failed = within(subscribing).await.unwrap();
         assert!(
@@ -164,14 +150,7 @@ async fn a_subscribe_whose_result_is_no_subscription_id_fails_with_a_codec_error
 #[tokio::test]
 async fn a_close_while_a_subscribe_waits_fails_it_and_every_later_call_with_that_close() {
     let (client, mut peer) = connected(|config| config).await;
-    let subscribing = tokio::spawn({
-        let client = client.clone();
-        async move {
-            client
-                .subscribe::<Value>("watch", json!([]), "unwatch")
-                .await
-        }
-    });
+    let subscribing = spawn_subscribe(&client, "watch", json!([]), "unwatch");
     peer.next_value().await;
     peer.send_close(4001, "moving").await;
     let by_the_close = |error: Option<Error>| matches!(error, Some(Error::ClosedByPeer { code: 4001, reason }) if reason == "moving");

@@ -15,11 +15,23 @@ use crate::raw_peer::{RawPeer, RawServer};
 use crate::support::{within, within_for};
 
 /// A client connected to a fresh raw peer, and that peer.
-async fn connected(config: impl FnOnce(RpcConfig) -> RpcConfig) -> (RpcClient, RawPeer) {
+pub(crate) async fn connected(config: impl FnOnce(RpcConfig) -> RpcConfig) -> (RpcClient, RawPeer) {
     let listener = RawServer::bind();
     let config = config(RpcConfig::new(listener.url()));
     let (client, peer) = tokio::join!(RpcClient::connect(config), listener.accept_peer());
     (client.expect("connect the RPC client"), peer)
+}
+
+/// Starts `client.subscribe(method, params, unsubscribe)` as a task of its own, so the test
+/// can play the peer's side while it waits.
+pub(crate) fn spawn_subscribe(
+    client: &RpcClient,
+    method: &'static str,
+    params: Value,
+    unsubscribe: &'static str,
+) -> tokio::task::JoinHandle<Result<Subscription<Value>, ws_client::Error>> {
+    let client = client.clone();
+    tokio::spawn(async move { client.subscribe(method, params, unsubscribe).await })
 }
 
 /// The id of a call the peer has read.
@@ -29,14 +41,7 @@ fn id_of(request: &Value) -> i64 {
 
 /// A subscription to `subscribe_ticks` that `peer` accepted (with id 7).
 async fn subscribed(client: &RpcClient, peer: &mut RawPeer) -> Subscription<Value> {
-    let subscribing = tokio::spawn({
-        let client = client.clone();
-        async move {
-            client
-                .subscribe::<Value>("subscribe_ticks", Value::Null, "unsubscribe")
-                .await
-        }
-    });
+    let subscribing = spawn_subscribe(client, "subscribe_ticks", Value::Null, "unsubscribe");
     let subscribe = peer.next_value().await;
     peer.send_json(&json!({"jsonrpc": "2.0", "result": 7, "id": id_of(&subscribe)}))
         .await;

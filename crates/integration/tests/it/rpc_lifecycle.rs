@@ -10,6 +10,7 @@ use ws_client::Error;
 use ws_client::rpc::{RpcClient, RpcConfig, Subscription};
 
 use crate::raw_peer::RawServer;
+use crate::rpc_faults::spawn_subscribe;
 use crate::support::within;
 
 #[tokio::test]
@@ -92,14 +93,7 @@ async fn debug_output_counts_calls_and_subscriptions_without_dumping_them() {
         listener.accept_peer()
     );
     let client = client.unwrap();
-    let subscribing = tokio::spawn({
-        let client = client.clone();
-        async move {
-            client
-                .subscribe::<Value>("watch", json!([]), "unwatch")
-                .await
-        }
-    });
+    let subscribing = spawn_subscribe(&client, "watch", json!([]), "unwatch");
     let request = peer.next_value().await;
     peer.send_json(&json!({"jsonrpc": "2.0", "result": 7, "id": request["id"]}))
         .await;
@@ -132,14 +126,7 @@ async fn the_reader_never_waits_for_room_to_unsubscribe_a_late_subscription() {
     };
     let (client, peer) = tokio::join!(RpcClient::connect(config), listener.accept_peer());
     let (client, mut peer) = (client.unwrap(), peer);
-    let subscribing = tokio::spawn({
-        let client = client.clone();
-        async move {
-            client
-                .subscribe::<Value>("watch", json!([]), "unwatch")
-                .await
-        }
-    });
+    let subscribing = spawn_subscribe(&client, "watch", json!([]), "unwatch");
     let subscribe_id = peer.next_value().await["id"].clone();
     let gave_up = within(subscribing).await.unwrap();
     assert!(
