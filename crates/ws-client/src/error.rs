@@ -241,6 +241,25 @@ pub enum Error {
         last_error: String,
     },
 
+    /// An RPC call over a resilient connection
+    /// ([`RpcClient::connect_resilient`](crate::rpc::RpcClient::connect_resilient)) was
+    /// sent, and the connection dropped before its answer came: the server may or may not
+    /// have run it. The client reconnects by itself. Retryable: call again if the call is
+    /// safe to repeat, or mark such calls idempotent
+    /// ([`CallOptions::idempotent`](crate::rpc::CallOptions::idempotent)) so that the client
+    /// sends them again itself.
+    #[error(
+        "the connection dropped after the call was sent and before its answer; the server may or may not have run it"
+    )]
+    CallInterrupted,
+
+    /// A subscription over a resilient connection was made again after a reconnect: the
+    /// notifications the server sent between the drop and now were missed. The stream goes
+    /// on with the new connection's notifications; re-read any state the missed ones would
+    /// have changed.
+    #[error("reconnected: subscription made again; notifications in the gap were missed")]
+    SubscriptionGap,
+
     /// Any other I/O failure on the socket.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -271,6 +290,10 @@ impl Error {
             },
             Error::ConnectionClosed => Error::ConnectionClosed,
             Error::ConnectionLost(reason) => Error::ConnectionLost(reason.clone()),
+            // How a resilient connection ends: kept as they are, for the caller to match.
+            Error::ReconnectGaveUp { .. } | Error::HandshakeRejected { .. } => {
+                crate::resilient::copy_error(self)
+            }
             other => Error::ConnectionLost(other.to_string()),
         }
     }

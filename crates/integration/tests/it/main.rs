@@ -29,6 +29,7 @@ mod rpc_faults;
 mod rpc_lifecycle;
 mod rpc_limits;
 mod rpc_memory;
+mod rpc_resilient;
 mod rpc_spec;
 mod security;
 mod seed_examples;

@@ -62,9 +62,14 @@ pub(crate) async fn wait_for(events: &mut EventStream, wanted: impl Fn(&Event) -
 /// Starts `test-servers echo` on `port` (where a killed one listened) off the async thread,
 /// so the runtime keeps running the clients' tasks meanwhile.
 pub(crate) async fn restart_echo(port: u16) -> TestServer {
+    restart("echo", port).await
+}
+
+/// Starts `test-servers MODE` on `port` (where a killed one listened), as [`restart_echo`].
+pub(crate) async fn restart(mode: &'static str, port: u16) -> TestServer {
     within(tokio::task::spawn_blocking(move || {
-        TestServer::start_on_port("echo", port, &[])
+        TestServer::start_on_port(mode, port, &[])
     }))
     .await
-    .expect("restart the echo server")
+    .expect("restart the server")
 }

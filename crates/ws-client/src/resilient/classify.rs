@@ -118,6 +118,8 @@ pub(crate) fn copy_error(error: &Error) -> Error {
             silent_for: *silent_for,
         },
         Error::ConnectionDown => Error::ConnectionDown,
+        Error::CallInterrupted => Error::CallInterrupted,
+        Error::SubscriptionGap => Error::SubscriptionGap,
         Error::OutageQueueFull {
             max_messages,
             max_bytes,

@@ -11,7 +11,7 @@ use super::config::ResilientConfig;
 use super::events::{EventStream, LinkStatus};
 use super::metrics::MetricsSnapshot;
 use super::queue::{Delivery, Outgoing, SendFailed};
-use super::shared::{Command, Shared};
+use super::shared::{Command, Pinned, Shared};
 use super::task::{Inbound, Task};
 use crate::connection::WebSocketConnection;
 use crate::error::Error;
@@ -115,6 +115,12 @@ impl ResilientConnection {
         }
     }
 
+    /// The next message already received, without waiting (for a layer above that must see
+    /// every message of a connection before acting on its drop).
+    pub(crate) fn try_receive_with_generation(&mut self) -> Option<(u64, Message)> {
+        self.incoming.try_recv().ok()
+    }
+
     /// The lifecycle events (see [`EventStream`]): the first stream made sees every event
     /// from the start, the first connect included; later ones from when they are made.
     pub fn events(&self) -> EventStream {
@@ -136,11 +142,7 @@ impl ResilientConnection {
     /// handed back with [`Error::ConnectionClosed`]), then the close handshake (code 1000)
     /// within the transport's close timeout. Does nothing if already ended.
     pub async fn close(&mut self) -> Result<(), Error> {
-        let (reply, done) = oneshot::channel();
-        let result = match self.sender.commands.send(Command::Close(reply)).await {
-            Ok(()) => done.await.unwrap_or(Ok(())),
-            Err(_) => Ok(()),
-        };
+        let result = self.sender.close_connection().await;
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
@@ -176,6 +178,58 @@ impl ResilientSender {
         let (outgoing, delivery) = Outgoing::new(message);
         permit.send(Command::Send(outgoing));
         Ok(delivery)
+    }
+
+    /// Hands over `messages` to be written with one flush on connection `generation` only
+    /// (see `Command::Pinned`); the receiver resolves (`Ok` or closed) once they are written
+    /// or dropped. Gives the messages back if the connection has ended. Messages are not
+    /// checked: the caller sends only what it built itself within `max_message_size`.
+    pub(crate) async fn send_pinned(
+        &self,
+        generation: u64,
+        messages: std::collections::VecDeque<Message>,
+    ) -> Result<oneshot::Receiver<()>, Error> {
+        let (done, written) = oneshot::channel();
+        let pinned = Pinned {
+            generation,
+            messages,
+            done,
+        };
+        match self.commands.send(Command::Pinned(pinned)).await {
+            Ok(()) => Ok(written),
+            Err(_) => Err(self.shared.ended_error()),
+        }
+    }
+
+    /// Asks the background task to close (as [`ResilientConnection::close`] does) and waits
+    /// for its answer; `Ok` if it had already ended.
+    pub(crate) async fn close_connection(&self) -> Result<(), Error> {
+        let (reply, done) = oneshot::channel();
+        match self.commands.send(Command::Close(reply)).await {
+            Ok(()) => done.await.unwrap_or(Ok(())),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The connection's status now, and every change of it (see
+    /// [`ResilientConnection::status`]).
+    pub fn status(&self) -> watch::Receiver<LinkStatus> {
+        self.shared.status()
+    }
+
+    /// The lifecycle events (see [`ResilientConnection::events`]).
+    pub fn events(&self) -> EventStream {
+        self.shared.events()
+    }
+
+    /// Why the connection ended (or `ConnectionClosed` if it has not).
+    pub(crate) fn ended_error(&self) -> Error {
+        self.shared.ended_error()
+    }
+
+    /// The largest message the connection sends.
+    pub(crate) fn max_message_size(&self) -> usize {
+        self.max_message_size
     }
 
     fn check(&self, message: &Message) -> Result<(), Error> {

@@ -123,7 +123,15 @@ impl Metrics {
     }
 
     pub(crate) fn sent(&self, bytes: usize) {
-        add(&self.messages_sent, &self.facade.messages_sent, 1);
+        self.sent_many(1, bytes);
+    }
+
+    pub(crate) fn sent_many(&self, messages: usize, bytes: usize) {
+        add(
+            &self.messages_sent,
+            &self.facade.messages_sent,
+            messages as u64,
+        );
         add(&self.bytes_sent, &self.facade.bytes_sent, bytes as u64);
     }
 

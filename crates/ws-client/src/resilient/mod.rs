@@ -128,6 +128,7 @@ mod session;
 mod shared;
 mod task;
 
+pub(crate) use classify::copy_error;
 pub use classify::{Classifier, RETRIED_CLOSE_CODES, RetryClass, default_class};
 pub use config::{
     DEFAULT_RECEIVE_BUFFER, DEFAULT_RETRY_FIRST_CONNECT, DEFAULT_SEND_BUFFER, ResilientConfig,

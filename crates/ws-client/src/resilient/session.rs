@@ -10,7 +10,7 @@ use super::classify::copy_error;
 use super::heartbeat::{self, Liveness};
 use super::metrics::Metrics;
 use super::queue::{OutageQueue, Outgoing, QueuePolicy};
-use super::shared::Command;
+use super::shared::{Command, Pinned};
 use super::task::{Inbound, Stop, Task};
 use crate::connection::WebSocketConnection;
 use crate::error::Error;
@@ -54,6 +54,7 @@ pub(crate) async fn run(
             &mut task.commands,
             &mut inflight,
             metrics,
+            generation,
         );
         let read = read(&mut receiver, &task.incoming, &live, generation, metrics);
         let beat = async {
@@ -113,6 +114,7 @@ async fn write(
     commands: &mut mpsc::Receiver<Command>,
     inflight: &mut Option<Outgoing>,
     metrics: &Metrics,
+    generation: u64,
 ) -> Ended {
     loop {
         let next = match queue.pop_front() {
@@ -122,6 +124,12 @@ async fn write(
             }
             None => match commands.recv().await {
                 Some(Command::Send(outgoing)) => outgoing,
+                Some(Command::Pinned(pinned)) => {
+                    if let Err(error) = write_pinned(sender, pinned, generation, metrics).await {
+                        return Ended::Lost(error);
+                    }
+                    continue;
+                }
                 Some(Command::Close(reply)) => return Ended::Stop(Stop::Close(reply)),
                 None => return Ended::Stop(Stop::Shutdown),
             },
@@ -135,6 +143,28 @@ async fn write(
             written.succeed();
         }
     }
+}
+
+/// Writes a pinned burst with one flush if it is for this connection's `generation`, and
+/// drops it otherwise. Cut short by a drop, it is dropped too: the layer that pinned it
+/// knows it sent on this generation and deals with the drop itself.
+async fn write_pinned(
+    sender: &WsSender,
+    mut pinned: Pinned,
+    generation: u64,
+    metrics: &Metrics,
+) -> Result<(), Error> {
+    if pinned.generation != generation {
+        return Ok(());
+    }
+    let count = pinned.messages.len();
+    let bytes: usize = pinned.messages.iter().map(|m| m.data.len()).sum();
+    let mut sink = sender.lock().await;
+    sink.queue_all(&mut pinned.messages).await?;
+    sink.flush().await?;
+    metrics.sent_many(count, bytes);
+    let _ = pinned.done.send(());
+    Ok(())
 }
 
 /// Reads until the connection fails: data messages go to the receive side (a slot is

@@ -19,6 +19,19 @@ pub(crate) enum Command {
     Send(Outgoing),
     /// Close the connection and stop; answer when done.
     Close(oneshot::Sender<Result<(), Error>>),
+    /// Write these messages with one flush, but only on connection `generation`: if that
+    /// connection is not the one up (it dropped, or a newer one is up), they are dropped
+    /// unwritten. `done` is answered (or dropped) once they are written or dropped. For a
+    /// layer above that knows which generation it sent on and treats a drop itself (RPC).
+    Pinned(Pinned),
+}
+
+/// A burst of messages for one connection generation (see [`Command::Pinned`]).
+#[derive(Debug)]
+pub(crate) struct Pinned {
+    pub(crate) generation: u64,
+    pub(crate) messages: std::collections::VecDeque<crate::message::Message>,
+    pub(crate) done: oneshot::Sender<()>,
 }
 
 #[derive(Debug)]

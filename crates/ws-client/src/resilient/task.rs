@@ -223,6 +223,8 @@ impl Task {
             };
             match command {
                 Some(Command::Send(outgoing)) => self.park(outgoing),
+                // Pinned to a connection that is gone: dropped, which answers `done`.
+                Some(Command::Pinned(_)) => {}
                 Some(Command::Close(reply)) => return Stop::Close(reply),
                 None => return Stop::Shutdown,
             }
@@ -287,6 +289,7 @@ impl Task {
         while let Ok(command) = self.commands.try_recv() {
             match command {
                 Command::Send(outgoing) => self.fail(outgoing, copy_error(error)),
+                Command::Pinned(_) => {}
                 Command::Close(reply) => {
                     let _ = reply.send(Ok(()));
                 }

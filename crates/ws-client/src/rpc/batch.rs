@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::rpc::codec::Codec;
 use crate::rpc::request::WireRequest;
+use crate::rpc::resume::NO_CALL;
 use crate::rpc::router::Router;
 use crate::rpc::session::{PendingGuard, Session};
 use crate::rpc::table::{Outcome, Pending};
@@ -105,7 +106,10 @@ pub(crate) async fn send_batch(
         BatchGuard { router, first }
     });
     // Waiting for room is bounded by the caller's timeout, like the answers.
-    session.send(config.codec.encode(&wire)?, None).await?;
+    let batch = ids.first().map_or(NO_CALL, |&first| -first);
+    session
+        .send_for(config.codec.encode(&wire)?, None, batch)
+        .await?;
     let mut responses = Vec::with_capacity(answers.len());
     for answer in answers {
         responses.push(match answer {

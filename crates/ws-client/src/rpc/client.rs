@@ -16,14 +16,19 @@ use tokio::time::Instant;
 
 use crate::connection::WebSocketConnection;
 use crate::error::Error;
+use crate::resilient::{
+    EventStream, LinkStatus, ResilientConfig, ResilientConnection, ResilientSender,
+};
 use crate::rpc::batch::{self, BatchEntry};
-use crate::rpc::config::RpcConfig;
+use crate::rpc::config::{CallOptions, RpcConfig};
 use crate::rpc::feed;
 use crate::rpc::request::WireRequest;
+use crate::rpc::resume;
 use crate::rpc::session::Session;
 use crate::rpc::subscription::Subscription;
 use crate::rpc::table::Outcome;
 use crate::rpc::types::{Id, RpcMethod, RpcResponse};
+use tokio::sync::watch;
 
 /// A JSON-RPC 2.0 client. Cheap to clone; clones share the connection.
 ///
@@ -61,6 +66,57 @@ impl RpcClient {
     ) -> Result<Self, Error> {
         let session = Session::start(connection, config)?;
         Ok(Self { session })
+    }
+
+    /// Connects with a [`ResilientConnection`] (reconnect, heartbeat; see
+    /// [`resilient`](crate::resilient)) to `resilient.transport.url` and serves JSON-RPC on
+    /// it; `rpc.transport` is not used (the resilient configuration's transport is, and
+    /// [`config`](Self::config) reports it). The first connect fails fast unless
+    /// [`retry_first_connect`](ResilientConfig::retry_first_connect) is set.
+    ///
+    /// Across a reconnect:
+    /// - a call whose request went out on the connection that dropped fails at once with
+    ///   [`Error::CallInterrupted`] (retryable: the server may or may not have run it),
+    ///   unless it was made [idempotent](CallOptions::idempotent): then it is sent again on
+    ///   the next connection, within its own timeout;
+    /// - a call made while the connection is down waits in the outgoing queue for the next
+    ///   connection, within its timeout;
+    /// - subscriptions are made again with the same method and parameters once reconnected,
+    ///   and each stream yields [`Error::SubscriptionGap`] there (see [`Subscription`]);
+    /// - no call waits past its timeout because of a reconnect; once the resilient connection
+    ///   gives up (or meets an error that is not retried), every call fails with that error.
+    ///
+    /// The resilient connection's [`QueuePolicy`](crate::resilient::QueuePolicy) does not
+    /// apply: requests wait in the RPC client's own queue ([`RpcConfig::max_queued_bytes`]).
+    pub async fn connect_resilient(
+        resilient: ResilientConfig,
+        rpc: RpcConfig,
+    ) -> Result<Self, Error> {
+        let connection = ResilientConnection::connect(resilient).await?;
+        Self::from_resilient(connection, rpc)
+    }
+
+    /// Serves JSON-RPC on an open resilient connection, as
+    /// [`connect_resilient`](Self::connect_resilient) does. The client takes the connection
+    /// over: it reads every message it receives. Must be called within a Tokio runtime.
+    pub fn from_resilient(
+        connection: ResilientConnection,
+        config: RpcConfig,
+    ) -> Result<Self, Error> {
+        let session = Session::start_resilient(connection, config)?;
+        Ok(Self { session })
+    }
+
+    /// The lifecycle events of the resilient connection underneath (see
+    /// [`ResilientConnection::events`]); `None` for a plain connection.
+    pub fn events(&self) -> Option<EventStream> {
+        self.session.link().map(ResilientSender::events)
+    }
+
+    /// The status of the resilient connection underneath, and every change of it; `None`
+    /// for a plain connection.
+    pub fn status(&self) -> Option<watch::Receiver<LinkStatus>> {
+        self.session.link().map(ResilientSender::status)
     }
 
     /// The client's configuration.
@@ -106,6 +162,32 @@ impl RpcClient {
         timeout: Duration,
     ) -> Result<RpcResponse, Error> {
         self.session.call(method, &params, timeout).await
+    }
+
+    /// Calls `method` with per-call [`CallOptions`]: its timeout, and whether it may be
+    /// sent again after a reconnect (over a resilient connection).
+    pub async fn call_with(
+        &self,
+        method: &str,
+        params: Value,
+        options: CallOptions,
+    ) -> Result<RpcResponse, Error> {
+        let timeout = options
+            .timeout
+            .unwrap_or(self.session.config().request_timeout);
+        let deadline = Instant::now().checked_add(timeout);
+        let outcome = self
+            .session
+            .call_until(method, &params, deadline, None, options.idempotent)
+            .await?;
+        match outcome {
+            Outcome::Answer(response) => Ok(response),
+            Outcome::TimedOut => Err(Error::CallTimeout {
+                method: method.to_owned(),
+                after: timeout,
+            }),
+            Outcome::Failed(error) => Err(error),
+        }
     }
 
     /// Calls `method` and decodes its result as `T`; an error object becomes [`Error::Rpc`].
@@ -172,13 +254,15 @@ impl RpcClient {
         params: Value,
         unsubscribe_method: &str,
     ) -> Result<Subscription<T>, Error> {
-        let (sink, source) = feed::channel(self.session.config().subscription_buffer);
+        let call = (self.session.link().is_some())
+            .then(|| resume::subscribe_call(method, &params, unsubscribe_method));
+        let (sink, source) = feed::channel(self.session.config().subscription_buffer, call);
         let timeout = self.session.config().request_timeout;
         let deadline = Instant::now().checked_add(timeout);
         let unsubscribe = (sink, unsubscribe_method.to_owned());
         let response = match self
             .session
-            .call_until(method, &params, deadline, Some(unsubscribe))
+            .call_until(method, &params, deadline, Some(unsubscribe), true)
             .await?
         {
             Outcome::Answer(response) => response,
@@ -190,17 +274,16 @@ impl RpcClient {
                 });
             }
         };
-        let id = match response.into_result()? {
-            Value::Number(n) if n.is_i64() => Id::Number(n.as_i64().unwrap_or_default()),
-            Value::String(s) => Id::String(s),
+        match response.into_result()? {
+            Value::Number(n) if n.is_i64() => {}
+            Value::String(_) => {}
             other => {
                 return Err(Error::Codec(format!(
                     "{method:?} returned {other}, not a subscription id"
                 )));
             }
-        };
+        }
         Ok(Subscription::new(
-            id,
             source,
             Arc::clone(&self.session),
             unsubscribe_method.to_owned(),

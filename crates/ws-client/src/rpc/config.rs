@@ -81,3 +81,25 @@ impl RpcConfig {
         }
     }
 }
+
+/// Per-call settings for [`RpcClient::call_with`](crate::rpc::RpcClient::call_with).
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_client::rpc::CallOptions;
+/// let options = CallOptions { timeout: Some(Duration::from_secs(2)), idempotent: true };
+/// assert_eq!(CallOptions::default().timeout, None);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallOptions {
+    /// How long the call may take; `None` (default): [`RpcConfig::request_timeout`].
+    pub timeout: Option<Duration>,
+    /// Whether running the call twice does no harm (a read, or a write the server
+    /// deduplicates). Over a resilient connection an idempotent call whose connection drops
+    /// before its answer is sent again on the next connection (its request is kept until
+    /// answered); any other call fails then with
+    /// [`Error::CallInterrupted`](crate::Error::CallInterrupted). No effect on a plain
+    /// connection. Default: `false`.
+    pub idempotent: bool,
+}

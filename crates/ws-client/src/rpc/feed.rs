@@ -1,9 +1,10 @@
 //! The feed of one subscription: a bounded channel carrying its notifications from the
 //! reader (`SubscriptionSink`, which never waits) to its `Subscription`
 //! (`SubscriptionSource`), with the count of notifications dropped while the buffer was
-//! full and the reason the feed ended.
+//! full, the gaps left by reconnects, the subscription's current id and the reason the feed
+//! ended.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -11,12 +12,28 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::error::Error;
+use crate::rpc::table::SubscribeCall;
+use crate::rpc::types::Id;
+
+/// What the feed carries, in order.
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// A notification's result.
+    Value(Value),
+    /// The subscription was made again after a reconnect: notifications may have been
+    /// missed here.
+    Gap,
+}
 
 /// What the two ends share.
 #[derive(Debug, Default)]
 struct Shared {
     /// Notifications dropped since the reader last saw an item.
     missed: AtomicU64,
+    /// A gap that found the buffer full, to be reported before the next item.
+    gap: AtomicBool,
+    /// The id the server gave the subscription (a new one after each reconnect).
+    id: Mutex<Option<Id>>,
     /// Why the subscription ended, if the connection did.
     ended: Mutex<Option<Error>>,
 }
@@ -24,16 +41,31 @@ struct Shared {
 /// The reader's end: pushes notifications without ever waiting.
 #[derive(Debug)]
 pub(crate) struct SubscriptionSink {
-    sender: mpsc::Sender<Value>,
+    sender: mpsc::Sender<Item>,
     shared: Arc<Shared>,
+    /// How the subscription was made, to make it again after a reconnect.
+    pub(crate) call: Option<Arc<SubscribeCall>>,
 }
 
 impl SubscriptionSink {
     /// Buffers `value`; when the buffer is full the value is dropped and counted.
     pub(crate) fn push(&self, value: Value) {
-        if self.sender.try_send(value).is_err() {
+        if self.sender.try_send(Item::Value(value)).is_err() {
             self.shared.missed.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Marks a gap (the subscription was made again after a reconnect), in order with the
+    /// notifications; with the buffer full, it is reported before the next item instead.
+    pub(crate) fn gap(&self) {
+        if self.sender.try_send(Item::Gap).is_err() {
+            self.shared.gap.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Records the id the server gave the subscription.
+    pub(crate) fn set_id(&self, id: Id) {
+        *self.shared.id.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
     }
 
     /// Ends the subscription with `reason` (the reader sees it after the buffered items).
@@ -44,7 +76,7 @@ impl SubscriptionSink {
 
 /// The subscription's end.
 pub(crate) struct SubscriptionSource {
-    receiver: mpsc::Receiver<Value>,
+    receiver: mpsc::Receiver<Item>,
     shared: Arc<Shared>,
 }
 
@@ -60,9 +92,22 @@ impl SubscriptionSource {
         self.shared.missed.swap(0, Ordering::Relaxed)
     }
 
-    /// The next buffered notification; `Ready(None)` once the sink is gone and the buffer
-    /// is empty.
-    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Value>> {
+    /// Whether a gap found the buffer full since the last call; resets it.
+    pub(crate) fn take_gap(&self) -> bool {
+        self.shared.gap.swap(false, Ordering::Relaxed)
+    }
+
+    /// The subscription's id now (`None` before the server gave one).
+    pub(crate) fn id(&self) -> Option<Id> {
+        self.shared
+            .id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The next buffered item; `Ready(None)` once the sink is gone and the buffer is empty.
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
         self.receiver.poll_recv(cx)
     }
 
@@ -76,14 +121,19 @@ impl SubscriptionSource {
     }
 }
 
-/// A sink and a source with room for `capacity` notifications.
-pub(crate) fn channel(capacity: usize) -> (SubscriptionSink, SubscriptionSource) {
+/// A sink and a source with room for `capacity` notifications; `call` is how the
+/// subscription is made, if it is to be made again after a reconnect.
+pub(crate) fn channel(
+    capacity: usize,
+    call: Option<Arc<SubscribeCall>>,
+) -> (SubscriptionSink, SubscriptionSource) {
     let (sender, receiver) = mpsc::channel(capacity.max(1));
     let shared = Arc::new(Shared::default());
     (
         SubscriptionSink {
             sender,
             shared: Arc::clone(&shared),
+            call,
         },
         SubscriptionSource { receiver, shared },
     )

@@ -14,8 +14,10 @@ mod codec;
 mod config;
 mod feed;
 mod incoming;
+mod over_resilient;
 mod reader;
 mod request;
+mod resume;
 mod router;
 mod session;
 mod subscription;
@@ -28,7 +30,7 @@ pub use batch::BatchEntry;
 pub use client::RpcClient;
 pub use codec::{Codec, JsonCodec, MAX_MESSAGE_PACK_DEPTH, MessagePackCodec, RpcCodec};
 pub use config::{
-    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_REQUEST_TIMEOUT,
+    CallOptions, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_SUBSCRIPTION_BUFFER, RpcConfig,
 };
 pub use subscription::Subscription;

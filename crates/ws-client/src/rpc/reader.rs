@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::message::MessageType;
+use crate::message::{Message, MessageType};
 use crate::rpc::codec::{Codec, RpcCodec};
 use crate::rpc::incoming::{Incoming, plain_json_answer};
 use crate::rpc::request::WireRequest;
@@ -39,28 +39,34 @@ pub(crate) async fn read_loop(
             Ok(_) => continue, // pings are answered by the transport
             Err(error) => break error,
         };
-        if codec.is_batch(&message) {
-            match codec.decode::<Vec<Incoming>>(&message) {
-                Ok(batch) => batch
-                    .into_iter()
-                    .for_each(|incoming| deliver(&router, &writer, codec, incoming)),
-                Err(error) => {
-                    tracing::warn!(%error, "undecodable batch answer from the server");
-                    router.fail_batch(|| Error::Codec(format!("batch answer: {error}")));
-                }
-            }
-            continue;
-        }
-        let fast = (codec == RpcCodec::Json)
-            .then(|| plain_json_answer(&message.data))
-            .flatten();
-        match fast.map_or_else(|| codec.decode::<Incoming>(&message), Ok) {
-            Ok(incoming) => deliver(&router, &writer, codec, incoming),
-            Err(error) => tracing::warn!(%error, "undecodable message from the server ignored"),
-        }
+        handle(message, &router, &writer, codec);
     };
     router.fail_all(reason);
     writer.close();
+}
+
+/// Decodes one data message from the server (a batch answer, the fast path for a plain
+/// JSON answer, or serde) and routes what it holds.
+pub(crate) fn handle(message: Message, router: &Router, writer: &Writer, codec: RpcCodec) {
+    if codec.is_batch(&message) {
+        match codec.decode::<Vec<Incoming>>(&message) {
+            Ok(batch) => batch
+                .into_iter()
+                .for_each(|incoming| deliver(router, writer, codec, incoming)),
+            Err(error) => {
+                tracing::warn!(%error, "undecodable batch answer from the server");
+                router.fail_batch(|| Error::Codec(format!("batch answer: {error}")));
+            }
+        }
+        return;
+    }
+    let fast = (codec == RpcCodec::Json)
+        .then(|| plain_json_answer(&message.data))
+        .flatten();
+    match fast.map_or_else(|| codec.decode::<Incoming>(&message), Ok) {
+        Ok(incoming) => deliver(router, writer, codec, incoming),
+        Err(error) => tracing::warn!(%error, "undecodable message from the server ignored"),
+    }
 }
 
 /// Ends on the server a subscription nobody reads (its subscribe was answered after its

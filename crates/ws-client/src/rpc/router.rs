@@ -3,6 +3,7 @@
 //! when the connection ends. Its tables are in `table`; the tasks that drive it are
 //! `reader` (feeds it what the server sends) and `sweeper` (enforces the deadlines).
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -18,6 +19,8 @@ use crate::rpc::types::{Id, RpcResponse};
 #[derive(Default)]
 pub(crate) struct Router {
     tables: Mutex<Tables>,
+    /// The last call id given out (ids start at 1; 0 marks "no call").
+    last_id: AtomicI64,
     /// Wakes the sweeper when a call's deadline comes before its next sweep, or at the end.
     sweeper: Notify,
 }
@@ -34,7 +37,17 @@ impl std::fmt::Debug for Router {
 }
 
 impl Router {
-    fn lock(&self) -> MutexGuard<'_, Tables> {
+    /// A fresh call id.
+    pub(crate) fn next_id(&self) -> i64 {
+        self.last_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Wakes the sweeper to look at a deadline earlier than the one it sleeps until.
+    pub(super) fn wake_sweeper(&self) {
+        self.sweeper.notify_one();
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, Tables> {
         self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -46,11 +59,17 @@ impl Router {
         pending: Pending,
         deadline: Option<Instant>,
     ) -> Result<(), Error> {
+        self.register_waiting(id, Waiting::new(pending, deadline))
+    }
+
+    /// [`register`](Self::register) with everything a call may carry (see [`Waiting`]).
+    pub(crate) fn register_waiting(&self, id: i64, waiting: Waiting) -> Result<(), Error> {
+        let deadline = waiting.deadline;
         let mut tables = self.lock();
         if let Some(reason) = &tables.closed {
             return Err(reason.for_waiters());
         }
-        tables.pending.insert(id, Waiting { pending, deadline });
+        tables.pending.insert(id, waiting);
         // Calls with the default timeout register in deadline order, so this is rarely
         // true: the sweeper sleeps until the earliest deadline it knows of.
         let wake = match (deadline, tables.next_sweep) {
@@ -121,9 +140,12 @@ impl Router {
         true
     }
 
-    /// Forgets a subscription (its later notifications are discarded).
-    pub(crate) fn forget_subscription(&self, id: &Id) {
-        self.lock().subscriptions.remove(id);
+    /// Forgets a subscription (its later notifications are discarded). `false` if it was
+    /// orphaned by a reconnect (no server holds it now, so there is nothing to unsubscribe).
+    pub(crate) fn forget_subscription(&self, id: &Id) -> bool {
+        let mut tables = self.lock();
+        tables.subscriptions.remove(id);
+        tables.orphans.remove(id).is_none()
     }
 
     /// The error that ended the connection, if it has ended.
@@ -145,7 +167,7 @@ impl Router {
         for reply in pending.into_values().filter_map(|w| w.pending.reply()) {
             let _ = reply.send(Outcome::Failed(reason.for_waiters()));
         }
-        for (_, sink) in subscriptions {
+        for sink in subscriptions {
             sink.end(reason.for_waiters());
         }
     }
@@ -231,6 +253,7 @@ impl Router {
                             // from the writer, or from an abort on another thread): a sink
                             // put in the table now would never be ended, and its stream
                             // would wait for ever. It is ended here instead.
+                            sink.set_id(subscription.clone());
                             match &tables.closed {
                                 Some(reason) => sink.end(reason.for_waiters()),
                                 None => {
@@ -253,6 +276,9 @@ impl Router {
                             method: unsubscribe,
                             id,
                         });
+                    }
+                    Pending::Resubscribe { old, call, .. } => {
+                        return self.resubscribed(&old, &call, response);
                     }
                 }
             }
@@ -338,7 +364,7 @@ mod tests {
         let router = Router::default();
         let subscribe = |router: &Router, id: i64, deadline: Option<Instant>| {
             let (reply, outcome) = oneshot::channel();
-            let (sink, _source) = feed::channel(1);
+            let (sink, _source) = feed::channel(1, None);
             let unsubscribe = "unsub".to_owned();
             let pending = Pending::Subscribe {
                 reply,

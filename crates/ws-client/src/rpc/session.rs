@@ -4,7 +4,6 @@
 //! on: one call (`call_until`) and one queued message (`send`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -15,11 +14,14 @@ use tokio::time::Instant;
 use crate::connection::WebSocketConnection;
 use crate::error::Error;
 use crate::message::Message;
+use crate::resilient::{ResilientConnection, ResilientSender};
 use crate::rpc::config::RpcConfig;
 use crate::rpc::feed::SubscriptionSink;
+use crate::rpc::over_resilient;
 use crate::rpc::request::WireRequest;
+use crate::rpc::resume::{NO_CALL, Resubscribe};
 use crate::rpc::router::{self, Router};
-use crate::rpc::table::{Outcome, Pending};
+use crate::rpc::table::{Outcome, Pending, Waiting};
 use crate::rpc::types::{Id, RpcResponse};
 use crate::rpc::writer::{self, NoRoom, Writer};
 use crate::rpc::{reader, sweeper};
@@ -31,8 +33,10 @@ pub(crate) struct Session {
     pub(crate) router: Arc<Router>,
     /// One permit per call in flight ([`RpcConfig::max_in_flight`]).
     pub(crate) slots: Semaphore,
-    next_id: AtomicI64,
     config: RpcConfig,
+    /// The resilient connection underneath, if it is one (then calls are stamped with the
+    /// connection they went out on, see `resume`).
+    link: Option<ResilientSender>,
     /// Taken by the first `close` (or the drop), and locked by it until the connection has
     /// ended, so that a `close` from another clone meanwhile waits for that end too.
     tasks: tokio::sync::Mutex<Option<Tasks>>,
@@ -89,6 +93,33 @@ impl Tasks {
             Err(_) => Err(Error::CloseTimeout { after }),
         }
     }
+}
+
+/// Refuses settings no session can run with.
+fn check(config: &RpcConfig) -> Result<(), Error> {
+    if config.max_in_flight == 0 || config.request_timeout.is_zero() || config.max_queued_bytes == 0
+    {
+        return Err(Error::InvalidConfig(
+            "max_in_flight, request_timeout and max_queued_bytes must be greater than zero".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Spawns the writing task; if it fails, it fails the calls, then closes the queue (in this
+/// order, so that a sender refused room sees why).
+fn spawn_writer(
+    writer: &Arc<Writer>,
+    router: &Arc<Router>,
+    write: impl Future<Output = Result<(), Error>> + Send + 'static,
+) -> JoinHandle<()> {
+    let (writer, router) = (Arc::clone(writer), Arc::clone(router));
+    tokio::spawn(async move {
+        if let Err(error) = write.await {
+            router.fail_all(error);
+            writer.close();
+        }
+    })
 }
 
 /// Removes a call from the router if it ends without an answer (timeout or drop).
@@ -165,49 +196,87 @@ impl Session {
         connection: WebSocketConnection,
         config: RpcConfig,
     ) -> Result<Arc<Self>, Error> {
-        if config.max_in_flight == 0
-            || config.request_timeout.is_zero()
-            || config.max_queued_bytes == 0
-        {
-            return Err(Error::InvalidConfig(
-                "max_in_flight, request_timeout and max_queued_bytes must be greater than zero"
-                    .into(),
-            ));
-        }
+        check(&config)?;
         let (sender, receiver) = connection.split()?;
         let router = Arc::new(Router::default());
         let writer = Writer::new(config.max_queued_bytes);
-        let writer_task = tokio::spawn({
-            let (writer, router) = (Arc::clone(&writer), Arc::clone(&router));
-            async move {
-                if let Err(error) = writer::write_loop(Arc::clone(&writer), sender).await {
-                    // In this order, so that a sender refused room sees why.
-                    router.fail_all(error);
-                    writer.close();
-                }
-            }
-        });
-        // Ends by itself once the router is closed (the reader closes it at the end).
-        tokio::spawn(sweeper::sweep_loop(Arc::clone(&router)));
+        let writer_task = spawn_writer(
+            &writer,
+            &router,
+            writer::write_loop(Arc::clone(&writer), sender),
+        );
         let reader = tokio::spawn(reader::read_loop(
             receiver,
             Arc::clone(&router),
             Arc::clone(&writer),
             config.codec,
         ));
+        Ok(Self::new(router, writer, writer_task, reader, config, None))
+    }
+
+    /// Starts serving JSON-RPC on a resilient connection (see `over_resilient`). Must be
+    /// called within a Tokio runtime.
+    pub(crate) fn start_resilient(
+        connection: ResilientConnection,
+        mut config: RpcConfig,
+    ) -> Result<Arc<Self>, Error> {
+        check(&config)?;
+        let link = connection.sender();
+        config.transport.max_message_size = link.max_message_size();
+        let router = Arc::new(Router::default());
+        let writer = Writer::new(config.max_queued_bytes);
+        let write =
+            over_resilient::write_loop(Arc::clone(&writer), Arc::clone(&router), link.clone());
+        let writer_task = spawn_writer(&writer, &router, write);
+        let resubscribe = Resubscribe {
+            codec: config.codec,
+            timeout: config.request_timeout,
+        };
+        let reader = tokio::spawn(over_resilient::read_loop(
+            connection,
+            Arc::clone(&router),
+            Arc::clone(&writer),
+            resubscribe,
+        ));
+        Ok(Self::new(
+            router,
+            writer,
+            writer_task,
+            reader,
+            config,
+            Some(link),
+        ))
+    }
+
+    /// The session around its running tasks; starts the sweeper.
+    fn new(
+        router: Arc<Router>,
+        writer: Arc<Writer>,
+        writer_task: JoinHandle<()>,
+        reader: JoinHandle<()>,
+        config: RpcConfig,
+        link: Option<ResilientSender>,
+    ) -> Arc<Self> {
+        // Ends by itself once the router is closed (the reader closes it at the end).
+        tokio::spawn(sweeper::sweep_loop(Arc::clone(&router)));
         let tasks = Tasks {
             reader,
             writer: writer_task,
             router: Arc::clone(&router),
         };
-        Ok(Arc::new(Self {
+        Arc::new(Self {
             writer,
             router,
             slots: Semaphore::new(config.max_in_flight),
-            next_id: AtomicI64::new(1),
             config,
+            link,
             tasks: tokio::sync::Mutex::new(Some(tasks)),
-        }))
+        })
+    }
+
+    /// The resilient connection underneath, if it is one.
+    pub(crate) fn link(&self) -> Option<&ResilientSender> {
+        self.link.as_ref()
     }
 
     /// The configuration it runs with.
@@ -217,7 +286,7 @@ impl Session {
 
     /// A fresh call id.
     pub(crate) fn next_id(&self) -> i64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+        self.router.next_id()
     }
 
     /// Calls `method` within `timeout` (counted from now, waiting for a slot included; one
@@ -229,7 +298,10 @@ impl Session {
         timeout: Duration,
     ) -> Result<RpcResponse, Error> {
         let deadline = Instant::now().checked_add(timeout);
-        match self.call_until(method, params, deadline, None).await? {
+        match self
+            .call_until(method, params, deadline, None, false)
+            .await?
+        {
             Outcome::Answer(response) => Ok(response),
             Outcome::TimedOut => Err(Error::CallTimeout {
                 method: method.to_owned(),
@@ -240,7 +312,9 @@ impl Session {
     }
 
     /// Makes one call that ends by `deadline` (`None`: never); a subscribe when given the
-    /// sink for its notifications and its unsubscribe method. The sweeper fails it with
+    /// sink for its notifications and its unsubscribe method. Over a resilient connection,
+    /// an `idempotent` call (and any subscribe) is sent again if the connection drops before
+    /// its answer; any other fails then with [`Error::CallInterrupted`]. The sweeper fails it with
     /// [`Outcome::TimedOut`] once the deadline has passed, so no timer is armed per call;
     /// only a caller that has to wait for a slot or for room in the queue arms one.
     pub(crate) async fn call_until(
@@ -249,6 +323,7 @@ impl Session {
         params: &Value,
         deadline: Option<Instant>,
         subscription: Option<(SubscriptionSink, String)>,
+        idempotent: bool,
     ) -> Result<Outcome, Error> {
         let _slot = match self.slots.try_acquire() {
             Ok(slot) => slot,
@@ -277,6 +352,8 @@ impl Session {
         };
         let (reply, answer) = oneshot::channel();
         let unsubscribe = subscription.as_ref().map(|(_, method)| method.clone());
+        let resend = (self.link.is_some() && (idempotent || subscription.is_some()))
+            .then(|| Box::new(message.clone()));
         let pending = match subscription {
             Some((sink, unsubscribe)) => Pending::Subscribe {
                 reply,
@@ -285,7 +362,9 @@ impl Session {
             },
             None => Pending::Call(reply),
         };
-        self.router.register(id, pending, deadline)?;
+        let mut waiting = Waiting::new(pending, deadline);
+        waiting.resend = resend;
+        self.router.register_waiting(id, waiting)?;
         let mut guard = PendingGuard::new(&self.router, id);
         let mut answer = Unread {
             session: self,
@@ -294,7 +373,7 @@ impl Session {
         };
         // No closed check here (`send` takes the router's lock for it): `register` has just
         // made it, and a connection that ends after that fails this call through `answer`.
-        self.writer.push(room, message);
+        self.writer.push_call(room, message, id);
         let outcome = (&mut answer.receiver)
             .await
             .map_err(|_| self.closed_error())?;
@@ -310,13 +389,24 @@ impl Session {
         message: Message,
         deadline: Option<Instant>,
     ) -> Result<Option<()>, Error> {
+        self.send_for(message, deadline, NO_CALL).await
+    }
+
+    /// [`send`](Self::send) for a message that carries calls: `batch` is the opposite of
+    /// the first call id of a batch (see `Router::stamp`), or `NO_CALL`.
+    pub(crate) async fn send_for(
+        &self,
+        message: Message,
+        deadline: Option<Instant>,
+        batch: i64,
+    ) -> Result<Option<()>, Error> {
         if let Some(reason) = self.router.closed() {
             return Err(reason);
         }
         self.check_size(&message)?;
         match self.writer.reserve(&message, deadline).await {
             Ok(room) => {
-                self.writer.push(room, message);
+                self.writer.push_call(room, message, batch);
                 Ok(Some(()))
             }
             Err(NoRoom::TimedOut) => Ok(None),
@@ -356,9 +446,10 @@ impl Session {
         Ok(())
     }
 
-    /// Stops delivering a subscription's notifications.
-    pub(crate) fn forget_subscription(&self, id: &Id) {
-        self.router.forget_subscription(id);
+    /// Stops delivering a subscription's notifications; `false` if it was orphaned by a
+    /// reconnect (see [`Router::forget_subscription`]).
+    pub(crate) fn forget_subscription(&self, id: &Id) -> bool {
+        self.router.forget_subscription(id)
     }
 
     /// Why calls fail now: what ended the connection, or that it was closed.

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::rpc::feed::SubscriptionSource;
+use crate::rpc::feed::{Item, SubscriptionSource};
 use crate::rpc::session::Session;
 use crate::rpc::types::Id;
 
@@ -24,15 +24,21 @@ use crate::rpc::types::Id;
 /// `Err(Error::SubscriptionLagged { missed })`. When the connection ends, the buffered items
 /// come first, then one `Err` saying why, then the stream ends.
 ///
+/// Over a resilient connection ([`RpcClient::connect_resilient`](crate::rpc::RpcClient::connect_resilient))
+/// a reconnect does not end the stream: the subscription is made again on the new
+/// connection with the same method and parameters, and the stream yields
+/// `Err(Error::SubscriptionGap)` at that point (after the notifications of the old
+/// connection, before those of the new one), because notifications sent meanwhile were
+/// missed. The server gives it a new [`id`](Self::id) then. If making it again fails (an
+/// error answer, or no answer within the request timeout), the stream ends with that error.
+///
 /// Dropping it unsubscribes with a notification to the unsubscribe method, queued without
 /// waiting: if the outgoing queue is full (a server that stopped reading, see
 /// [`RpcConfig::max_queued_bytes`](crate::rpc::RpcConfig::max_queued_bytes)) it is dropped
 /// and logged, and the server keeps the subscription until the connection ends (its
 /// notifications are discarded). [`unsubscribe`](Self::unsubscribe) does the same as a call
 /// and waits for its answer. A subscription keeps the connection open, as a client does.
-#[derive(Debug)]
 pub struct Subscription<T> {
-    id: Id,
     source: SubscriptionSource,
     session: Arc<Session>,
     unsubscribe_method: String,
@@ -41,15 +47,25 @@ pub struct Subscription<T> {
     _item: PhantomData<fn() -> T>,
 }
 
+impl<T> std::fmt::Debug for Subscription<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id())
+            .field("source", &self.source)
+            .field("session", &self.session)
+            .field("unsubscribe_method", &self.unsubscribe_method)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T> Subscription<T> {
     pub(crate) fn new(
-        id: Id,
         source: SubscriptionSource,
         session: Arc<Session>,
         unsubscribe_method: String,
     ) -> Self {
         Self {
-            id,
             source,
             session,
             unsubscribe_method,
@@ -59,17 +75,19 @@ impl<T> Subscription<T> {
         }
     }
 
-    /// The subscription id the server assigned.
-    pub fn id(&self) -> &Id {
-        &self.id
+    /// The subscription id the server assigned (a new one after each reconnect, over a
+    /// resilient connection).
+    pub fn id(&self) -> Id {
+        self.source.id().unwrap_or(Id::Null)
     }
 
     /// Unsubscribes with a call to the unsubscribe method and returns its result. If this
     /// is cancelled, the unsubscribe is sent as dropping the stream sends it (possibly a
     /// second time, if the call had gone out).
     pub async fn unsubscribe(mut self) -> Result<Value, Error> {
-        self.session.forget_subscription(&self.id);
-        let params = Value::Array(vec![self.id.to_value()]);
+        let id = self.id();
+        self.session.forget_subscription(&id);
+        let params = Value::Array(vec![id.to_value()]);
         let timeout = self.session.config().request_timeout;
         let answer = self
             .session
@@ -92,11 +110,15 @@ impl<T: DeserializeOwned> Stream for Subscription<T> {
         if missed > 0 {
             return Poll::Ready(Some(Err(Error::SubscriptionLagged { missed })));
         }
+        if self.source.take_gap() {
+            return Poll::Ready(Some(Err(Error::SubscriptionGap)));
+        }
         match self.source.poll_recv(cx) {
-            Poll::Ready(Some(value)) => Poll::Ready(Some(
+            Poll::Ready(Some(Item::Value(value))) => Poll::Ready(Some(
                 serde_json::from_value(value)
                     .map_err(|e| Error::Codec(format!("subscription item: {e}"))),
             )),
+            Poll::Ready(Some(Item::Gap)) => Poll::Ready(Some(Err(Error::SubscriptionGap))),
             Poll::Ready(None) => {
                 self.finished = true;
                 Poll::Ready(self.source.take_end().map(Err))
@@ -111,8 +133,12 @@ impl<T> Drop for Subscription<T> {
         if self.unsubscribed {
             return;
         }
-        self.session.forget_subscription(&self.id);
-        let params = Value::Array(vec![self.id.to_value()]);
-        self.session.notify_nowait(&self.unsubscribe_method, params);
+        let id = self.id();
+        // Not while orphaned by a reconnect: no server holds it then (and the answer to
+        // its resubscribe, if one is on its way, is undone by the router).
+        if self.session.forget_subscription(&id) {
+            let params = Value::Array(vec![id.to_value()]);
+            self.session.notify_nowait(&self.unsubscribe_method, params);
+        }
     }
 }

@@ -4,11 +4,14 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::error::Error;
+use crate::message::Message;
 use crate::rpc::feed::SubscriptionSink;
 use crate::rpc::types::{Id, RpcResponse};
 
@@ -42,6 +45,22 @@ pub(crate) enum Pending {
     /// If the answer still comes with a subscription id, the server holds a subscription
     /// nobody reads: the router asks for it to be ended with `unsubscribe`.
     Abandoned { unsubscribe: String },
+    /// A subscription made again after a reconnect (see `resume`): the answer moves the
+    /// orphaned subscription `old` to its new id.
+    Resubscribe {
+        old: Id,
+        call: Arc<SubscribeCall>,
+        /// Its timeout, for the error that ends the subscription if it passes.
+        after: Duration,
+    },
+}
+
+/// How a subscription was made, to make it again after a reconnect.
+#[derive(Debug)]
+pub(crate) struct SubscribeCall {
+    pub(crate) method: String,
+    pub(crate) params: serde_json::Value,
+    pub(crate) unsubscribe: String,
 }
 
 impl Pending {
@@ -58,6 +77,8 @@ impl Pending {
                 reply, unsubscribe, ..
             } => (Some(reply), Some(unsubscribe)),
             Pending::Abandoned { unsubscribe } => (None, Some(unsubscribe)),
+            // Nobody waits for it; its caller is the subscription, ended by `give_up`.
+            Pending::Resubscribe { .. } => (None, None),
         }
     }
 }
@@ -78,6 +99,24 @@ pub(crate) struct Unsubscribe {
 pub(crate) struct Waiting {
     pub(crate) pending: Pending,
     pub(crate) deadline: Option<Instant>,
+    /// The connection generation its request was handed over on; 0 while not (yet). Only
+    /// a session over a resilient connection sets it (see `resume`).
+    pub(crate) sent_on: u64,
+    /// Its request, kept to be sent again after a reconnect: an idempotent call or a
+    /// subscribe, over a resilient connection.
+    pub(crate) resend: Option<Box<Message>>,
+}
+
+impl Waiting {
+    /// A call just registered: not sent yet.
+    pub(crate) fn new(pending: Pending, deadline: Option<Instant>) -> Self {
+        Self {
+            pending,
+            deadline,
+            sent_on: 0,
+            resend: None,
+        }
+    }
 }
 
 /// Hashes the client's own call ids, which are distinct sequential integers, with one
@@ -116,6 +155,11 @@ pub(crate) struct Tables {
     /// How many entries of `pending` are abandoned subscribes.
     abandoned: usize,
     pub(crate) subscriptions: HashMap<Id, SubscriptionSink>,
+    /// Subscriptions whose connection dropped, by their old id, until they are made again
+    /// (`resume`); `true` once their resubscribe is on its way.
+    pub(crate) orphans: HashMap<Id, (SubscriptionSink, bool)>,
+    /// The newest connection generation known to have dropped (`resume`).
+    pub(crate) lost: u64,
     /// Set once the connection has ended: why.
     pub(crate) closed: Option<Error>,
     /// When the sweeper will next look at the deadlines (`None`: it waits to be woken).
@@ -136,13 +180,22 @@ impl Tables {
     /// it was dropped); returns where its outcome would have gone. A subscribe stays, as
     /// abandoned, so that a late answer can still be undone on the server.
     pub(crate) fn give_up(&mut self, id: i64) -> Option<Reply> {
-        let (reply, unsubscribe) = self.take(id)?.pending.split();
+        let waiting = self.take(id)?;
+        if let Pending::Resubscribe { old, call, after } = &waiting.pending {
+            if let Some((sink, _)) = self.orphans.remove(old) {
+                sink.end(Error::CallTimeout {
+                    method: call.method.clone(),
+                    after: *after,
+                });
+            }
+            return None;
+        }
+        let (reply, unsubscribe) = waiting.pending.split();
         if let Some(unsubscribe) = unsubscribe {
             if self.abandoned < MAX_ABANDONED {
                 self.abandoned += 1;
                 let pending = Pending::Abandoned { unsubscribe };
-                let deadline = None;
-                self.pending.insert(id, Waiting { pending, deadline });
+                self.pending.insert(id, Waiting::new(pending, None));
             } else {
                 tracing::debug!(
                     id,
@@ -153,14 +206,15 @@ impl Tables {
         reply
     }
 
-    /// Everything that waits, emptied out, once the connection has ended.
-    pub(crate) fn drain(&mut self) -> (CallTable, HashMap<Id, SubscriptionSink>) {
+    /// Everything that waits, emptied out, once the connection has ended: the calls, and
+    /// the subscriptions (orphans included).
+    pub(crate) fn drain(&mut self) -> (CallTable, Vec<SubscriptionSink>) {
         self.batches.clear();
         self.abandoned = 0;
-        (
-            std::mem::take(&mut self.pending),
-            std::mem::take(&mut self.subscriptions),
-        )
+        let subscriptions = (self.subscriptions.drain().map(|(_, sink)| sink))
+            .chain(self.orphans.drain().map(|(_, (sink, _))| sink))
+            .collect();
+        (std::mem::take(&mut self.pending), subscriptions)
     }
 
     /// The sweeper's step at `now`: gives up on the calls whose deadline has passed and

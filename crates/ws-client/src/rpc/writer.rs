@@ -27,7 +27,7 @@ const PER_MESSAGE_COST: usize = 64;
 /// of it, that is waits until the queue is empty.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    queue: Mutex<VecDeque<Message>>,
+    queue: Mutex<Queue>,
     wake: Notify,
     /// Set when the connection should be closed once the queue is written.
     closing: AtomicBool,
@@ -35,6 +35,32 @@ pub(crate) struct Writer {
     room: Semaphore,
     /// The bound, as a number of permits a single message may take at most.
     capacity: usize,
+}
+
+/// The queued messages and, beside each, the call it carries and the room it holds. Two
+/// deques rather than one of pairs, so a burst of messages goes to the socket as it is.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    pub(crate) messages: VecDeque<Message>,
+    /// `(call id, room)` per message: id 0 for a message that is no call (a notification, a
+    /// batch); room 0 for a message queued without reserving any (a resend).
+    pub(crate) calls: VecDeque<(i64, u32)>,
+}
+
+impl Queue {
+    /// Takes everything queued, leaving `self` with `spare`'s (empty) buffers.
+    pub(crate) fn take(&mut self, spare: &mut Queue) {
+        std::mem::swap(self, spare);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// The room its messages hold.
+    pub(crate) fn room(&self) -> usize {
+        self.calls.iter().map(|&(_, room)| room as usize).sum()
+    }
 }
 
 /// Room reserved for one message, not used yet: given back if dropped.
@@ -60,7 +86,7 @@ impl Writer {
             .clamp(1, Semaphore::MAX_PERMITS)
             .min(u32::MAX as usize);
         Arc::new(Self {
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
             closing: AtomicBool::new(false),
             room: Semaphore::new(capacity),
@@ -68,7 +94,7 @@ impl Writer {
         })
     }
 
-    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Message>> {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -113,10 +139,65 @@ impl Writer {
     /// Queues `message` in the `room` reserved for it, in order with every other send, and
     /// wakes the writing task. The room comes back once the message is written.
     pub(crate) fn push(&self, room: Room<'_>, message: Message) {
-        debug_assert_eq!(room.permit.num_permits(), self.cost(&message) as usize);
+        self.push_call(room, message, 0);
+    }
+
+    /// [`push`](Self::push) for the request of call `id`.
+    pub(crate) fn push_call(&self, room: Room<'_>, message: Message, id: i64) {
+        let cost = self.cost(&message);
+        debug_assert_eq!(room.permit.num_permits(), cost as usize);
         room.permit.forget();
-        self.queue().push_back(message);
+        let mut queue = self.queue();
+        queue.messages.push_back(message);
+        queue.calls.push_back((id, cost));
+        drop(queue);
         self.wake.notify_one();
+    }
+
+    /// Queues requests to send again after a reconnect (`(call id, request)`, in order),
+    /// ahead of everything queued, without reserving room: they are bounded by the calls in
+    /// flight, which held room once already.
+    pub(crate) fn push_front_unreserved(&self, resend: Vec<(i64, Message)>) {
+        if resend.is_empty() {
+            return;
+        }
+        let mut queue = self.queue();
+        for (id, message) in resend.into_iter().rev() {
+            queue.messages.push_front(message);
+            queue.calls.push_front((id, 0));
+        }
+        drop(queue);
+        self.wake.notify_one();
+    }
+
+    /// Puts a burst that could not go out back ahead of everything queued since, as it was.
+    pub(crate) fn requeue_front(&self, burst: &mut Queue) {
+        let mut queue = self.queue();
+        while let (Some(message), Some(call)) = (burst.messages.pop_back(), burst.calls.pop_back())
+        {
+            queue.messages.push_front(message);
+            queue.calls.push_front(call);
+        }
+    }
+
+    /// Takes everything queued into `burst` (empty), for the writing task.
+    pub(crate) fn take_burst(&self, burst: &mut Queue) {
+        self.queue().take(burst);
+    }
+
+    /// Gives back the room a written burst held.
+    pub(crate) fn release(&self, room: usize) {
+        self.room.add_permits(room);
+    }
+
+    /// Resolves when something was queued or `close` was called since the last call.
+    pub(crate) async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Whether `close` was called.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 
     /// Asks for the close handshake once everything queued is written; the task then ends
@@ -132,26 +213,27 @@ impl Writer {
 /// The writing task: writes bursts on `sender` until asked to close (then sends the close
 /// frame) or the connection fails (then returns why, and the caller fails the calls).
 pub(crate) async fn write_loop(writer: Arc<Writer>, sender: WsSender) -> Result<(), Error> {
-    let mut burst = VecDeque::new();
+    let mut burst = Queue::default();
     loop {
-        writer.wake.notified().await;
+        writer.woken().await;
         loop {
-            std::mem::swap(&mut burst, &mut *writer.queue());
+            writer.take_burst(&mut burst);
             if burst.is_empty() {
                 break;
             }
-            let taken: usize = burst.iter().map(|m| writer.cost(m) as usize).sum();
+            let taken = burst.room();
+            burst.calls.clear();
             let mut sink = sender.lock().await;
             let written = async {
-                sink.queue_all(&mut burst).await?;
+                sink.queue_all(&mut burst.messages).await?;
                 sink.flush().await
             }
             .await;
             // The caller fails the calls, then closes the queue (see `Writer::close`).
             written?;
-            writer.room.add_permits(taken);
+            writer.release(taken);
         }
-        if writer.closing.load(Ordering::Acquire) {
+        if writer.is_closing() {
             // Fails if the connection has already ended, which is no news to anyone.
             let _ = sender.close(1000, "").await;
             return Ok(());
