@@ -230,3 +230,6 @@ pub(crate) fn subscribe_call(
         unsubscribe: unsubscribe.to_owned(),
     })
 }
+
+#[cfg(test)]
+mod tests;
