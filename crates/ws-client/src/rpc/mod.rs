@@ -6,7 +6,9 @@
 //! `router` (calls in flight by id, batches, subscriptions) → `reader` and `sweeper` (the
 //! tasks that drive the router) → `session` (what a client's clones share; one call) →
 //! `batch` and `subscription` → `client` (the public API). The transport underneath is the
-//! crate's own `WebSocketConnection`.
+//! crate's own `WebSocketConnection`, or a `ResilientConnection`: then `over_resilient`
+//! holds the reader and writer tasks, and `resume` (beside `router`) what a reconnect does
+//! to the calls and subscriptions.
 
 mod batch;
 mod client;

@@ -80,8 +80,14 @@ fn calls_sent_on_a_lost_connection_fail_or_come_back_and_unsent_ones_wait() {
     assert_eq!(resend.len(), 1);
     assert_eq!(resend[0].0, 2);
     assert_eq!(resend[0].1.as_text().unwrap(), "request 2");
-    assert!(idempotent.try_recv().is_err(), "the resent call still waits");
-    assert!(unsent.try_recv().is_err(), "an unsent call waits for the next connection");
+    assert!(
+        idempotent.try_recv().is_err(),
+        "the resent call still waits"
+    );
+    assert!(
+        unsent.try_recv().is_err(),
+        "an unsent call waits for the next connection"
+    );
     // A second report of the same drop changes nothing.
     assert!(router.connection_lost(1).is_empty());
     // Resent on generation 2 and lost again: back once more.
@@ -97,7 +103,10 @@ fn a_stamp_for_a_connection_already_lost_is_refused() {
     let mut waiting = call(&router, 1, false);
     assert!(router.connection_lost(1).is_empty());
     assert!(!router.stamp([1].into_iter(), 1), "generation 1 is gone");
-    assert!(waiting.try_recv().is_err(), "the call waits for a newer one");
+    assert!(
+        waiting.try_recv().is_err(),
+        "the call waits for a newer one"
+    );
     assert!(router.stamp([1].into_iter(), 2));
     router.connection_lost(2);
     assert_eq!(failed(&mut waiting).as_deref(), Some("CallInterrupted"));
@@ -153,7 +162,11 @@ fn an_orphan_is_made_again_once_and_its_gap_sits_between_old_and_new_notificatio
             .is_empty(),
         "its resubscribe is on its way already"
     );
-    assert!(router.route(Incoming::answer(*id, Value::from(202))).is_none());
+    assert!(
+        router
+            .route(Incoming::answer(*id, Value::from(202)))
+            .is_none()
+    );
     router.route(notification(202, 0));
     assert_eq!(drain(&mut source), [Some(json!(0)), None, Some(json!(0))]);
     assert_eq!(source.id(), Some(Id::Number(202)));
@@ -206,8 +219,13 @@ fn a_refused_or_unanswered_resubscribe_ends_the_stream_with_the_reason() {
         data: None,
     });
     router.route(answer);
-    let (expired, _) = router.expire(Instant::now() + Duration::from_secs(1)).unwrap();
-    assert!(expired.is_empty(), "nobody waits on a resubscribe but its stream");
+    let (expired, _) = router
+        .expire(Instant::now() + Duration::from_secs(1))
+        .unwrap();
+    assert!(
+        expired.is_empty(),
+        "nobody waits on a resubscribe but its stream"
+    );
     let ends: Vec<String> = [&mut refused, &mut unanswered]
         .into_iter()
         .filter_map(|source| {
