@@ -90,15 +90,18 @@ impl RpcClient {
     /// apply: requests wait in the RPC client's own queue ([`RpcConfig::max_queued_bytes`]).
     pub async fn connect_resilient(
         resilient: ResilientConfig,
-        rpc: RpcConfig,
+        mut rpc: RpcConfig,
     ) -> Result<Self, Error> {
+        rpc.transport = resilient.transport.clone();
         let connection = ResilientConnection::connect(resilient).await?;
         Self::from_resilient(connection, rpc)
     }
 
     /// Serves JSON-RPC on an open resilient connection, as
     /// [`connect_resilient`](Self::connect_resilient) does. The client takes the connection
-    /// over: it reads every message it receives. Must be called within a Tokio runtime.
+    /// over: it reads every message it receives. From `config.transport` only the close
+    /// timeout is used (the size limit is the connection's). Must be called within a Tokio
+    /// runtime.
     pub fn from_resilient(
         connection: ResilientConnection,
         config: RpcConfig,
