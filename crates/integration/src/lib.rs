@@ -3,15 +3,18 @@
 //! reaps it, printing its stderr when a test fails. A server is stopped the way its contract
 //! says (stdin closed, so it exits cleanly and an instrumented build writes its coverage
 //! profile) and killed only if it does not exit in time; what it cost is recorded (`usage`).
+//! [`Launch`] starts one with another host, a given port or under a launcher (`ip netns exec`).
 
+mod launch;
 mod usage;
+pub use launch::Launch;
 pub use usage::{ServerUsage, USAGE_LOG_ENV};
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -143,71 +146,14 @@ impl TestServer {
 
     /// Starts a server; on failure returns a description including the server's stderr.
     pub fn try_start(mode: &str, args: &[&str]) -> Result<Self, String> {
-        Self::try_start_on_port(mode, 0, args)
+        Launch::new(mode).args(args).try_start()
     }
 
     /// Like [`start_with`](Self::start_with) on a given port instead of an ephemeral one:
     /// only to restart a server on the port a killed one had (a reconnect test), so the
     /// port is one the system handed out before, never a fixed number.
     pub fn start_on_port(mode: &str, port: u16, args: &[&str]) -> Self {
-        Self::try_start_on_port(mode, port, args).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn try_start_on_port(mode: &str, port: u16, args: &[&str]) -> Result<Self, String> {
-        let description = format!("test-servers {mode} {}", args.join(" "));
-        let port = port.to_string();
-        let mut child = Command::new(test_servers_bin())
-            .arg(mode)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port,
-                "--exit-on-stdin-eof",
-            ])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot spawn {description}: {e}"))?;
-        let stdin = child.stdin.take();
-        let events = read_events(child.stdout.take().expect("piped stdout"));
-        let stderr = capture_stderr(child.stderr.take().expect("piped stderr"));
-        let mut server = Self {
-            pid: child.id(),
-            child: Some(child),
-            stdin,
-            events,
-            stderr,
-            ready: Value::Null,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            url: String::new(),
-            description,
-            usage_recorded: false,
-        };
-        let ready = match server.events.recv_timeout(READY_TIMEOUT) {
-            Ok(event) => event,
-            Err(RecvTimeoutError::Timeout) => {
-                return Err(server.failure(&format!("no ready line within {READY_TIMEOUT:?}")));
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                let status = server.child().wait_timeout(EXIT_TIMEOUT).ok().flatten();
-                return Err(
-                    server.failure(&format!("exited before its ready line (status {status:?})"))
-                );
-            }
-        };
-        if ready["event"] != "listening" {
-            return Err(server.failure(&format!("first stdout line is not a ready line: {ready}")));
-        }
-        server.addr = ready["addr"]
-            .as_str()
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| server.failure(&format!("ready line has no valid addr: {ready}")))?;
-        server.url = ready["url"].as_str().unwrap_or_default().to_owned();
-        server.ready = ready;
-        Ok(server)
+        Launch::new(mode).port(port).args(args).start()
     }
 
     /// The `ws://` (or, with `--tls`, `wss://`) URL from the ready line.

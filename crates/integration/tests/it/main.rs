@@ -15,6 +15,12 @@ mod hardening;
 mod hostile_client;
 mod hostile_server;
 mod load;
+#[cfg(target_os = "linux")]
+mod netns_faults;
+#[cfg(target_os = "linux")]
+mod netns_shaping;
+#[cfg(target_os = "linux")]
+mod netns_support;
 mod perf;
 mod raw_peer;
 mod resilient;
