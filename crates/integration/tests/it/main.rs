@@ -18,6 +18,7 @@ mod load;
 mod perf;
 mod raw_peer;
 mod resilient;
+mod resilient_chaos;
 mod resilient_faults;
 mod resilient_figures;
 mod resilient_heartbeat;
