@@ -72,7 +72,8 @@ pub(crate) struct CommonArgs {
     pub(crate) json: bool,
 
     /// Fail (exit 3) unless the run meets this, e.g. 'p99<5ms', 'rate>100000'. Metrics:
-    /// p50, p90, p99, p99.9, max, mean (latency, with a unit ns/us/ms/s) and rate (per second).
+    /// p50, p90, p99, p99.9, max, mean (latency, with a unit ns/us/ms/s), rate (per second)
+    /// and ratio (resilient-cost's median ratio, e.g. 'ratio>=0.95').
     #[arg(long = "threshold", value_name = "EXPR")]
     pub(crate) thresholds: Vec<Threshold>,
 
