@@ -189,7 +189,7 @@ fn resilient_cost(urls: &Urls, quick: bool) -> Vec<Group> {
         Group {
             name,
             metric: "ratio",
-            runs: vec![("ws-client", args.map(str::to_owned).to_vec())],
+            runs: vec![("resilient vs plain", args.map(str::to_owned).to_vec())],
         }
     })
     .collect()
