@@ -33,6 +33,9 @@ pub(crate) enum Command {
     Rpc(RpcArgs),
     /// N connections each sending at a fixed rate; latency from the intended send time.
     OpenModel(OpenModelArgs),
+    /// The resilient connection against a plain one in alternating slices of one run: the
+    /// ratio of their rates per slice pair (median, quartiles, range).
+    ResilientCost(ResilientCostArgs),
     /// Merge the --json outputs of several runs of one scenario (e.g. from several machines).
     Merge(MergeArgs),
     /// Run a baseline server (prints a JSON ready line on stdout, like test-servers).
@@ -69,7 +72,8 @@ pub(crate) struct CommonArgs {
     pub(crate) json: bool,
 
     /// Fail (exit 3) unless the run meets this, e.g. 'p99<5ms', 'rate>100000'. Metrics:
-    /// p50, p90, p99, p99.9, max, mean (latency, with a unit ns/us/ms/s) and rate (per second).
+    /// p50, p90, p99, p99.9, max, mean (latency, with a unit ns/us/ms/s), rate (per second)
+    /// and ratio (resilient-cost's median ratio, e.g. 'ratio>=0.95').
     #[arg(long = "threshold", value_name = "EXPR")]
     pub(crate) thresholds: Vec<Threshold>,
 
@@ -121,8 +125,9 @@ pub(crate) enum ThroughputMode {
     Echo,
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct ThroughputArgs {
+/// What `throughput` and `resilient-cost` send: pipelined messages, one-way or echoed.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct PipelineArgs {
     /// Server URL: a sink for one-way, an echo server for echo.
     pub(crate) url: String,
     /// Payload bytes per message.
@@ -130,11 +135,28 @@ pub(crate) struct ThroughputArgs {
     pub(crate) size: usize,
     #[arg(long, value_enum, default_value_t = ThroughputMode::OneWay)]
     pub(crate) mode: ThroughputMode,
-    #[arg(long, value_enum, default_value_t = ClientKind::WsClient)]
-    pub(crate) client: ClientKind,
-    /// Echo mode: most messages in flight (sent, echo not yet received).
+    /// Echo mode: most messages in flight (sent, echo not yet received). A quarter of it
+    /// goes out per flush.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(4..))]
     pub(crate) window: u32,
+}
+
+impl PipelineArgs {
+    /// The mode's name in reports.
+    pub(crate) fn mode_name(&self) -> &'static str {
+        match self.mode {
+            ThroughputMode::OneWay => "one-way",
+            ThroughputMode::Echo => "echo",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ThroughputArgs {
+    #[command(flatten)]
+    pub(crate) pipeline: PipelineArgs,
+    #[arg(long, value_enum, default_value_t = ClientKind::WsClient)]
+    pub(crate) client: ClientKind,
     #[command(flatten)]
     pub(crate) budget: BudgetArgs,
     #[command(flatten)]
@@ -227,6 +249,27 @@ pub(crate) struct OpenModelArgs {
     /// Payload bytes per message (at least 8: it carries the intended send time).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(8..))]
     pub(crate) size: u64,
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResilientCostArgs {
+    /// What both sides send (both connect to the URL; one-way checks the slice's end and
+    /// flushes once per quarter window of messages).
+    #[command(flatten)]
+    pub(crate) pipeline: PipelineArgs,
+    /// Measured slices per side (plain and resilient alternate; one more unmeasured pair
+    /// warms up first).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) slices: u32,
+    /// Length of one slice.
+    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub(crate) slice: Duration,
+    /// Unmeasured pause after each slice, for the server to drain what it left in the
+    /// socket buffers.
+    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
+    pub(crate) gap: Duration,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }

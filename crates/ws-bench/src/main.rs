@@ -75,6 +75,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             on(&args.common, scenario::open_model::run(args))?,
             &args.common,
         ),
+        Command::ResilientCost(args) => (
+            on(&args.common, scenario::resilient_cost::run(args))?,
+            &args.common,
+        ),
     };
     output::emit(&report, common.json)?;
     let violations = threshold::check(&report, &common.thresholds);

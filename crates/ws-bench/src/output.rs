@@ -60,13 +60,17 @@ pub(crate) fn table(report: &Report) -> String {
         let _ = write!(out, ", {mb:.1} MB/s");
     }
     out.push('\n');
-    if !report.figures.is_empty() {
-        let figures: Vec<String> = report
-            .figures
+    // Single figures on one line, lists (per-slice figures) on a line each.
+    let (lists, single): (Vec<_>, Vec<_>) = report.figures.iter().partition(|(_, v)| v.is_array());
+    if !single.is_empty() {
+        let figures: Vec<String> = single
             .iter()
             .map(|(name, value)| format!("{name}={value}"))
             .collect();
         let _ = writeln!(out, "  {}", figures.join(" "));
+    }
+    for (name, value) in lists {
+        let _ = writeln!(out, "  {name}: {value}");
     }
     if !report.summary.is_empty() {
         let _ = writeln!(

@@ -13,6 +13,8 @@ enum Metric {
     Latency(&'static str),
     /// The run's rate (operations per second).
     Rate,
+    /// A comparison's ratio (`resilient-cost`: the median of resilient / plain per slice).
+    Ratio,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,15 +68,18 @@ impl FromStr for Threshold {
         let (name, value) = (&compact[..at], &compact[at + len..]);
         let metric = if name == "rate" {
             Metric::Rate
+        } else if name == "ratio" {
+            Metric::Ratio
         } else if let Some(known) = LATENCY_METRICS.iter().find(|m| **m == name) {
             Metric::Latency(known)
         } else {
             return Err(format!(
-                "{text:?}: unknown metric {name:?} (p50, p90, p99, p99.9, max, mean, rate)"
+                "{text:?}: unknown metric {name:?} (p50, p90, p99, p99.9, max, mean, rate, ratio)"
             ));
         };
         let bound = match metric {
             Metric::Rate => parse_rate(value),
+            Metric::Ratio => value.parse().ok(),
             Metric::Latency(_) => parse_micros(value),
         }
         .ok_or_else(|| format!("{text:?}: cannot read the value {value:?}"))?;
@@ -124,14 +129,15 @@ pub(crate) struct Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = &self.threshold;
-        let unit = match t.metric {
-            Metric::Rate => "/s",
-            Metric::Latency(_) => "us",
+        let (unit, places) = match t.metric {
+            Metric::Rate => ("/s", 1),
+            Metric::Ratio => ("", 3),
+            Metric::Latency(_) => ("us", 1),
         };
         match self.actual {
             Some(actual) => write!(
                 f,
-                "threshold violated: {} (measured {actual:.1}{unit}, wanted {} {}{unit})",
+                "threshold violated: {} (measured {actual:.places$}{unit}, wanted {} {}{unit})",
                 t.text,
                 t.op.symbol(),
                 t.bound
@@ -152,6 +158,7 @@ pub(crate) fn check(report: &Report, thresholds: &[Threshold]) -> Vec<Violation>
         .filter_map(|threshold| {
             let actual = match threshold.metric {
                 Metric::Rate => Some(report.rate),
+                Metric::Ratio => report.figures.get("ratio").and_then(|r| r.as_f64()),
                 Metric::Latency(name) => report.main_summary().and_then(|s| s.get(name)),
             };
             let met = actual.is_some_and(|a| threshold.op.holds(a, threshold.bound));
@@ -181,6 +188,8 @@ mod tests {
         );
         let t: Threshold = "rate>100k".parse().unwrap();
         assert_eq!((t.metric, t.op, t.bound), (Metric::Rate, Op::Gt, 100_000.0));
+        let t: Threshold = "ratio>=0.95".parse().unwrap();
+        assert_eq!((t.metric, t.op, t.bound), (Metric::Ratio, Op::Ge, 0.95));
         assert!("p42<1ms".parse::<Threshold>().is_err());
         assert!("p99=1ms".parse::<Threshold>().is_err());
         assert!("p99<1 parsec".parse::<Threshold>().is_err());

@@ -1,5 +1,6 @@
 //! The ws-bench binary against real servers (test-servers via the integration harness, and
-//! its own baselines): JSON fields, thresholds, merging. Small runs: correctness, not speed.
+//! its own baselines): JSON fields, thresholds, merging, resilient-cost's ratio. Small runs:
+//! correctness, not speed.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -36,6 +37,19 @@ fn report(args: &[&str]) -> Value {
             String::from_utf8_lossy(&output.stdout)
         )
     })
+}
+
+/// Runs ws-bench with `args` and `--threshold threshold`, which the run cannot meet:
+/// expects exit status 3 and the threshold named on stderr; returns the output.
+fn violating(args: &[&str], threshold: &str) -> Output {
+    let mut all = args.to_vec();
+    all.extend(["--threshold", threshold]);
+    let output = ws_bench(&all);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "stderr: {stderr}");
+    let named = format!("threshold violated: {threshold}");
+    assert!(stderr.contains(&named), "{stderr}");
+    output
 }
 
 fn assert_latency_fields(report: &Value) {
@@ -103,7 +117,7 @@ fn rpc_json_has_the_promised_fields() {
 #[test]
 fn a_failed_threshold_exits_non_zero_with_a_message() {
     let server = TestServer::start("echo");
-    let output = ws_bench(&[
+    let args = [
         "rtt",
         server.url(),
         "--count",
@@ -111,13 +125,10 @@ fn a_failed_threshold_exits_non_zero_with_a_message() {
         "--warmup",
         "0",
         "--threshold",
-        "p50<1ns",
-        "--threshold",
         "rate>1",
-    ]);
+    ];
+    let output = violating(&args, "p50<1ns");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(3), "stderr: {stderr}");
-    assert!(stderr.contains("threshold violated: p50<1ns"), "{stderr}");
     assert!(
         !stderr.contains("rate>1"),
         "a met threshold was reported: {stderr}"
@@ -191,4 +202,72 @@ fn baselines_serve_and_measure() {
         assert_eq!(report["count"], 300, "{mode}: {report}");
         assert_eq!(report["client"], client);
     }
+}
+
+#[test]
+fn resilient_cost_alternates_slices_and_reports_the_ratio_with_its_spread() {
+    let server = TestServer::start("perf");
+    for (path, mode, size) in [("echo", "echo", 16), ("sink", "one-way", 65536)] {
+        let url = server.url_with_path(path);
+        let size_text = size.to_string();
+        let report = report(&[
+            "resilient-cost",
+            &url,
+            "--mode",
+            mode,
+            "--size",
+            &size_text,
+            "--slices",
+            "3",
+            "--slice",
+            "40ms",
+            "--gap",
+            "5ms",
+        ]);
+        assert_eq!(report["scenario"], "resilient-cost", "{report}");
+        assert_eq!(report["params"]["mode"], mode);
+        assert_eq!(report["params"]["slices"], 3);
+        let figures = &report["figures"];
+        let list = |name: &str| -> Vec<f64> {
+            let values = figures[name]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: {report}"));
+            values.iter().map(|v| v.as_f64().unwrap()).collect()
+        };
+        let (ratios, plain, resilient) =
+            (list("ratios"), list("plain_rates"), list("resilient_rates"));
+        assert_eq!(
+            (ratios.len(), plain.len(), resilient.len()),
+            (3, 3, 3),
+            "{report}"
+        );
+        for ((ratio, plain), resilient) in ratios.iter().zip(&plain).zip(&resilient) {
+            assert!(*plain > 0.0 && *resilient > 0.0, "{report}");
+            assert!((ratio - resilient / plain).abs() < 0.02 * ratio, "{report}");
+        }
+        let figure = |name: &str| {
+            figures[name]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{name}: {report}"))
+        };
+        let spread = [
+            figure("ratio_min"),
+            figure("ratio_p25"),
+            figure("ratio"),
+            figure("ratio_p75"),
+            figure("ratio_max"),
+        ];
+        assert!(spread.windows(2).all(|w| w[0] <= w[1]), "{spread:?}");
+        assert!(
+            ratios.contains(&figure("ratio")),
+            "the median of 3 is one of them"
+        );
+        assert!(report["count"].as_u64().unwrap() > 0);
+        assert!(figures["plain_count"].as_u64().unwrap() > 0);
+        assert_eq!(report["bytes"], report["count"].as_u64().unwrap() * size);
+    }
+    // The ratio can be held to a goal.
+    let echo = server.url_with_path("echo");
+    let args = ["resilient-cost", &echo, "--slices", "1", "--slice", "20ms"];
+    violating(&args, "ratio>1000");
 }

@@ -27,7 +27,9 @@ pub(super) fn render(document: &Value, table: &str) -> String {
     let _ = writeln!(
         body,
         "<p>{} run on {} cores, wall time {:.1}s. Ratios compare each contender with the \
-         first of its group (lower latency / higher rate is better). WebSocket sink: <code>{}</code>, \
+         first of its group (lower latency / higher rate is better); a resilient / plain row is \
+         measured within one run, the two connections alternating in short slices (the median \
+         of the per-slice ratios, with quartiles and range). WebSocket sink: <code>{}</code>, \
          echo: <code>{}</code>.</p>",
         if document["quick"] == true {
             "Quick"

@@ -1,11 +1,13 @@
 //! The standard suite of `cargo xtask bench`: which ws-bench runs make up each figure, with
-//! raw TCP and bare tokio-tungstenite beside ws-client.
+//! raw TCP and bare tokio-tungstenite beside ws-client, and the resilient connection's cost
+//! against a plain one (`resilient-cost`: both in one run, alternating slices).
 
 /// One benchmark figure: several contenders measured the same way.
 #[derive(Debug)]
 pub(super) struct Group {
     pub(super) name: &'static str,
-    /// "p50" (lower is better) or "rate" (higher is better).
+    /// "p50" (lower is better), "rate" (higher is better) or "ratio" (one run comparing two
+    /// contenders itself: `resilient-cost`'s median ratio, higher is better).
     pub(super) metric: &'static str,
     pub(super) runs: Vec<(&'static str, Vec<String>)>,
 }
@@ -142,5 +144,53 @@ pub(super) fn suite(urls: &Urls, quick: bool) -> Vec<Group> {
             ],
         });
     }
+    groups.extend(resilient_cost(urls, quick));
     groups
+}
+
+/// The resilient connection against a plain one, each figure from one run of alternating
+/// slices: 16 B pipelined echo, 64 KiB one-way and 64 KiB echo.
+fn resilient_cost(urls: &Urls, quick: bool) -> Vec<Group> {
+    let (slices, slice) = if quick {
+        ("6", "100ms")
+    } else {
+        ("20", "250ms")
+    };
+    [
+        ("resilient / plain: echo, 16 B", &urls.ws_echo, "echo", "16"),
+        (
+            "resilient / plain: one-way, 64 KiB",
+            &urls.ws_sink,
+            "one-way",
+            "65536",
+        ),
+        (
+            "resilient / plain: echo, 64 KiB",
+            &urls.ws_echo,
+            "echo",
+            "65536",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, url, mode, size)| {
+        let args = [
+            "resilient-cost",
+            url,
+            "--mode",
+            mode,
+            "--size",
+            size,
+            "--slices",
+            slices,
+            "--slice",
+            slice,
+            "--json",
+        ];
+        Group {
+            name,
+            metric: "ratio",
+            runs: vec![("resilient vs plain", args.map(str::to_owned).to_vec())],
+        }
+    })
+    .collect()
 }

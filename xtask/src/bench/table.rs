@@ -1,5 +1,6 @@
 //! The comparison table of `cargo xtask bench`: one row per contender, with its ratio to
-//! the first contender of its group.
+//! the first contender of its group (or, for a run that compares two sides itself, the
+//! ratio it measured and its spread).
 
 use serde_json::Value;
 
@@ -35,6 +36,7 @@ pub(super) fn comparison(groups: &[Value]) -> String {
             let latency = &report["summary"]["latency"];
             let micros = |v: &Value| v.as_f64().map_or_else(|| "-".to_owned(), micros);
             let ratio = match (figure(result), baseline) {
+                _ if metric == "ratio" => measured_ratio(&report["figures"]),
                 (Some(value), Some(base)) if base > 0.0 => {
                     format!("{:.2}x {metric} of {baseline_name}", value / base)
                 }
@@ -52,6 +54,20 @@ pub(super) fn comparison(groups: &[Value]) -> String {
         }
     }
     out
+}
+
+/// A ratio a run measured itself (`resilient-cost`): median, quartiles, range, count.
+fn measured_ratio(figures: &Value) -> String {
+    let get = |name: &str| figures[name].as_f64().unwrap_or(f64::NAN);
+    let slices = figures["ratios"].as_array().map_or(0, Vec::len);
+    format!(
+        "{:.3} resilient/plain (p25..p75 {:.3}..{:.3}, min..max {:.3}..{:.3}, {slices} slices)",
+        get("ratio"),
+        get("ratio_p25"),
+        get("ratio_p75"),
+        get("ratio_min"),
+        get("ratio_max")
+    )
 }
 
 /// Microseconds with a fitting unit: `21.3us`, `4.21ms`, `1.50s`.
@@ -78,5 +94,23 @@ mod tests {
         ]})];
         let table = comparison(&groups);
         assert!(table.contains("1.25x p50 of raw TCP"), "{table}");
+    }
+
+    #[test]
+    fn a_run_that_compares_itself_shows_its_ratio_and_spread() {
+        let figures = json!({"ratio": 0.9612, "ratio_p25": 0.95, "ratio_p75": 0.97,
+            "ratio_min": 0.9, "ratio_max": 0.99, "ratios": [0.9, 0.95, 0.9612, 0.97, 0.99]});
+        let groups = vec![
+            json!({"name": "resilient / plain", "metric": "ratio", "results": [
+                {"contender": "ws-client", "report": {"rate": 1000.0, "summary": {}, "figures": figures}},
+            ]}),
+        ];
+        let table = comparison(&groups);
+        assert!(
+            table.contains(
+                "0.961 resilient/plain (p25..p75 0.950..0.970, min..max 0.900..0.990, 5 slices)"
+            ),
+            "{table}"
+        );
     }
 }

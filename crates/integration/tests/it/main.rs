@@ -24,6 +24,7 @@ mod netns_support;
 mod perf;
 mod raw_peer;
 mod resilient;
+mod resilient_chaos;
 mod resilient_faults;
 mod resilient_figures;
 mod resilient_heartbeat;

@@ -9,7 +9,7 @@ use ws_client::resilient::{Event, HeartbeatConfig, ResilientConfig, ResilientCon
 use ws_client::{Error, MessageType};
 
 use crate::raw_peer::{RawPeer, RawServer};
-use crate::resilient_support::{quick_policy, wait_for};
+use crate::resilient_support::{assert_declared_dead, quick_policy, wait_for};
 use crate::support::within;
 
 const INTERVAL: Duration = Duration::from_millis(1000);
@@ -57,24 +57,11 @@ async fn a_silent_peer_is_declared_dead_within_interval_plus_timeout_and_the_cli
     // The peer keeps its socket open and never answers: a partition, not a crash.
     let disconnected = wait_for(&mut events, |e| matches!(e, Event::Disconnected { .. })).await;
     let detected_after = connected_at.elapsed();
-    eprintln!(
-        "dead peer declared after {detected_after:?} (interval {INTERVAL:?} + timeout {TIMEOUT:?})"
-    );
-    match disconnected {
-        Event::Disconnected { error, class, .. } => {
-            assert!(class.is_retryable());
-            match *error {
-                Error::PeerDead { silent_for } => assert!(silent_for >= TIMEOUT, "{silent_for:?}"),
-                ref other => panic!("expected PeerDead, got {other:?}"),
-            }
-        }
-        other => panic!("{other:?}"),
-    }
-    let bound = (INTERVAL + TIMEOUT).mul_f64(1.1);
-    assert!(
-        detected_after <= bound,
-        "declared after {detected_after:?}, over {bound:?}"
-    );
+    let heartbeat = HeartbeatConfig {
+        interval: INTERVAL,
+        timeout: TIMEOUT,
+    };
+    assert_declared_dead(disconnected, detected_after, heartbeat);
     assert!(
         detected_after >= TIMEOUT,
         "declared too early: {detected_after:?}"

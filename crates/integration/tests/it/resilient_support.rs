@@ -1,11 +1,13 @@
 //! Helpers shared by the resilient-connection tests: a quick reconnect policy, waiting for
-//! an event (with a timeout), and restarting a killed server on its port.
+//! an event (with a timeout), checking a dead-peer verdict, and restarting a killed server
+//! on its port.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use integration::TestServer;
-use ws_client::resilient::{Event, EventStream, ReconnectPolicy, ResilientConfig};
+use ws_client::Error;
+use ws_client::resilient::{Event, EventStream, HeartbeatConfig, ReconnectPolicy, ResilientConfig};
 
 use crate::support::within;
 
@@ -57,6 +59,38 @@ pub(crate) async fn wait_for(events: &mut EventStream, wanted: impl Fn(&Event) -
         .await
         .pop()
         .expect("events_until returns at least the wanted event")
+}
+
+/// Asserts `event` says connection 1 was dropped as dead (a retryable `PeerDead`, silent for
+/// at least the timeout), `detected_after` the peer fell silent, within (interval +
+/// timeout) * 1.1: the heartbeat's promise with room for scheduling.
+pub(crate) fn assert_declared_dead(
+    event: Event,
+    detected_after: Duration,
+    heartbeat: HeartbeatConfig,
+) {
+    eprintln!("dead peer declared after {detected_after:?} ({heartbeat:?})");
+    match event {
+        Event::Disconnected {
+            generation: 1,
+            error,
+            class,
+        } => {
+            assert!(class.is_retryable());
+            match *error {
+                Error::PeerDead { silent_for } => {
+                    assert!(silent_for >= heartbeat.timeout, "{silent_for:?}");
+                }
+                ref other => panic!("expected PeerDead, got {other:?}"),
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+    let bound = (heartbeat.interval + heartbeat.timeout).mul_f64(1.1);
+    assert!(
+        detected_after <= bound,
+        "declared after {detected_after:?}, over {bound:?}"
+    );
 }
 
 /// Starts `test-servers echo` on `port` (where a killed one listened) off the async thread,

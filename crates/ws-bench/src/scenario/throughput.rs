@@ -10,39 +10,36 @@ use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
 use tokio::sync::Semaphore;
 
-use crate::cli::{ThroughputArgs, ThroughputMode};
+use crate::cli::{PipelineArgs, ThroughputArgs, ThroughputMode};
 use crate::clients::{Conn, Rx, stamp};
 use crate::progress::{Budget, Planned, Progress};
 use crate::report::{self, LATENCY, Report};
 use crate::scenario::{check_echo, nanos_since, since_stamp};
 
 pub(crate) async fn run(args: &ThroughputArgs) -> Result<Report> {
+    let pipeline = &args.pipeline;
     let planned = Budget::from_args(&args.budget, 1_000_000);
     let progress = Progress::new("throughput", planned, args.common.stall_timeout);
-    let conn = Conn::open(args.client, &args.url).await?;
-    let (count, elapsed, histogram) = match args.mode {
+    let conn = Conn::open(args.client, &pipeline.url).await?;
+    let (count, elapsed, histogram) = match pipeline.mode {
         ThroughputMode::OneWay => {
-            let work = one_way(conn, args.size, planned, progress.counter());
+            let work = one_way(conn, pipeline.size, planned, progress.counter());
             let (count, elapsed) = progress.watch(work).await?;
             (count, elapsed, None)
         }
         ThroughputMode::Echo => {
-            let work = echo(conn, args, planned, progress.counter());
+            let work = echo(conn, pipeline, planned, progress.counter());
             let (count, elapsed, histogram) = progress.watch(work).await?;
             (count, elapsed, Some(histogram))
         }
     };
-    let mode = match args.mode {
-        ThroughputMode::OneWay => "one-way",
-        ThroughputMode::Echo => "echo",
-    };
-    let mut report = Report::new("throughput", args.client.name(), &args.url, "msg/s")
-        .param("mode", mode)
-        .param("size", args.size);
-    if args.mode == ThroughputMode::Echo {
-        report = report.param("window", args.window);
+    let mut report = Report::new("throughput", args.client.name(), &pipeline.url, "msg/s")
+        .param("mode", pipeline.mode_name())
+        .param("size", pipeline.size);
+    if pipeline.mode == ThroughputMode::Echo {
+        report = report.param("window", pipeline.window);
     }
-    report.timed(count, count * args.size as u64, elapsed);
+    report.timed(count, count * pipeline.size as u64, elapsed);
     if let Some(histogram) = histogram {
         report.histogram(LATENCY, &histogram)?;
     }
@@ -79,7 +76,7 @@ async fn one_way(
 /// flush each; the time ends when the last echo is in.
 async fn echo(
     conn: Conn,
-    args: &ThroughputArgs,
+    args: &PipelineArgs,
     planned: Planned,
     done: Arc<AtomicU64>,
 ) -> Result<(u64, Duration, Histogram<u64>)> {

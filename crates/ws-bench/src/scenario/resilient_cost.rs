@@ -1,0 +1,348 @@
+//! `resilient-cost`: what the resilient connection costs in throughput against a plain
+//! `WebSocketConnection`, both measured in the same run. Both connections are opened first
+//! and kept; then they take turns in short slices (plain, resilient, plain, resilient...,
+//! after one unmeasured warm-up pair), each sending as fast as it can for one slice, with a
+//! short unmeasured gap after each so the server drains what the last one left in the
+//! socket buffers. Each pair gives a ratio (resilient rate / plain rate), so a machine that
+//! slows down or speeds up during the run moves both sides of a ratio alike; the figure is
+//! the median of the ratios, reported with their quartiles and range.
+//!
+//! Each side is used the way it is meant to be used for pipelining: the plain connection
+//! queues messages and flushes once per chunk (a quarter window; one-way: once per slice),
+//! the resilient one hands each message over with `enqueue` and lets its task write it.
+//! Echo keeps `window` messages in flight and a slice ends when its last echo is in;
+//! one-way ends when the last message is written (flushed, or its delivery resolved).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use ws_client::resilient::{ResilientConfig, ResilientConnection, ResilientSender};
+use ws_client::{Message, MessageType, TransportConfig, WebSocketConnection, WsReceiver, WsSender};
+
+use crate::cli::{ResilientCostArgs, ThroughputMode};
+use crate::progress::{Planned, Progress};
+use crate::report::Report;
+
+/// One slice's work: how many messages and how long.
+#[derive(Debug, Clone, Copy)]
+struct Slice {
+    count: u64,
+    took: Duration,
+}
+
+impl Slice {
+    fn rate(self) -> f64 {
+        self.count as f64 / self.took.as_secs_f64().max(1e-9)
+    }
+}
+
+/// What every slice sends.
+#[derive(Debug)]
+struct Load {
+    mode: ThroughputMode,
+    payload: Vec<u8>,
+    window: usize,
+    /// Messages per flush (plain) and per wait for window room (echo).
+    chunk: usize,
+    /// Messages completed so far, for the progress watchdog.
+    done: Arc<AtomicU64>,
+}
+
+/// The two contenders, each on its own persistent connection.
+enum Contender {
+    Plain(WsSender, WsReceiver),
+    Resilient(ResilientSender, Box<ResilientConnection>),
+}
+
+pub(crate) async fn run(args: &ResilientCostArgs) -> Result<Report> {
+    let pipeline = &args.pipeline;
+    let url = &pipeline.url;
+    let plain = WebSocketConnection::open(TransportConfig::new(url))
+        .await
+        .with_context(|| format!("ws-client cannot connect to {url}"))?;
+    let (tx, rx) = plain.split()?;
+    // Heartbeat, reconnect policy and buffers at their defaults.
+    let resilient = ResilientConnection::connect(ResilientConfig::new(url))
+        .await
+        .with_context(|| format!("the resilient connection cannot connect to {url}"))?;
+    let mut contenders = [
+        Contender::Plain(tx, rx),
+        Contender::Resilient(resilient.sender(), Box::new(resilient)),
+    ];
+    let pairs = args.slices as usize;
+    let per_pair = 2 * (args.slice + args.gap);
+    let planned = Planned::Time(per_pair * u32::try_from(pairs + 1).unwrap_or(u32::MAX));
+    let progress = Progress::new("resilient-cost", planned, args.common.stall_timeout);
+    let window = pipeline.window as usize;
+    let load = Load {
+        mode: pipeline.mode,
+        payload: vec![0x2a; pipeline.size],
+        window,
+        chunk: (window / 4).max(1),
+        done: progress.counter(),
+    };
+    let measured = progress
+        .watch(measure(&mut contenders, &load, args, pairs))
+        .await?;
+    let [
+        Contender::Plain(tx, mut rx),
+        Contender::Resilient(sender, mut resilient),
+    ] = contenders
+    else {
+        unreachable!("the contenders keep their places");
+    };
+    drop(sender);
+    let metrics = resilient.metrics();
+    if metrics.disconnects > 0 {
+        bail!("the resilient connection reconnected during the run: the slices compare nothing");
+    }
+    close_plain(&tx, &mut rx).await?;
+    resilient
+        .close()
+        .await
+        .context("closing the resilient connection")?;
+    Ok(report(args, &measured))
+}
+
+/// Runs the warm-up pair and `pairs` measured pairs; returns the measured ones.
+async fn measure(
+    contenders: &mut [Contender; 2],
+    load: &Load,
+    args: &ResilientCostArgs,
+    pairs: usize,
+) -> Result<Vec<[Slice; 2]>> {
+    let mut measured = Vec::with_capacity(pairs);
+    for pair in 0..=pairs {
+        let mut slices = [Slice {
+            count: 0,
+            took: Duration::ZERO,
+        }; 2];
+        for (slice, contender) in slices.iter_mut().zip(contenders.iter_mut()) {
+            let started = Instant::now();
+            let count = contender.slice(load, started + args.slice).await?;
+            *slice = Slice {
+                count,
+                took: started.elapsed(),
+            };
+            tokio::time::sleep(args.gap).await;
+        }
+        if pair > 0 {
+            measured.push(slices);
+        }
+    }
+    Ok(measured)
+}
+
+impl Contender {
+    /// Sends until `until` (whole chunks), then waits until the slice's work is done.
+    async fn slice(&mut self, load: &Load, until: Instant) -> Result<u64> {
+        match (self, load.mode) {
+            (Contender::Plain(tx, _), ThroughputMode::OneWay) => {
+                let mut sent = 0;
+                while Instant::now() < until {
+                    for _ in 0..load.chunk {
+                        tx.queue_slice(MessageType::Binary, &load.payload).await?;
+                    }
+                    sent += load.bump(load.chunk);
+                }
+                tx.flush().await?;
+                Ok(sent)
+            }
+            (Contender::Resilient(sender, _), ThroughputMode::OneWay) => {
+                let mut sent = 0;
+                let mut last = None;
+                while Instant::now() < until {
+                    for _ in 0..load.chunk {
+                        last = Some(sender.enqueue(load.message()).await.map_err(|f| f.error)?);
+                    }
+                    sent += load.bump(load.chunk);
+                }
+                if let Some(last) = last {
+                    // Written in order: the last one written means all were.
+                    last.await.map_err(|failed| failed.error)?;
+                }
+                Ok(sent)
+            }
+            (Contender::Plain(tx, rx), ThroughputMode::Echo) => {
+                let send_chunk = async || {
+                    for _ in 0..load.chunk {
+                        tx.queue_slice(MessageType::Binary, &load.payload).await?;
+                    }
+                    tx.flush().await?;
+                    Ok(())
+                };
+                let receive = async || loop {
+                    let message = rx.receive_message().await?;
+                    if message.is_data() {
+                        return Ok(message.data.len());
+                    }
+                };
+                load.echo(until, send_chunk, receive).await
+            }
+            (Contender::Resilient(sender, connection), ThroughputMode::Echo) => {
+                let send_chunk = async || {
+                    for _ in 0..load.chunk {
+                        // Its echo proves it written: the receipt is not needed.
+                        drop(sender.enqueue(load.message()).await.map_err(|f| f.error)?);
+                    }
+                    Ok(())
+                };
+                let receive = async || Ok(connection.receive().await?.data.len());
+                load.echo(until, send_chunk, receive).await
+            }
+        }
+    }
+}
+
+impl Load {
+    /// The payload as an owned message (the resilient connection keeps each until written).
+    fn message(&self) -> Message {
+        Message::binary(self.payload.clone())
+    }
+
+    /// Counts `n` messages done; returns `n`.
+    fn bump(&self, n: usize) -> u64 {
+        self.done.fetch_add(n as u64, Ordering::Relaxed);
+        n as u64
+    }
+
+    /// Echo with at most `window` messages in flight: chunks go out while there is room and
+    /// time, and the slice ends when every echo is in. Returns the messages echoed.
+    async fn echo(
+        &self,
+        until: Instant,
+        mut send_chunk: impl AsyncFnMut() -> Result<()>,
+        mut receive: impl AsyncFnMut() -> Result<usize>,
+    ) -> Result<u64> {
+        let room = Semaphore::new(self.window);
+        let sending = async {
+            let mut sent = 0;
+            while Instant::now() < until {
+                room.acquire_many(self.chunk as u32).await?.forget();
+                send_chunk().await?;
+                sent += self.bump(self.chunk);
+            }
+            // Every permit back: every echo is in.
+            let _all_in = room.acquire_many(self.window as u32).await?;
+            anyhow::Ok(sent)
+        };
+        let receiving = async {
+            loop {
+                let len = receive().await?;
+                if len != self.payload.len() {
+                    bail!(
+                        "sent {} bytes, the echo has {len}: is this an echo server?",
+                        self.payload.len()
+                    );
+                }
+                room.add_permits(1);
+            }
+        };
+        // The receive left waiting when the last echo is in is cancel-safe on both sides.
+        tokio::select! {
+            sent = sending => sent,
+            failed = receiving => failed,
+        }
+    }
+}
+
+/// Closes the plain connection: a close frame, then its answer.
+async fn close_plain(tx: &WsSender, rx: &mut WsReceiver) -> Result<()> {
+    tx.close(1000, "").await.context("closing")?;
+    loop {
+        match rx.receive_message().await {
+            Ok(message) if message.message_type == MessageType::Close => return Ok(()),
+            Ok(_) => {}
+            Err(ws_client::Error::ConnectionClosed) => return Ok(()),
+            Err(e) => return Err(e).context("closing"),
+        }
+    }
+}
+
+/// Quantile `q` (0..=1) of sorted `values`, interpolated between neighbours.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let Some(last) = sorted.len().checked_sub(1) else {
+        return f64::NAN;
+    };
+    let at = q * last as f64;
+    let (low, high) = (at.floor() as usize, at.ceil() as usize);
+    sorted[low] + (sorted[high] - sorted[low]) * (at - low as f64)
+}
+
+fn rounded(value: f64, places: i32) -> Value {
+    let scale = 10f64.powi(places);
+    Value::from((value * scale).round() / scale)
+}
+
+/// The report: the resilient side's totals as the run's count and rate, the plain side's
+/// beside them, and the ratios (median, quartiles, range, each pair's).
+fn report(args: &ResilientCostArgs, pairs: &[[Slice; 2]]) -> Report {
+    let pipeline = &args.pipeline;
+    let mut report = Report::new("resilient-cost", "ws-client", &pipeline.url, "msg/s")
+        .param("mode", pipeline.mode_name())
+        .param("size", pipeline.size)
+        .param("slices", pairs.len())
+        .param("slice_ms", args.slice.as_millis() as u64)
+        .param("gap_ms", args.gap.as_millis() as u64);
+    if pipeline.mode == ThroughputMode::Echo {
+        report = report.param("window", pipeline.window);
+    }
+    let total = |side: usize| -> (u64, Duration) {
+        pairs
+            .iter()
+            .fold((0, Duration::ZERO), |(count, took), pair| {
+                (count + pair[side].count, took + pair[side].took)
+            })
+    };
+    let (plain_count, plain_took) = total(0);
+    let (count, took) = total(1);
+    report.timed(count, count * pipeline.size as u64, took);
+    let ratios: Vec<f64> = pairs.iter().map(|[p, r]| r.rate() / p.rate()).collect();
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    let figures = [
+        ("ratio", rounded(quantile(&sorted, 0.5), 4)),
+        ("ratio_p25", rounded(quantile(&sorted, 0.25), 4)),
+        ("ratio_p75", rounded(quantile(&sorted, 0.75), 4)),
+        ("ratio_min", rounded(quantile(&sorted, 0.0), 4)),
+        ("ratio_max", rounded(quantile(&sorted, 1.0), 4)),
+        ("plain_count", Value::from(plain_count)),
+        (
+            "plain_rate",
+            rounded(plain_count as f64 / plain_took.as_secs_f64().max(1e-9), 0),
+        ),
+        ("ratios", ratios.iter().map(|r| rounded(*r, 4)).collect()),
+        (
+            "plain_rates",
+            pairs.iter().map(|p| rounded(p[0].rate(), 0)).collect(),
+        ),
+        (
+            "resilient_rates",
+            pairs.iter().map(|p| rounded(p[1].rate(), 0)).collect(),
+        ),
+    ];
+    for (name, value) in figures {
+        report.figures.insert(name.into(), value);
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_between_neighbours() {
+        let sorted = [0.8, 0.9, 1.0, 1.1];
+        assert!((quantile(&sorted, 0.5) - 0.95).abs() < 1e-12);
+        assert!((quantile(&sorted, 0.25) - 0.875).abs() < 1e-12);
+        assert_eq!(quantile(&sorted, 0.0), 0.8);
+        assert_eq!(quantile(&sorted, 1.0), 1.1);
+        assert_eq!(quantile(&[2.0], 0.75), 2.0);
+        assert!(quantile(&[], 0.5).is_nan());
+    }
+}
