@@ -131,6 +131,25 @@ impl OutboundGuard<'_> {
         link::send_queued(&mut self.outbound, self.link, rest).await
     }
 
+    /// Queues a borrowed payload without flushing (as [`WsSender::queue_slice`]).
+    pub(crate) async fn queue_slice(
+        &mut self,
+        message_type: MessageType,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        link::send_slice(&mut self.outbound, self.link, message_type, data, false).await
+    }
+
+    /// See [`Outbound::encoded_total`](crate::wire::Outbound::encoded_total).
+    pub(crate) fn encoded_total(&self) -> u64 {
+        self.outbound.encoded_total()
+    }
+
+    /// See [`Outbound::written_total`](crate::wire::Outbound::written_total).
+    pub(crate) fn written_total(&self) -> u64 {
+        self.outbound.written_total()
+    }
+
     /// Writes out everything queued.
     pub(crate) async fn flush(&mut self) -> Result<(), Error> {
         link::flush_bounded(&mut self.outbound, self.link).await

@@ -46,12 +46,15 @@ pub(crate) async fn run(
     let heartbeat = task.config.heartbeat;
     let close_timeout = task.config.transport.close_timeout;
     let metrics = &task.shared.metrics;
-    let mut inflight: Option<Outgoing> = None;
+    let mut inflight = Inflight::default();
     let ended = {
         let write = write(
             &sender,
-            &mut task.queue,
-            &mut task.commands,
+            Channels {
+                queue: &mut task.queue,
+                commands: &mut task.commands,
+                held: &mut task.held,
+            },
             &mut inflight,
             metrics,
             generation,
@@ -77,20 +80,24 @@ pub(crate) async fn run(
                 Error::ConnectionClosed => Error::ConnectionLost("the connection closed".into()),
                 other => other,
             };
-            if let Some(outgoing) = inflight.take() {
+            let written = sender.lock().await.written_total();
+            let unwritten = inflight.settle(written, &task.shared.metrics);
+            for outgoing in unwritten.into_iter().rev() {
                 match task.config.queue {
                     QueuePolicy::Queue { .. } => task.queue.push_front(outgoing),
                     QueuePolicy::FailFast => task.fail(outgoing, copy_error(&error)),
                 }
-                let metrics = &task.shared.metrics;
-                metrics.queued(task.queue.len(), task.queue.bytes());
             }
+            let metrics = &task.shared.metrics;
+            metrics.queued(task.queue.len(), task.queue.bytes());
             tracing::debug!(%error, generation, "connection lost");
             SessionEnd::Lost(error)
         }
         Ended::Stop(stop) => {
             // Only a shutdown can cut a write; the queue is handed back when the task ends.
-            if let Some(outgoing) = inflight.take() {
+            let written = sender.lock().await.written_total();
+            let unwritten = inflight.settle(written, &task.shared.metrics);
+            for outgoing in unwritten.into_iter().rev() {
                 task.queue.push_front(outgoing);
             }
             let closed = close(&sender, &mut receiver, &task.incoming, generation);
@@ -105,43 +112,116 @@ pub(crate) async fn run(
     }
 }
 
-/// Writes the outage queue, then each message sent, one flushed write per message. The
-/// message being written stays in `inflight` until the write completed, so a session ended
-/// mid-write does not lose it.
+/// Most messages written with one flush.
+const BATCH_MESSAGES: usize = 64;
+/// Most payload bytes gathered for one flush (a larger message is written alone).
+const BATCH_BYTES: usize = 256 << 10;
+
+/// Where the writer takes messages from: the outage queue first, then the handles'
+/// commands; `held` is a command taken out of turn (met while gathering a batch), served
+/// before the channel.
+pub(crate) struct Channels<'a> {
+    pub(crate) queue: &'a mut OutageQueue,
+    pub(crate) commands: &'a mut mpsc::Receiver<Command>,
+    pub(crate) held: &'a mut Option<Command>,
+}
+
+/// The messages of the batch being written, each with the position of its frame's last
+/// byte in the connection's output (`None` until encoded). At the end of a session, those
+/// the socket took whole count as written; the others were not, and go back in order.
+#[derive(Default)]
+struct Inflight(Vec<(Outgoing, Option<u64>)>);
+
+impl Inflight {
+    /// Answers the messages written whole (`end <= written`) and returns the others, in
+    /// order.
+    fn settle(&mut self, written: u64, metrics: &Metrics) -> Vec<Outgoing> {
+        let mut unwritten = Vec::new();
+        for (outgoing, end) in self.0.drain(..) {
+            match end {
+                Some(end) if end <= written => {
+                    metrics.sent(outgoing.len());
+                    outgoing.succeed();
+                }
+                _ => unwritten.push(outgoing),
+            }
+        }
+        unwritten
+    }
+}
+
+/// Writes the outage queue, then each message sent, gathering the messages already waiting
+/// (up to [`BATCH_MESSAGES`] and [`BATCH_BYTES`]) into one flushed write. A message stays in
+/// `inflight` until the flush that wrote it completed, so a session ended mid-write neither
+/// loses it nor (knowing which frames the socket took whole) sends it twice.
 async fn write(
     sender: &WsSender,
-    queue: &mut OutageQueue,
-    commands: &mut mpsc::Receiver<Command>,
-    inflight: &mut Option<Outgoing>,
+    channels: Channels<'_>,
+    inflight: &mut Inflight,
     metrics: &Metrics,
     generation: u64,
 ) -> Ended {
+    let Channels {
+        queue,
+        commands,
+        held,
+    } = channels;
     loop {
-        let next = match queue.pop_front() {
-            Some(outgoing) => {
+        let command = if let Some(command) = held.take() {
+            command
+        } else if let Some(outgoing) = queue.pop_front() {
+            metrics.queued(queue.len(), queue.bytes());
+            Command::Send(outgoing)
+        } else {
+            match commands.recv().await {
+                Some(command) => command,
+                None => return Ended::Stop(Stop::Shutdown),
+            }
+        };
+        let first = match command {
+            Command::Send(outgoing) => outgoing,
+            Command::Pinned(pinned) => {
+                if let Err(error) = write_pinned(sender, pinned, generation, metrics).await {
+                    return Ended::Lost(error);
+                }
+                continue;
+            }
+            Command::Close(reply) => return Ended::Stop(Stop::Close(reply)),
+        };
+        let mut bytes = first.len();
+        inflight.0.push((first, None));
+        while inflight.0.len() < BATCH_MESSAGES && bytes < BATCH_BYTES {
+            let next = if let Some(outgoing) = queue.pop_front() {
                 metrics.queued(queue.len(), queue.bytes());
                 outgoing
-            }
-            None => match commands.recv().await {
-                Some(Command::Send(outgoing)) => outgoing,
-                Some(Command::Pinned(pinned)) => {
-                    if let Err(error) = write_pinned(sender, pinned, generation, metrics).await {
-                        return Ended::Lost(error);
+            } else {
+                match commands.try_recv() {
+                    Ok(Command::Send(outgoing)) => outgoing,
+                    Ok(other) => {
+                        *held = Some(other);
+                        break;
                     }
-                    continue;
+                    Err(_) => break,
                 }
-                Some(Command::Close(reply)) => return Ended::Stop(Stop::Close(reply)),
-                None => return Ended::Stop(Stop::Shutdown),
-            },
-        };
-        let message = inflight.insert(next).message();
-        if let Err(error) = sender.send_slice(message.message_type, &message.data).await {
+            };
+            bytes += next.len();
+            inflight.0.push((next, None));
+        }
+        let mut sink = sender.lock().await;
+        for (outgoing, end) in &mut inflight.0 {
+            let message = outgoing.message();
+            if let Err(error) = sink.queue_slice(message.message_type, &message.data).await {
+                return Ended::Lost(error);
+            }
+            *end = Some(sink.encoded_total());
+        }
+        if let Err(error) = sink.flush().await {
             return Ended::Lost(error);
         }
-        if let Some(written) = inflight.take() {
-            metrics.sent(written.len());
-            written.succeed();
-        }
+        let written = sink.written_total();
+        drop(sink);
+        let unwritten = inflight.settle(written, metrics);
+        debug_assert!(unwritten.is_empty(), "a completed flush wrote everything");
     }
 }
 

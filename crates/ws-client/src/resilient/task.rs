@@ -51,6 +51,9 @@ pub(crate) struct Task {
     pub(crate) incoming: mpsc::Sender<Inbound>,
     pub(crate) token: CancellationToken,
     pub(crate) queue: OutageQueue,
+    /// A command taken from `commands` out of turn (by the writer gathering a batch),
+    /// served before the channel.
+    pub(crate) held: Option<Command>,
     backoff: Backoff,
     generation: u64,
 }
@@ -65,6 +68,7 @@ impl Task {
     ) -> Self {
         Self {
             queue: OutageQueue::new(config.queue),
+            held: None,
             backoff: Backoff::new(config.reconnect.clone()),
             config,
             shared,
@@ -217,9 +221,12 @@ impl Task {
     /// the connection. Cancel-safe.
     async fn serve_outage(&mut self) -> Stop {
         loop {
-            let command = tokio::select! {
-                command = self.commands.recv() => command,
-                () = self.token.cancelled() => return Stop::Shutdown,
+            let command = match self.held.take() {
+                Some(command) => Some(command),
+                None => tokio::select! {
+                    command = self.commands.recv() => command,
+                    () = self.token.cancelled() => return Stop::Shutdown,
+                },
             };
             match command {
                 Some(Command::Send(outgoing)) => self.park(outgoing),
@@ -286,7 +293,7 @@ impl Task {
             self.fail(outgoing, copy_error(error));
         }
         self.shared.metrics.queued(0, 0);
-        while let Ok(command) = self.commands.try_recv() {
+        while let Some(command) = self.held.take().or_else(|| self.commands.try_recv().ok()) {
             match command {
                 Command::Send(outgoing) => self.fail(outgoing, copy_error(error)),
                 Command::Pinned(_) => {}

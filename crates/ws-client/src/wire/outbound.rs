@@ -38,6 +38,10 @@ pub struct Outbound<W = WriteHalf> {
     owned: Option<(Vec<u8>, usize)>,
     mask_keys: [[u8; 4]; MASK_KEYS_PER_DRAW],
     next_key: usize,
+    /// Bytes of frames encoded, and of them written to the socket, since the start: a
+    /// frame whose last byte is at or below `written_total` has left the process.
+    encoded_total: u64,
+    written_total: u64,
 }
 
 impl<W: AsyncWrite + Unpin> Outbound<W> {
@@ -51,7 +55,21 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             owned: None,
             mask_keys: [[0; 4]; MASK_KEYS_PER_DRAW],
             next_key: MASK_KEYS_PER_DRAW,
+            encoded_total: 0,
+            written_total: 0,
         }
+    }
+
+    /// Bytes of frames encoded since the start: right after a frame is encoded, the
+    /// position of its last byte in everything this side writes.
+    pub fn encoded_total(&self) -> u64 {
+        self.encoded_total
+    }
+
+    /// Bytes the socket has taken since the start. A frame whose end (see
+    /// [`encoded_total`](Self::encoded_total)) is at or below this has been written whole.
+    pub fn written_total(&self) -> u64 {
+        self.written_total
     }
 
     /// Bytes encoded but not yet written.
@@ -109,6 +127,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         self.reset_if_written();
         let key = self.mask_key();
         self.buffer.reserve(MAX_HEADER_LEN + payload.len());
+        let before = self.buffer.len();
         frame::encode_header(
             &mut self.buffer,
             true,
@@ -120,6 +139,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             Some(key) => frame::extend_masked(&mut self.buffer, payload, key),
             None => self.buffer.extend_from_slice(payload),
         }
+        self.encoded_total += (self.buffer.len() - before) as u64;
     }
 
     /// Like [`encode`](Self::encode), taking the message: a large payload (from
@@ -133,7 +153,9 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         self.reset_if_written();
         let key = self.mask_key();
         let opcode = opcode(message.message_type);
+        let before = self.buffer.len();
         frame::encode_header(&mut self.buffer, true, opcode, payload.len(), key);
+        self.encoded_total += (self.buffer.len() - before + payload.len()) as u64;
         if let Some(key) = key {
             frame::apply_mask(&mut payload, key);
         }
@@ -155,6 +177,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             if n == 0 {
                 return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
             }
+            self.written_total += n as u64;
             let from_head = n.min(head.len());
             self.written += from_head;
             if let Some((data, at)) = &mut self.owned {
@@ -219,6 +242,10 @@ mod tests {
         let error = outbound.flush().await.unwrap_err();
         assert_eq!(error.kind(), std::io::ErrorKind::WriteZero);
         assert_eq!(outbound.pending(), 92);
+        assert_eq!(
+            (outbound.encoded_total(), outbound.written_total()),
+            (102, 10)
+        );
         drop(outbound);
         assert_eq!(room[..2], [0x81, 100]);
         assert_eq!(room[2..], [b'x'; 8]);
