@@ -32,8 +32,9 @@ struct Shared {
     missed: AtomicU64,
     /// A gap that found the buffer full, to be reported before the next item.
     gap: AtomicBool,
-    /// The id the server gave the subscription (a new one after each reconnect).
-    id: Mutex<Option<Id>>,
+    /// The id the server gave the subscription (a new one after each reconnect), and the
+    /// generation of the connection that gave it (0 on a plain connection).
+    id: Mutex<Option<(Id, u64)>>,
     /// Why the subscription ended, if the connection did.
     ended: Mutex<Option<Error>>,
 }
@@ -63,9 +64,20 @@ impl SubscriptionSink {
         }
     }
 
-    /// Records the id the server gave the subscription.
-    pub(crate) fn set_id(&self, id: Id) {
-        *self.shared.id.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+    /// Records the id the server gave the subscription on connection `generation`.
+    pub(crate) fn set_id(&self, id: Id, generation: u64) {
+        *self.shared.id.lock().unwrap_or_else(|e| e.into_inner()) = Some((id, generation));
+    }
+
+    /// The generation of the connection the subscription lives on (0 before it has an id).
+    pub(crate) fn generation(&self) -> u64 {
+        key(&self.shared).map_or(0, |(_, generation)| generation)
+    }
+
+    /// A handle that reads the subscription's id and generation once the router has set
+    /// them, for whoever must undo the subscription after the sink is handed over.
+    pub(crate) fn key_handle(&self) -> KeyHandle {
+        KeyHandle(Arc::clone(&self.shared))
     }
 
     /// Ends the subscription with `reason` (the reader sees it after the buffered items).
@@ -99,11 +111,12 @@ impl SubscriptionSource {
 
     /// The subscription's id now (`None` before the server gave one).
     pub(crate) fn id(&self) -> Option<Id> {
-        self.shared
-            .id
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        key(&self.shared).map(|(id, _)| id)
+    }
+
+    /// The subscription's id now and the generation of the connection that gave it.
+    pub(crate) fn key(&self) -> Option<(Id, u64)> {
+        key(&self.shared)
     }
 
     /// The next buffered item; `Ready(None)` once the sink is gone and the buffer is empty.
@@ -119,6 +132,20 @@ impl SubscriptionSource {
             .unwrap_or_else(|e| e.into_inner())
             .take()
     }
+}
+
+/// Reads a subscription's id and generation (see [`SubscriptionSink::key_handle`]).
+#[derive(Debug)]
+pub(crate) struct KeyHandle(Arc<Shared>);
+
+impl KeyHandle {
+    pub(crate) fn key(&self) -> Option<(Id, u64)> {
+        key(&self.0)
+    }
+}
+
+fn key(shared: &Shared) -> Option<(Id, u64)> {
+    shared.id.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// A sink and a source with room for `capacity` notifications; `call` is how the
