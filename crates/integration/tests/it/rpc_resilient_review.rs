@@ -1,8 +1,8 @@
 //! Review findings on `RpcClient` over a resilient connection, each against raw peers (so
 //! the test decides exactly what each connection sees): no request goes out on a newer
-//! connection with a subscription id of an older one, a call given up on during an outage
-//! is never written later, a resubscribe answered after its timeout is undone on the
-//! server, and a subscription outlives an outage that follows a brief reconnect.
+//! connection with a subscription id of an older one, and a call given up on during an
+//! outage is never written later. Subscriptions made again are in
+//! `rpc_resilient_review_resubscribe`, with the helpers here.
 
 use std::time::Duration;
 
@@ -17,11 +17,14 @@ use crate::raw_peer::{
     RawPeer, RawServer, TEXT, client_frame_head, read_client_frame, server_frame,
 };
 use crate::resilient_support::{quick_config, wait_for};
-use crate::support::{within, within_for};
+use crate::support::within;
 
 /// The resilient settings (quick reconnects, no heartbeat: raw peers answer no pings) and
 /// the RPC settings with `request_timeout`.
-fn configs(server: &RawServer, request_timeout: Duration) -> (ResilientConfig, RpcConfig) {
+pub(crate) fn configs(
+    server: &RawServer,
+    request_timeout: Duration,
+) -> (ResilientConfig, RpcConfig) {
     let resilient = ResilientConfig {
         heartbeat: None,
         ..quick_config(&server.url())
@@ -35,7 +38,7 @@ fn configs(server: &RawServer, request_timeout: Duration) -> (ResilientConfig, R
 }
 
 /// A resilient client of `server` and the raw peer of its first connection.
-async fn connect(server: &RawServer, request_timeout: Duration) -> (RpcClient, RawPeer) {
+pub(crate) async fn connect(server: &RawServer, request_timeout: Duration) -> (RpcClient, RawPeer) {
     let (resilient, rpc) = configs(server, request_timeout);
     let (client, peer) = within(async {
         tokio::join!(
@@ -48,7 +51,7 @@ async fn connect(server: &RawServer, request_timeout: Duration) -> (RpcClient, R
 }
 
 /// Waits until the client has seen connection `generation` drop.
-async fn dropped(events: &mut EventStream, generation: u64) {
+pub(crate) async fn dropped(events: &mut EventStream, generation: u64) {
     wait_for(
         events,
         |e| matches!(e, Event::Disconnected { generation: g, .. } if *g == generation),
@@ -57,17 +60,17 @@ async fn dropped(events: &mut EventStream, generation: u64) {
 }
 
 /// The answer to request `id` with `result`.
-fn answer(id: &Value, result: Value) -> Value {
+pub(crate) fn answer(id: &Value, result: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
 
 /// A notification of subscription `id`.
-fn notification(id: u64, n: u64) -> Value {
+pub(crate) fn notification(id: u64, n: u64) -> Value {
     json!({"jsonrpc": "2.0", "method": "tick", "params": {"subscription": id, "result": {"n": n}}})
 }
 
 /// Subscribes to `subscribe_ticks` with `params`; `peer` answers with subscription `id`.
-async fn subscribe(
+pub(crate) async fn subscribe(
     client: &RpcClient,
     peer: &mut RawPeer,
     params: Value,
@@ -88,7 +91,7 @@ async fn subscribe(
 }
 
 /// A call to `add` on its own task (the marker that everything queued before it went out).
-fn spawn_add(client: &RpcClient) -> tokio::task::JoinHandle<Result<Value, Error>> {
+pub(crate) fn spawn_add(client: &RpcClient) -> tokio::task::JoinHandle<Result<Value, Error>> {
     let client = client.clone();
     tokio::spawn(async move {
         let options = CallOptions {
@@ -277,132 +280,4 @@ async fn calls_given_up_on_during_an_outage_are_not_sent_after_the_reconnect() {
     );
     peer.send_json(&answer(&first["id"], json!(3))).await;
     assert_eq!(within(add).await.unwrap().unwrap(), json!(3));
-}
-
-/// A resubscribe answered after its timeout (the stream has ended with `CallTimeout`) left
-/// a subscription on the server that nobody reads: it must be ended there, as a late answer
-/// to a plain subscribe is.
-#[tokio::test]
-async fn a_resubscribe_answered_after_its_timeout_is_undone_on_the_server() {
-    let server = RawServer::bind();
-    let timeout = Duration::from_millis(300);
-    let (client, mut peer) = connect(&server, timeout).await;
-    let mut events = client.events().unwrap();
-    let mut a = subscribe(&client, &mut peer, json!({"name": "a"}), 1).await;
-    drop(peer);
-    dropped(&mut events, 1).await;
-    let mut peer = server.accept_peer().await;
-    let resubscribe = peer.next_value().await;
-    assert_eq!(resubscribe["method"], "subscribe_ticks");
-    match within(a.next()).await {
-        Some(Err(Error::CallTimeout { .. })) => {}
-        other => panic!("{other:?}"),
-    }
-    assert!(within(a.next()).await.is_none());
-
-    let first = spawn_add(&client);
-    let request = peer.next_value().await;
-    assert_eq!(request["method"], "add");
-    // The late answer, then the add's: once the add is answered, the late one was routed.
-    peer.send_json(&answer(&resubscribe["id"], json!(7))).await;
-    peer.send_json(&answer(&request["id"], json!(3))).await;
-    assert_eq!(within(first).await.unwrap().unwrap(), json!(3));
-    let second = spawn_add(&client);
-    let next = peer.next_value().await;
-    assert_eq!(next["method"], "unsubscribe", "{next}");
-    assert_eq!(next["params"], json!([7]));
-    let request = peer.next_value().await;
-    peer.send_json(&answer(&request["id"], json!(3))).await;
-    assert_eq!(within(second).await.unwrap().unwrap(), json!(3));
-}
-
-/// A connection that comes up and drops again before the resubscribe is answered, then an
-/// outage longer than the request timeout: the subscription is made again on the
-/// connection after, not ended by a timeout that ran while no server could answer.
-#[tokio::test]
-async fn a_subscription_outlives_an_outage_that_follows_a_brief_reconnect() {
-    let server = RawServer::bind();
-    let timeout = Duration::from_millis(300);
-    let (client, mut peer) = connect(&server, timeout).await;
-    let mut events = client.events().unwrap();
-    let mut a = subscribe(&client, &mut peer, json!({"name": "a"}), 1).await;
-    drop(peer);
-    dropped(&mut events, 1).await;
-    let mut peer = server.accept_peer().await;
-    assert_eq!(peer.next_value().await["method"], "subscribe_ticks");
-    drop(peer);
-    dropped(&mut events, 2).await;
-    // The outage: longer than the request timeout.
-    tokio::time::sleep(timeout * 2).await; // tidy:allow-sleep: the outage is the test
-
-    let mut peer = server.accept_peer().await;
-    let resubscribe = peer.next_value().await;
-    assert_eq!(resubscribe["method"], "subscribe_ticks");
-    peer.send_json(&answer(&resubscribe["id"], json!(5))).await;
-    peer.send_json(&notification(5, 0)).await;
-    let items: Vec<String> = within_for(Duration::from_secs(5), async {
-        let mut items = Vec::new();
-        while items.len() < 2 {
-            match a.next().await {
-                Some(item) => items.push(format!("{item:?}")),
-                None => break,
-            }
-        }
-        items
-    })
-    .await;
-    assert_eq!(
-        items,
-        ["Err(SubscriptionGap)", "Ok(Object {\"n\": Number(0)})"]
-    );
-}
-
-/// Two connections give the same subscription id: `a` (id 1 on the first connection, its
-/// resubscribe unanswered on the second) and `c` (made on the second, which gives it id 1
-/// too). When the second drops, both are orphans: both are made again on the third, and
-/// neither stream ends.
-#[tokio::test]
-async fn orphans_with_the_same_id_from_two_connections_are_both_made_again() {
-    let server = RawServer::bind();
-    let (client, mut peer) = connect(&server, Duration::from_secs(10)).await;
-    let mut events = client.events().unwrap();
-    let mut a = subscribe(&client, &mut peer, json!({"name": "a"}), 1).await;
-    drop(peer);
-    dropped(&mut events, 1).await;
-    let mut peer = server.accept_peer().await;
-    let resubscribe = peer.next_value().await;
-    assert_eq!(resubscribe["params"], json!({"name": "a"}));
-    let mut c = subscribe(&client, &mut peer, json!({"name": "c"}), 1).await;
-    drop(peer);
-    dropped(&mut events, 2).await;
-
-    let mut peer = server.accept_peer().await;
-    let mut names = Vec::new();
-    for _ in 0..2 {
-        let request = peer.next_value().await;
-        assert_eq!(request["method"], "subscribe_ticks", "{request}");
-        let name = request["params"]["name"].as_str().unwrap().to_owned();
-        let id = if name == "a" { 10 } else { 11 };
-        peer.send_json(&answer(&request["id"], json!(id))).await;
-        peer.send_json(&notification(id, id)).await;
-        names.push(name);
-    }
-    names.sort();
-    assert_eq!(names, ["a", "c"]);
-    for (subscription, n) in [(&mut a, 10), (&mut c, 11)] {
-        let mut items = Vec::new();
-        while items.len() < 2 {
-            match within_for(Duration::from_secs(5), subscription.next()).await {
-                Some(item) => items.push(format!("{item:?}")),
-                None => break,
-            }
-        }
-        assert_eq!(
-            items,
-            [
-                "Err(SubscriptionGap)".to_owned(),
-                format!("Ok(Object {{\"n\": Number({n})}})")
-            ]
-        );
-    }
 }

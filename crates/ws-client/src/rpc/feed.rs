@@ -30,7 +30,8 @@ pub(crate) enum Item {
 struct Shared {
     /// Notifications dropped since the reader last saw an item.
     missed: AtomicU64,
-    /// A gap that found the buffer full, to be reported before the next item.
+    /// A gap that found the buffer full, pending until the buffered items are read (or a
+    /// later notification finds room for it first).
     gap: AtomicBool,
     /// The id the server gave the subscription (a new one after each reconnect), and the
     /// generation of the connection that gave it (0 on a plain connection).
@@ -49,18 +50,27 @@ pub(crate) struct SubscriptionSink {
 }
 
 impl SubscriptionSink {
-    /// Buffers `value`; when the buffer is full the value is dropped and counted.
+    /// Buffers `value`; when the buffer is full the value is dropped and counted. A gap
+    /// still pending goes in first (or the value is dropped: nothing may come before it).
     pub(crate) fn push(&self, value: Value) {
+        let gap_pending = self.shared.gap.swap(false, Ordering::AcqRel);
+        if gap_pending && self.sender.try_send(Item::Gap).is_err() {
+            // Still no room for the gap: it stays pending, and this value is lost after it.
+            self.shared.gap.store(true, Ordering::Release);
+            self.shared.missed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         if self.sender.try_send(Item::Value(value)).is_err() {
             self.shared.missed.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Marks a gap (the subscription was made again after a reconnect), in order with the
-    /// notifications; with the buffer full, it is reported before the next item instead.
+    /// notifications; with the buffer full, it stays pending, and comes after the buffered
+    /// items (the stream reports it once they are read) and before any later one.
     pub(crate) fn gap(&self) {
         if self.sender.try_send(Item::Gap).is_err() {
-            self.shared.gap.store(true, Ordering::Relaxed);
+            self.shared.gap.store(true, Ordering::Release);
         }
     }
 
@@ -104,9 +114,10 @@ impl SubscriptionSource {
         self.shared.missed.swap(0, Ordering::Relaxed)
     }
 
-    /// Whether a gap found the buffer full since the last call; resets it.
+    /// Whether a gap that found the buffer full is still pending; resets it. For when the
+    /// buffer has been read empty (the gap comes after what was buffered).
     pub(crate) fn take_gap(&self) -> bool {
-        self.shared.gap.swap(false, Ordering::Relaxed)
+        self.shared.gap.swap(false, Ordering::AcqRel)
     }
 
     /// The subscription's id now (`None` before the server gave one).

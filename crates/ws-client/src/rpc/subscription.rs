@@ -140,9 +140,6 @@ impl<T: DeserializeOwned> Stream for Subscription<T> {
         if missed > 0 {
             return Poll::Ready(Some(Err(Error::SubscriptionLagged { missed })));
         }
-        if self.source.take_gap() {
-            return Poll::Ready(Some(Err(Error::SubscriptionGap)));
-        }
         match self.source.poll_recv(cx) {
             Poll::Ready(Some(Item::Value(value))) => Poll::Ready(Some(
                 serde_json::from_value(value)
@@ -152,6 +149,10 @@ impl<T: DeserializeOwned> Stream for Subscription<T> {
             Poll::Ready(None) => {
                 self.finished = true;
                 Poll::Ready(self.source.take_end().map(Err))
+            }
+            // Read empty: a gap that found the buffer full comes now.
+            Poll::Pending if self.source.take_gap() => {
+                Poll::Ready(Some(Err(Error::SubscriptionGap)))
             }
             Poll::Pending => Poll::Pending,
         }
