@@ -37,6 +37,8 @@ mod rpc_lifecycle;
 mod rpc_limits;
 mod rpc_memory;
 mod rpc_resilient;
+mod rpc_resilient_review;
+mod rpc_resilient_review_resubscribe;
 mod rpc_spec;
 mod security;
 mod seed_examples;

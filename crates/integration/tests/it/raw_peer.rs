@@ -292,6 +292,31 @@ pub(crate) async fn read_frames(tcp: &mut TcpStream, stop_at_close: bool) -> Vec
     }
 }
 
+/// Reads one whole client frame (small) off `tcp`: opcode and unmasked payload.
+pub(crate) async fn read_client_frame(tcp: &mut TcpStream) -> (u8, Vec<u8>) {
+    let (opcode, length, mask) = client_frame_head(tcp).await;
+    let mut payload = vec![0; usize::try_from(length).unwrap()];
+    within(tcp.read_exact(&mut payload)).await.unwrap();
+    for (i, byte) in payload.iter_mut().enumerate() {
+        *byte ^= mask[i % 4];
+    }
+    (opcode, payload)
+}
+
+/// Reads the head of the next client frame off `tcp` (none of its payload).
+pub(crate) async fn client_frame_head(tcp: &mut TcpStream) -> (u8, u64, [u8; 4]) {
+    let mut head = [0u8; 2];
+    within(tcp.read_exact(&mut head)).await.unwrap();
+    let length = match head[1] & 0x7f {
+        126 => u64::from(within(tcp.read_u16()).await.unwrap()),
+        127 => within(tcp.read_u64()).await.unwrap(),
+        short => u64::from(short),
+    };
+    let mut mask = [0u8; 4];
+    within(tcp.read_exact(&mut mask)).await.unwrap();
+    (head[0] & 0x0f, length, mask)
+}
+
 /// One accepted connection, after the handshake.
 pub(crate) struct RawPeer {
     inbound: Inbound<OwnedReadHalf>,

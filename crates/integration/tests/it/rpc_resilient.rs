@@ -30,7 +30,7 @@ async fn add(client: &RpcClient, a: i64, b: i64) -> Result<i64, Error> {
 }
 
 /// A `sleep` call of `ms` milliseconds, started on its own task.
-fn spawn_sleep(
+fn spawn_sleep_call(
     client: &RpcClient,
     ms: u64,
     options: CallOptions,
@@ -59,8 +59,8 @@ async fn calls_in_flight_fail_at_once_and_idempotent_ones_are_sent_again_after_a
     let mut events = client.events().expect("a resilient client has events");
     assert_eq!(within(add(&client, 2, 3)).await.unwrap(), 5);
 
-    let plain = spawn_sleep(&client, 10_000, CallOptions::default());
-    let resent = spawn_sleep(&client, 200, idempotent());
+    let plain = spawn_sleep_call(&client, 10_000, CallOptions::default());
+    let resent = spawn_sleep_call(&client, 200, idempotent());
     // Written in order, so once this is answered the server has read both sleeps.
     assert_eq!(within(add(&client, 1, 1)).await.unwrap(), 2);
 
@@ -203,7 +203,7 @@ async fn giving_up_fails_calls_and_ends_subscriptions_with_the_reason() {
             .await
             .unwrap();
     assert_eq!(ticks(&mut subscription, 1).await.unwrap(), [0]);
-    let waiting = spawn_sleep(&client, 10_000, idempotent());
+    let waiting = spawn_sleep_call(&client, 10_000, idempotent());
     assert_eq!(within(add(&client, 1, 1)).await.unwrap(), 2);
 
     server.kill();

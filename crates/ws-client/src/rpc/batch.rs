@@ -6,10 +6,11 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::rpc::codec::Codec;
+use crate::rpc::guards::PendingGuard;
 use crate::rpc::request::WireRequest;
 use crate::rpc::resume::NO_CALL;
 use crate::rpc::router::Router;
-use crate::rpc::session::{PendingGuard, Session};
+use crate::rpc::session::Session;
 use crate::rpc::table::{Outcome, Pending};
 use crate::rpc::types::RpcResponse;
 

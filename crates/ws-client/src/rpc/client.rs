@@ -24,7 +24,7 @@ use crate::rpc::config::{CallOptions, RpcConfig};
 use crate::rpc::feed;
 use crate::rpc::request::WireRequest;
 use crate::rpc::resume;
-use crate::rpc::session::Session;
+use crate::rpc::session::{CallKind, Session};
 use crate::rpc::subscription::Subscription;
 use crate::rpc::table::Outcome;
 use crate::rpc::types::{Id, RpcMethod, RpcResponse};
@@ -80,9 +80,11 @@ impl RpcClient {
     ///   unless it was made [idempotent](CallOptions::idempotent): then it is sent again on
     ///   the next connection, within its own timeout;
     /// - a call made while the connection is down waits in the outgoing queue for the next
-    ///   connection, within its timeout;
+    ///   connection, within its timeout; one that timed out or was dropped before it went
+    ///   out is never sent;
     /// - subscriptions are made again with the same method and parameters once reconnected,
-    ///   and each stream yields [`Error::SubscriptionGap`] there (see [`Subscription`]);
+    ///   and each stream yields [`Error::SubscriptionGap`] there (see [`Subscription`]); an
+    ///   unsubscribe goes out only on the connection that holds the subscription;
     /// - no call waits past its timeout because of a reconnect; once the resilient connection
     ///   gives up (or meets an error that is not retried), every call fails with that error.
     ///
@@ -179,9 +181,13 @@ impl RpcClient {
             .timeout
             .unwrap_or(self.session.config().request_timeout);
         let deadline = Instant::now().checked_add(timeout);
+        let kind = CallKind {
+            idempotent: options.idempotent,
+            only_on: 0,
+        };
         let outcome = self
             .session
-            .call_until(method, &params, deadline, None, options.idempotent)
+            .call_until(method, &params, deadline, None, kind)
             .await?;
         match outcome {
             Outcome::Answer(response) => Ok(response),
@@ -263,9 +269,13 @@ impl RpcClient {
         let timeout = self.session.config().request_timeout;
         let deadline = Instant::now().checked_add(timeout);
         let unsubscribe = (sink, unsubscribe_method.to_owned());
+        let kind = CallKind {
+            idempotent: true,
+            only_on: 0,
+        };
         let response = match self
             .session
-            .call_until(method, &params, deadline, Some(unsubscribe), true)
+            .call_until(method, &params, deadline, Some(unsubscribe), kind)
             .await?
         {
             Outcome::Answer(response) => response,

@@ -30,10 +30,12 @@ pub(crate) enum Item {
 struct Shared {
     /// Notifications dropped since the reader last saw an item.
     missed: AtomicU64,
-    /// A gap that found the buffer full, to be reported before the next item.
+    /// A gap that found the buffer full, pending until the buffered items are read (or a
+    /// later notification finds room for it first).
     gap: AtomicBool,
-    /// The id the server gave the subscription (a new one after each reconnect).
-    id: Mutex<Option<Id>>,
+    /// The id the server gave the subscription (a new one after each reconnect), and the
+    /// generation of the connection that gave it (0 on a plain connection).
+    id: Mutex<Option<(Id, u64)>>,
     /// Why the subscription ended, if the connection did.
     ended: Mutex<Option<Error>>,
 }
@@ -48,24 +50,44 @@ pub(crate) struct SubscriptionSink {
 }
 
 impl SubscriptionSink {
-    /// Buffers `value`; when the buffer is full the value is dropped and counted.
+    /// Buffers `value`; when the buffer is full the value is dropped and counted. A gap
+    /// still pending goes in first (or the value is dropped: nothing may come before it).
     pub(crate) fn push(&self, value: Value) {
+        let gap_pending = self.shared.gap.swap(false, Ordering::AcqRel);
+        if gap_pending && self.sender.try_send(Item::Gap).is_err() {
+            // Still no room for the gap: it stays pending, and this value is lost after it.
+            self.shared.gap.store(true, Ordering::Release);
+            self.shared.missed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         if self.sender.try_send(Item::Value(value)).is_err() {
             self.shared.missed.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Marks a gap (the subscription was made again after a reconnect), in order with the
-    /// notifications; with the buffer full, it is reported before the next item instead.
+    /// notifications; with the buffer full, it stays pending, and comes after the buffered
+    /// items (the stream reports it once they are read) and before any later one.
     pub(crate) fn gap(&self) {
         if self.sender.try_send(Item::Gap).is_err() {
-            self.shared.gap.store(true, Ordering::Relaxed);
+            self.shared.gap.store(true, Ordering::Release);
         }
     }
 
-    /// Records the id the server gave the subscription.
-    pub(crate) fn set_id(&self, id: Id) {
-        *self.shared.id.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+    /// Records the id the server gave the subscription on connection `generation`.
+    pub(crate) fn set_id(&self, id: Id, generation: u64) {
+        *self.shared.id.lock().unwrap_or_else(|e| e.into_inner()) = Some((id, generation));
+    }
+
+    /// The generation of the connection the subscription lives on (0 before it has an id).
+    pub(crate) fn generation(&self) -> u64 {
+        key(&self.shared).map_or(0, |(_, generation)| generation)
+    }
+
+    /// A handle that reads the subscription's id and generation once the router has set
+    /// them, for whoever must undo the subscription after the sink is handed over.
+    pub(crate) fn key_handle(&self) -> KeyHandle {
+        KeyHandle(Arc::clone(&self.shared))
     }
 
     /// Ends the subscription with `reason` (the reader sees it after the buffered items).
@@ -92,18 +114,20 @@ impl SubscriptionSource {
         self.shared.missed.swap(0, Ordering::Relaxed)
     }
 
-    /// Whether a gap found the buffer full since the last call; resets it.
+    /// Whether a gap that found the buffer full is still pending; resets it. For when the
+    /// buffer has been read empty (the gap comes after what was buffered).
     pub(crate) fn take_gap(&self) -> bool {
-        self.shared.gap.swap(false, Ordering::Relaxed)
+        self.shared.gap.swap(false, Ordering::AcqRel)
     }
 
     /// The subscription's id now (`None` before the server gave one).
     pub(crate) fn id(&self) -> Option<Id> {
-        self.shared
-            .id
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        key(&self.shared).map(|(id, _)| id)
+    }
+
+    /// The subscription's id now and the generation of the connection that gave it.
+    pub(crate) fn key(&self) -> Option<(Id, u64)> {
+        key(&self.shared)
     }
 
     /// The next buffered item; `Ready(None)` once the sink is gone and the buffer is empty.
@@ -119,6 +143,20 @@ impl SubscriptionSource {
             .unwrap_or_else(|e| e.into_inner())
             .take()
     }
+}
+
+/// Reads a subscription's id and generation (see [`SubscriptionSink::key_handle`]).
+#[derive(Debug)]
+pub(crate) struct KeyHandle(Arc<Shared>);
+
+impl KeyHandle {
+    pub(crate) fn key(&self) -> Option<(Id, u64)> {
+        key(&self.0)
+    }
+}
+
+fn key(shared: &Shared) -> Option<(Id, u64)> {
+    shared.id.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// A sink and a source with room for `capacity` notifications; `call` is how the

@@ -15,6 +15,7 @@ mod client;
 mod codec;
 mod config;
 mod feed;
+mod guards;
 mod incoming;
 mod over_resilient;
 mod reader;

@@ -34,6 +34,8 @@ pub(crate) async fn write_loop(
             if burst.is_empty() {
                 continue 'next;
             }
+            // Held by the burst, whatever the stamp leaves of it.
+            let room = burst.room();
             let mut dropped = 0;
             let generation = loop {
                 let generation = match up(&mut status, &writer, dropped).await {
@@ -44,19 +46,20 @@ pub(crate) async fn write_loop(
                     }
                     Link::Ended => return Err(link.ended_error()),
                 };
-                if router.stamp(burst.calls.iter().map(|&(id, _)| id), generation) {
+                if router.stamp(&mut burst, generation) {
                     break generation;
                 }
                 // That connection has dropped already: wait for a newer one.
                 dropped = generation;
             };
-            let room = burst.room();
             burst.calls.clear();
             let messages = std::mem::take(&mut burst.messages);
-            let written = link.send_pinned(generation, messages).await?;
-            // Answered once written, or dropped unwritten with the connection (the reader
-            // then fails or resends the calls stamped with it).
-            let _ = written.await;
+            if !messages.is_empty() {
+                let written = link.send_pinned(generation, messages).await?;
+                // Answered once written, or dropped unwritten with the connection (the
+                // reader then fails or resends the calls stamped with it).
+                let _ = written.await;
+            }
             writer.release(room);
         }
     }
@@ -113,8 +116,8 @@ pub(crate) async fn read_loop(
                     continue;
                 }
                 let now = *status.borrow_and_update();
-                while let Some((_, message)) = connection.try_receive_with_generation() {
-                    reader::handle(message, &router, &writer, codec);
+                while let Some((generation, message)) = connection.try_receive_with_generation() {
+                    reader::handle(message, generation, &router, &writer, codec);
                 }
                 let lost = match now {
                     LinkStatus::Down { generation } => generation,
@@ -131,7 +134,9 @@ pub(crate) async fn read_loop(
                 }
             }
             received = connection.receive_with_generation() => match received {
-                Ok((_, message)) => reader::handle(message, &router, &writer, codec),
+                Ok((generation, message)) => {
+                    reader::handle(message, generation, &router, &writer, codec);
+                }
                 Err(error) => break error,
             },
         }

@@ -12,6 +12,7 @@ use crate::message::{Message, MessageType};
 use crate::rpc::codec::{Codec, RpcCodec};
 use crate::rpc::incoming::{Incoming, plain_json_answer};
 use crate::rpc::request::WireRequest;
+use crate::rpc::resume::NO_CALL;
 use crate::rpc::router::Router;
 use crate::rpc::table::Unsubscribe;
 use crate::rpc::writer::Writer;
@@ -39,20 +40,27 @@ pub(crate) async fn read_loop(
             Ok(_) => continue, // pings are answered by the transport
             Err(error) => break error,
         };
-        handle(message, &router, &writer, codec);
+        handle(message, 0, &router, &writer, codec);
     };
     router.fail_all(reason);
     writer.close();
 }
 
-/// Decodes one data message from the server (a batch answer, the fast path for a plain
-/// JSON answer, or serde) and routes what it holds.
-pub(crate) fn handle(message: Message, router: &Router, writer: &Writer, codec: RpcCodec) {
+/// Decodes one data message from the server, received on connection `generation` (0 on a
+/// plain connection), (a batch answer, the fast path for a plain JSON answer, or serde) and
+/// routes what it holds.
+pub(crate) fn handle(
+    message: Message,
+    generation: u64,
+    router: &Router,
+    writer: &Writer,
+    codec: RpcCodec,
+) {
     if codec.is_batch(&message) {
         match codec.decode::<Vec<Incoming>>(&message) {
             Ok(batch) => batch
                 .into_iter()
-                .for_each(|incoming| deliver(router, writer, codec, incoming)),
+                .for_each(|incoming| deliver(router, writer, codec, incoming, generation)),
             Err(error) => {
                 tracing::warn!(%error, "undecodable batch answer from the server");
                 router.fail_batch(|| Error::Codec(format!("batch answer: {error}")));
@@ -64,14 +72,15 @@ pub(crate) fn handle(message: Message, router: &Router, writer: &Writer, codec: 
         .then(|| plain_json_answer(&message.data))
         .flatten();
     match fast.map_or_else(|| codec.decode::<Incoming>(&message), Ok) {
-        Ok(incoming) => deliver(router, writer, codec, incoming),
+        Ok(incoming) => deliver(router, writer, codec, incoming, generation),
         Err(error) => tracing::warn!(%error, "undecodable message from the server ignored"),
     }
 }
 
 /// Ends on the server a subscription nobody reads (its subscribe was answered after its
-/// caller gave up): a notification to its unsubscribe method. Never waits (the reader must
-/// not wait on the writer); dropped, and logged, if the outgoing queue is full.
+/// caller gave up): a notification to its unsubscribe method, on the connection that holds
+/// it only. Never waits (the reader must not wait on the writer); dropped, and logged, if
+/// the outgoing queue is full.
 fn unsubscribe(writer: &Writer, codec: RpcCodec, late: Unsubscribe) {
     tracing::debug!(id = ?late.id, "subscribe answered after its caller gave up: unsubscribing");
     let params = Value::Array(vec![late.id.to_value()]);
@@ -80,7 +89,7 @@ fn unsubscribe(writer: &Writer, codec: RpcCodec, late: Unsubscribe) {
         .ok()
         .and_then(|message| Some((writer.try_reserve(&message)?, message)));
     match sent {
-        Some((room, message)) => writer.push(room, message),
+        Some((room, message)) => writer.push_call(room, message, NO_CALL, late.generation),
         None => {
             tracing::warn!(id = ?late.id, "could not queue the unsubscribe of a late subscription")
         }
@@ -88,8 +97,8 @@ fn unsubscribe(writer: &Writer, codec: RpcCodec, late: Unsubscribe) {
 }
 
 /// Routes one message, and sends the unsubscribe the router asks for, if it asks.
-fn deliver(router: &Router, writer: &Writer, codec: RpcCodec, incoming: Incoming) {
-    if let Some(late) = router.route(incoming) {
+fn deliver(router: &Router, writer: &Writer, codec: RpcCodec, incoming: Incoming, generation: u64) {
+    if let Some(late) = router.route_from(incoming, generation) {
         unsubscribe(writer, codec, late);
     }
 }

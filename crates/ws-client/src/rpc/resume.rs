@@ -15,59 +15,111 @@ use crate::message::Message;
 use crate::rpc::codec::RpcCodec;
 use crate::rpc::request::WireRequest;
 use crate::rpc::router::{Router, subscription_id};
-use crate::rpc::table::{Outcome, Pending, SubscribeCall, Unsubscribe, Waiting};
+use crate::rpc::table::{OrphanKey, Outcome, Pending, SubscribeCall, Unsubscribe, Waiting};
 use crate::rpc::types::{Id, RpcResponse};
+use crate::rpc::writer::Queue;
 
 /// An entry of the writer's queue that carries no call.
 pub(crate) const NO_CALL: i64 = 0;
 
 impl Router {
-    /// Records that the requests of `calls` (`(call id, _)` as the writer's queue holds
-    /// them; a negative id stands for the batch whose first call is its opposite) are handed
-    /// over on connection `generation`. Refused (`false`) if that connection is already
-    /// known to have dropped: they must wait for the next one, or a drop handled before this
-    /// stamp would leave them waiting for an answer that cannot come.
-    pub(crate) fn stamp(&self, calls: impl Iterator<Item = i64>, generation: u64) -> bool {
-        let mut tables = self.lock();
-        if generation <= tables.lost {
-            return false;
-        }
-        for id in calls {
-            let ids = match id {
-                NO_CALL => continue,
-                id if id > 0 => vec![id],
-                first => match tables
-                    .batches
-                    .iter()
-                    .find(|ids| ids.first() == Some(&-first))
-                {
-                    Some(ids) => ids.clone(),
-                    None => continue,
-                },
-            };
-            for id in ids {
-                if let Some(waiting) = tables.pending.get_mut(&id) {
-                    waiting.sent_on = generation;
+    /// Records that the messages of `burst` are handed over on connection `generation`
+    /// (each request's call marked as sent on it), and takes out of the burst what must not
+    /// go out there: requests of calls given up on before they went out (timed out or
+    /// dropped: the server must not run a call its caller was told failed), and messages
+    /// bound to another connection (`Entry::only_on`: they name a subscription of it; a
+    /// call among them fails with [`Error::CallInterrupted`]). Refused (`false`, nothing
+    /// changed) if that connection is already known to have dropped: the burst must wait for
+    /// the next one, or a drop handled before this stamp would leave its calls waiting for an
+    /// answer that cannot come.
+    pub(crate) fn stamp(&self, burst: &mut Queue, generation: u64) -> bool {
+        let mut dropped = Vec::new();
+        let mut interrupted = Vec::new();
+        {
+            let mut guard = self.lock();
+            let tables = &mut *guard;
+            if generation <= tables.lost {
+                return false;
+            }
+            for (index, entry) in burst.calls.iter().enumerate() {
+                let elsewhere = entry.only_on != 0 && entry.only_on != generation;
+                let send = match entry.id {
+                    NO_CALL => !elsewhere,
+                    id if id > 0 => {
+                        let abandoned = (tables.pending.get(&id))
+                            .map(|waiting| matches!(waiting.pending, Pending::Abandoned { .. }));
+                        match abandoned {
+                            // Given up on before it went out.
+                            None => false,
+                            Some(true) => {
+                                tables.take(id);
+                                false
+                            }
+                            Some(false) if elsewhere => {
+                                let taken = tables.take(id);
+                                interrupted.extend(taken.and_then(|w| w.pending.reply()));
+                                false
+                            }
+                            Some(false) => {
+                                if let Some(waiting) = tables.pending.get_mut(&id) {
+                                    waiting.sent_on = generation;
+                                }
+                                true
+                            }
+                        }
+                    }
+                    first => {
+                        let group =
+                            (tables.batches.iter()).find(|ids| ids.first() == Some(&-first));
+                        for id in group.into_iter().flatten() {
+                            if let Some(waiting) = tables.pending.get_mut(id) {
+                                waiting.sent_on = generation;
+                            }
+                        }
+                        // No group: the batch ended (timed out, dropped) before it went out.
+                        group.is_some()
+                    }
+                };
+                if !send {
+                    dropped.push(index);
                 }
             }
+        }
+        if !dropped.is_empty() {
+            tracing::debug!(
+                generation,
+                dropped = dropped.len(),
+                "not sent: given up on, or bound to a connection that dropped"
+            );
+            burst.remove(&dropped);
+        }
+        for reply in interrupted {
+            let _ = reply.send(Outcome::Failed(Error::CallInterrupted));
         }
         true
     }
 
     /// Connection `generation` (and any before it) dropped: fails the calls sent on it with
     /// [`Error::CallInterrupted`], and returns the requests to send again (idempotent calls
-    /// and subscribes, oldest first); live subscriptions become orphans.
+    /// and subscribes, oldest first); its live subscriptions become orphans, and so do those
+    /// whose resubscribe had not been answered yet (made again on the next connection, with
+    /// a timeout of its own).
     pub(crate) fn connection_lost(&self, generation: u64) -> Vec<(i64, Message)> {
         let mut interrupted = Vec::new();
         let mut resend = Vec::new();
         {
-            let mut tables = self.lock();
+            let mut guard = self.lock();
+            let tables = &mut *guard;
             if generation <= tables.lost {
                 return resend;
             }
             tables.lost = generation;
             let sent: Vec<i64> = (tables.pending.iter())
-                .filter(|(_, waiting)| (1..=generation).contains(&waiting.sent_on))
+                .filter(|(_, waiting)| {
+                    (1..=generation).contains(&waiting.sent_on)
+                        || (waiting.sent_on == 0
+                            && matches!(waiting.pending, Pending::Resubscribe { .. }))
+                })
                 .map(|(&id, _)| id)
                 .collect();
             for id in sent {
@@ -77,6 +129,13 @@ impl Router {
                 match (&waiting.pending, &waiting.resend) {
                     // Its subscription, if the server made it, ended with the connection.
                     (Pending::Abandoned { .. }, _) => {
+                        tables.take(id);
+                    }
+                    // Its request, if still queued, is not sent (see `stamp`).
+                    (Pending::Resubscribe { old, .. }, _) => {
+                        if let Some((_, on_its_way)) = tables.orphans.get_mut(old) {
+                            *on_its_way = false;
+                        }
                         tables.take(id);
                     }
                     (_, Some(request)) => {
@@ -90,9 +149,16 @@ impl Router {
                     }
                 }
             }
-            let live: Vec<_> = tables.subscriptions.drain().collect();
-            for (id, sink) in live {
-                tables.orphans.insert(id, (sink, false));
+            // Not those routed from a newer connection already (see `over_resilient`).
+            let lost: Vec<Id> = (tables.subscriptions.iter())
+                .filter(|(_, sink)| sink.generation() <= generation)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in lost {
+                if let Some(sink) = tables.subscriptions.remove(&id) {
+                    let key = (id, sink.generation());
+                    tables.orphans.insert(key, (sink, false));
+                }
             }
         }
         tracing::debug!(
@@ -122,7 +188,7 @@ impl Router {
         if tables.closed.is_some() {
             return requests;
         }
-        let due: Vec<Id> = (tables.orphans.iter())
+        let due: Vec<OrphanKey> = (tables.orphans.iter())
             .filter(|(_, (sink, on_its_way))| !on_its_way && sink.call.is_some())
             .map(|(id, _)| id.clone())
             .collect();
@@ -175,9 +241,10 @@ impl Router {
     /// on the server (returned for the reader to send).
     pub(crate) fn resubscribed(
         &self,
-        old: &Id,
+        old: &OrphanKey,
         call: &SubscribeCall,
         response: RpcResponse,
+        generation: u64,
     ) -> Option<Unsubscribe> {
         let new = (response.error.is_none())
             .then(|| response.result.as_ref().and_then(subscription_id))
@@ -187,13 +254,14 @@ impl Router {
             return new.map(|id| Unsubscribe {
                 method: call.unsubscribe.clone(),
                 id,
+                generation,
             });
         };
         match new {
             Some(new) => {
                 tracing::debug!(?old, ?new, method = call.method, "subscription made again");
                 sink.gap();
-                sink.set_id(new.clone());
+                sink.set_id(new.clone(), generation);
                 tables.subscriptions.insert(new, sink);
             }
             None => {
@@ -231,5 +299,7 @@ pub(crate) fn subscribe_call(
     })
 }
 
+#[cfg(test)]
+mod orphan_tests;
 #[cfg(test)]
 mod tests;

@@ -140,12 +140,22 @@ impl Router {
         true
     }
 
-    /// Forgets a subscription (its later notifications are discarded). `false` if it was
-    /// orphaned by a reconnect (no server holds it now, so there is nothing to unsubscribe).
-    pub(crate) fn forget_subscription(&self, id: &Id) -> bool {
+    /// Forgets subscription `id` made on connection `generation` (0 on a plain
+    /// connection): its later notifications are discarded. `true` if it was live, so that
+    /// an unsubscribe is due (on that connection only); `false` if no server holds it
+    /// (orphaned by a reconnect, ended, or forgotten already): there is nothing to undo.
+    pub(crate) fn forget_subscription(&self, id: &Id, generation: u64) -> bool {
         let mut tables = self.lock();
-        tables.subscriptions.remove(id);
-        tables.orphans.remove(id).is_none()
+        if tables.orphans.remove(&(id.clone(), generation)).is_some() {
+            return false;
+        }
+        // The same id on a newer connection is another subscription.
+        let live =
+            (tables.subscriptions.get(id)).is_some_and(|sink| sink.generation() == generation);
+        if live {
+            tables.subscriptions.remove(id);
+        }
+        live
     }
 
     /// The error that ended the connection, if it has ended.
@@ -194,9 +204,16 @@ impl Router {
         self.lock().pending.len()
     }
 
-    /// Routes one message from the server. Returns a subscription to end on the server
-    /// when the answer to a subscribe came after its caller gave up (the reader sends it).
+    /// Routes one message from a plain connection (see [`route_from`](Self::route_from)).
+    #[cfg(test)]
     pub(crate) fn route(&self, incoming: Incoming) -> Option<Unsubscribe> {
+        self.route_from(incoming, 0)
+    }
+
+    /// Routes one message from the server, received on connection `generation` (0 on a
+    /// plain connection). Returns a subscription to end on the server when the answer to a
+    /// subscribe came after its caller gave up (the reader sends it).
+    pub(crate) fn route_from(&self, incoming: Incoming, generation: u64) -> Option<Unsubscribe> {
         match incoming {
             Incoming {
                 method: true,
@@ -253,7 +270,7 @@ impl Router {
                             // from the writer, or from an abort on another thread): a sink
                             // put in the table now would never be ended, and its stream
                             // would wait for ever. It is ended here instead.
-                            sink.set_id(subscription.clone());
+                            sink.set_id(subscription.clone(), generation);
                             match &tables.closed {
                                 Some(reason) => sink.end(reason.for_waiters()),
                                 None => {
@@ -264,10 +281,11 @@ impl Router {
                         // Its caller went away just now (between its guard and this).
                         if reply.send(Outcome::Answer(response)).is_err() {
                             let id = subscription?;
-                            self.forget_subscription(&id);
+                            self.forget_subscription(&id, generation);
                             return Some(Unsubscribe {
                                 method: unsubscribe,
                                 id,
+                                generation,
                             });
                         }
                     }
@@ -275,10 +293,11 @@ impl Router {
                         return started().map(|id| Unsubscribe {
                             method: unsubscribe,
                             id,
+                            generation,
                         });
                     }
                     Pending::Resubscribe { old, call, .. } => {
-                        return self.resubscribed(&old, &call, response);
+                        return self.resubscribed(&old, &call, response, generation);
                     }
                 }
             }
@@ -330,87 +349,4 @@ pub(crate) fn subscription_id(value: &Value) -> Option<Id> {
 }
 
 #[cfg(test)]
-mod tests {
-    use tokio::sync::oneshot;
-
-    use super::*;
-    use crate::rpc::feed;
-
-    /// A request from the server carrying the id of a pending call leaves the call waiting
-    /// for its real answer.
-    #[tokio::test]
-    async fn a_request_with_a_pending_id_is_not_an_answer() {
-        let router = Router::default();
-        let (reply, mut waiting) = oneshot::channel();
-        router.register(5, Pending::Call(reply), None).unwrap();
-        router.route(Incoming {
-            method: true,
-            ..Incoming::answer(5, Value::from(5))
-        });
-        assert!(
-            waiting.try_recv().is_err(),
-            "the request completed the call"
-        );
-        router.route(Incoming::answer(5, Value::from(5)));
-        assert!(
-            matches!(waiting.await, Ok(Outcome::Answer(r)) if r.result == Some(Value::from(5)))
-        );
-    }
-
-    /// A subscribe that timed out, or whose caller went away, and is answered later with a
-    /// subscription id asks for an unsubscribe; an error answer asks for nothing.
-    #[tokio::test]
-    async fn late_answers_to_abandoned_subscribes_ask_for_an_unsubscribe() {
-        let router = Router::default();
-        let subscribe = |router: &Router, id: i64, deadline: Option<Instant>| {
-            let (reply, outcome) = oneshot::channel();
-            let (sink, _source) = feed::channel(1, None);
-            let unsubscribe = "unsub".to_owned();
-            let pending = Pending::Subscribe {
-                reply,
-                sink,
-                unsubscribe,
-            };
-            router.register(id, pending, deadline).unwrap();
-            outcome
-        };
-        let timed_out = subscribe(&router, 1, Some(Instant::now()));
-        let (expired, _) = router.expire(Instant::now()).unwrap();
-        assert_eq!(expired.len(), 1);
-        expired.into_iter().for_each(|reply| {
-            let _ = reply.send(Outcome::TimedOut);
-        });
-        assert!(matches!(timed_out.await, Ok(Outcome::TimedOut)));
-        drop(subscribe(&router, 2, None));
-        router.forget(2);
-        drop(subscribe(&router, 3, None));
-        router.forget(3);
-        assert_eq!(router.waiting(), 3, "abandoned subscribes are remembered");
-
-        let late = router.route(Incoming {
-            result: Some(Value::from(42)),
-            ..Incoming::answer(1, Value::from(1))
-        });
-        let expected = |id| Unsubscribe {
-            method: "unsub".into(),
-            id,
-        };
-        assert_eq!(late, Some(expected(Id::Number(42))));
-        let late = router.route(Incoming {
-            result: Some(Value::from("s")),
-            ..Incoming::answer(2, Value::from(2))
-        });
-        assert_eq!(late, Some(expected(Id::String("s".into()))));
-        let failed = router.route(Incoming {
-            result: None,
-            error: Some(crate::rpc::RpcError {
-                code: 1,
-                message: "no".into(),
-                data: None,
-            }),
-            ..Incoming::answer(3, Value::from(3))
-        });
-        assert_eq!(failed, None);
-        assert_eq!(router.waiting(), 0);
-    }
-}
+mod tests;

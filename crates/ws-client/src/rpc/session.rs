@@ -17,10 +17,11 @@ use crate::message::Message;
 use crate::resilient::{ResilientConnection, ResilientSender};
 use crate::rpc::config::RpcConfig;
 use crate::rpc::feed::SubscriptionSink;
+use crate::rpc::guards::{PendingGuard, Tasks, Unread};
 use crate::rpc::over_resilient;
 use crate::rpc::request::WireRequest;
 use crate::rpc::resume::{NO_CALL, Resubscribe};
-use crate::rpc::router::{self, Router};
+use crate::rpc::router::Router;
 use crate::rpc::table::{Outcome, Pending, Waiting};
 use crate::rpc::types::{Id, RpcResponse};
 use crate::rpc::writer::{self, NoRoom, Writer};
@@ -63,38 +64,6 @@ impl Drop for Session {
     }
 }
 
-/// The connection's reader and writer tasks. Dropping this aborts both and fails whatever
-/// still waits: a task is never left detached with the socket.
-#[derive(Debug)]
-struct Tasks {
-    reader: JoinHandle<()>,
-    writer: JoinHandle<()>,
-    router: Arc<Router>,
-}
-
-impl Drop for Tasks {
-    fn drop(&mut self) {
-        let reader_ended = self.reader.is_finished();
-        self.reader.abort();
-        self.writer.abort();
-        if !reader_ended {
-            // The reader would have done this at its end.
-            self.router.fail_all(Error::ConnectionClosed);
-        }
-    }
-}
-
-impl Tasks {
-    /// Waits up to `after` for the reader to end (the server answered the close, or the
-    /// connection ended); otherwise aborts both tasks, which drops the socket.
-    async fn finish_within(mut self, after: Duration) -> Result<(), Error> {
-        match tokio::time::timeout(after, &mut self.reader).await {
-            Ok(_) => Ok(()),
-            Err(_) => Err(Error::CloseTimeout { after }),
-        }
-    }
-}
-
 /// Refuses settings no session can run with.
 fn check(config: &RpcConfig) -> Result<(), Error> {
     if config.max_in_flight == 0 || config.request_timeout.is_zero() || config.max_queued_bytes == 0
@@ -122,71 +91,13 @@ fn spawn_writer(
     })
 }
 
-/// Removes a call from the router if it ends without an answer (timeout or drop).
-pub(crate) struct PendingGuard<'a> {
-    router: &'a Router,
-    pub(crate) id: i64,
-    answered: bool,
-}
-
-impl<'a> PendingGuard<'a> {
-    pub(crate) fn new(router: &'a Router, id: i64) -> Self {
-        Self {
-            router,
-            id,
-            answered: false,
-        }
-    }
-
-    /// The call has its outcome: whatever gave it also took it out of the router.
-    pub(crate) fn answered(&mut self) {
-        self.answered = true;
-    }
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        if !self.answered {
-            self.router.forget(self.id);
-        }
-    }
-}
-
-/// The receiving end of a call's outcome, for a subscribe dropped after the router handed
-/// it its answer but before it was read: the router took the call out of its table then, so
-/// neither the guard nor the router can see that the subscription it started has no reader;
-/// this ends it on the server as the router does for a late answer.
-struct Unread<'a> {
-    session: &'a Session,
-    receiver: oneshot::Receiver<Outcome>,
-    /// The unsubscribe method of a subscribe, until its caller has its outcome.
-    unsubscribe: Option<String>,
-}
-
-impl Drop for Unread<'_> {
-    fn drop(&mut self) {
-        let Some(method) = self.unsubscribe.take() else {
-            return;
-        };
-        // Closed first: an answer sent after this fails in the router, which then
-        // unsubscribes itself; one sent before is read here.
-        self.receiver.close();
-        let Ok(Outcome::Answer(response)) = self.receiver.try_recv() else {
-            return;
-        };
-        let started = (response.error.is_none())
-            .then(|| response.result.as_ref().and_then(router::subscription_id))
-            .flatten();
-        if let Some(id) = started {
-            tracing::debug!(
-                ?id,
-                "subscribe dropped with its answer unread: unsubscribing"
-            );
-            self.session.forget_subscription(&id);
-            let params = Value::Array(vec![id.to_value()]);
-            self.session.notify_nowait(&method, params);
-        }
-    }
+/// How a call may be sent over a resilient connection (see `resume`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CallKind {
+    /// Sent again on the next connection if the one it went out on drops.
+    pub(crate) idempotent: bool,
+    /// The only connection generation it may go out on (0: any).
+    pub(crate) only_on: u64,
 }
 
 impl Session {
@@ -297,9 +208,26 @@ impl Session {
         params: &Value,
         timeout: Duration,
     ) -> Result<RpcResponse, Error> {
+        self.call_on(method, params, timeout, 0).await
+    }
+
+    /// [`call`](Self::call) to go out on connection generation `only_on` only (0: any);
+    /// over a resilient connection, it fails with [`Error::CallInterrupted`] unsent if
+    /// another one is up by then.
+    pub(crate) async fn call_on(
+        &self,
+        method: &str,
+        params: &Value,
+        timeout: Duration,
+        only_on: u64,
+    ) -> Result<RpcResponse, Error> {
         let deadline = Instant::now().checked_add(timeout);
+        let kind = CallKind {
+            idempotent: false,
+            only_on,
+        };
         match self
-            .call_until(method, params, deadline, None, false)
+            .call_until(method, params, deadline, None, kind)
             .await?
         {
             Outcome::Answer(response) => Ok(response),
@@ -313,8 +241,9 @@ impl Session {
 
     /// Makes one call that ends by `deadline` (`None`: never); a subscribe when given the
     /// sink for its notifications and its unsubscribe method. Over a resilient connection,
-    /// an `idempotent` call (and any subscribe) is sent again if the connection drops before
-    /// its answer; any other fails then with [`Error::CallInterrupted`]. The sweeper fails it with
+    /// an idempotent call (see [`CallKind`]; and any subscribe) is sent again if the
+    /// connection drops before its answer; any other fails then with
+    /// [`Error::CallInterrupted`]. The sweeper fails it with
     /// [`Outcome::TimedOut`] once the deadline has passed, so no timer is armed per call;
     /// only a caller that has to wait for a slot or for room in the queue arms one.
     pub(crate) async fn call_until(
@@ -323,7 +252,7 @@ impl Session {
         params: &Value,
         deadline: Option<Instant>,
         subscription: Option<(SubscriptionSink, String)>,
-        idempotent: bool,
+        kind: CallKind,
     ) -> Result<Outcome, Error> {
         let _slot = match self.slots.try_acquire() {
             Ok(slot) => slot,
@@ -351,8 +280,9 @@ impl Session {
             Err(NoRoom::Closed) => return Err(self.closed_error()),
         };
         let (reply, answer) = oneshot::channel();
-        let unsubscribe = subscription.as_ref().map(|(_, method)| method.clone());
-        let resend = (self.link.is_some() && (idempotent || subscription.is_some()))
+        let unsubscribe =
+            (subscription.as_ref()).map(|(sink, method)| (method.clone(), sink.key_handle()));
+        let resend = (self.link.is_some() && (kind.idempotent || subscription.is_some()))
             .then(|| Box::new(message.clone()));
         let pending = match subscription {
             Some((sink, unsubscribe)) => Pending::Subscribe {
@@ -369,15 +299,15 @@ impl Session {
         let mut answer = Unread {
             session: self,
             receiver: answer,
-            unsubscribe,
+            subscription: unsubscribe,
         };
         // No closed check here (`send` takes the router's lock for it): `register` has just
         // made it, and a connection that ends after that fails this call through `answer`.
-        self.writer.push_call(room, message, id);
+        self.writer.push_call(room, message, id, kind.only_on);
         let outcome = (&mut answer.receiver)
             .await
             .map_err(|_| self.closed_error())?;
-        answer.unsubscribe = None;
+        answer.subscription = None;
         guard.answered();
         Ok(outcome)
     }
@@ -406,7 +336,7 @@ impl Session {
         self.check_size(&message)?;
         match self.writer.reserve(&message, deadline).await {
             Ok(room) => {
-                self.writer.push_call(room, message, batch);
+                self.writer.push_call(room, message, batch, 0);
                 Ok(Some(()))
             }
             Err(NoRoom::TimedOut) => Ok(None),
@@ -414,9 +344,10 @@ impl Session {
         }
     }
 
-    /// Sends a notification without waiting (from `Drop`): if the outgoing queue is full
-    /// (or the connection has ended) it is dropped, and a warning logged.
-    pub(crate) fn notify_nowait(&self, method: &str, params: Value) {
+    /// Sends a notification without waiting (from `Drop`), on connection generation
+    /// `only_on` only (0: any): if the outgoing queue is full (or the connection has ended)
+    /// it is dropped, and a warning logged.
+    pub(crate) fn notify_nowait(&self, method: &str, params: Value, only_on: u64) {
         let Ok(message) = WireRequest::new(method, &params, None).encode(self.config.codec) else {
             return;
         };
@@ -425,7 +356,7 @@ impl Session {
             return;
         }
         match self.writer.try_reserve(&message) {
-            Some(room) => self.writer.push(room, message),
+            Some(room) => self.writer.push_call(room, message, NO_CALL, only_on),
             None => tracing::warn!(
                 method,
                 "outgoing queue full or closed: notification dropped"
@@ -446,10 +377,10 @@ impl Session {
         Ok(())
     }
 
-    /// Stops delivering a subscription's notifications; `false` if it was orphaned by a
-    /// reconnect (see [`Router::forget_subscription`]).
-    pub(crate) fn forget_subscription(&self, id: &Id) -> bool {
-        self.router.forget_subscription(id)
+    /// Stops delivering the notifications of subscription `id` of connection `generation`;
+    /// `false` if no server holds it (see [`Router::forget_subscription`]).
+    pub(crate) fn forget_subscription(&self, id: &Id, generation: u64) -> bool {
+        self.router.forget_subscription(id, generation)
     }
 
     /// Why calls fail now: what ended the connection, or that it was closed.

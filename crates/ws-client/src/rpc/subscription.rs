@@ -30,20 +30,28 @@ use crate::rpc::types::Id;
 /// `Err(Error::SubscriptionGap)` at that point (after the notifications of the old
 /// connection, before those of the new one), because notifications sent meanwhile were
 /// missed. The server gives it a new [`id`](Self::id) then. If making it again fails (an
-/// error answer, or no answer within the request timeout), the stream ends with that error.
+/// error answer, or no answer while a connection stays up for the request timeout; a drop
+/// meanwhile only makes it again on the next one), the stream ends with that error.
 ///
 /// Dropping it unsubscribes with a notification to the unsubscribe method, queued without
 /// waiting: if the outgoing queue is full (a server that stopped reading, see
 /// [`RpcConfig::max_queued_bytes`](crate::rpc::RpcConfig::max_queued_bytes)) it is dropped
 /// and logged, and the server keeps the subscription until the connection ends (its
 /// notifications are discarded). [`unsubscribe`](Self::unsubscribe) does the same as a call
-/// and waits for its answer. A subscription keeps the connection open, as a client does.
+/// and waits for its answer. Over a resilient connection the unsubscribe goes out only on the
+/// connection that holds the subscription: between a drop and the answer to its
+/// resubscribe, no server holds it, and nothing is sent. A subscription keeps the connection
+/// open, as a client does.
 pub struct Subscription<T> {
     source: SubscriptionSource,
     session: Arc<Session>,
     unsubscribe_method: String,
     finished: bool,
     unsubscribed: bool,
+    /// Set by `unsubscribe` once it has forgotten a live subscription (the connection
+    /// generation that holds it), so that a cancelled `unsubscribe` still has `Drop` send
+    /// the notification.
+    forgotten_live: Option<u64>,
     _item: PhantomData<fn() -> T>,
 }
 
@@ -71,6 +79,7 @@ impl<T> Subscription<T> {
             unsubscribe_method,
             finished: false,
             unsubscribed: false,
+            forgotten_live: None,
             _item: PhantomData,
         }
     }
@@ -84,18 +93,39 @@ impl<T> Subscription<T> {
     /// Unsubscribes with a call to the unsubscribe method and returns its result. If this
     /// is cancelled, the unsubscribe is sent as dropping the stream sends it (possibly a
     /// second time, if the call had gone out).
+    ///
+    /// Over a resilient connection, a subscription whose connection has dropped is held by
+    /// no server (until it is made again, which this stops): then nothing is sent, and this
+    /// returns `Ok(Value::Null)`; so it does if the connection drops before the call's
+    /// answer. The call never goes out on a connection other than the one that holds the
+    /// subscription (the server there may have given its id to another subscription).
     pub async fn unsubscribe(mut self) -> Result<Value, Error> {
-        let id = self.id();
-        self.session.forget_subscription(&id);
+        let Some((id, generation)) = self.source.key() else {
+            self.unsubscribed = true;
+            return Ok(Value::Null);
+        };
+        if !self.session.forget_subscription(&id, generation) {
+            self.unsubscribed = true;
+            // Ended with the connection: the call would fail with why.
+            if self.session.is_closed() {
+                return Err(self.session.closed_error());
+            }
+            return Ok(Value::Null);
+        }
+        self.forgotten_live = Some(generation);
         let params = Value::Array(vec![id.to_value()]);
         let timeout = self.session.config().request_timeout;
         let answer = self
             .session
-            .call(&self.unsubscribe_method, &params, timeout)
+            .call_on(&self.unsubscribe_method, &params, timeout, generation)
             .await;
         // Only now: dropped before this (cancelled), `Drop` still unsubscribes.
         self.unsubscribed = true;
-        answer?.into_result()
+        match answer {
+            // The connection that held it dropped: so did the subscription.
+            Err(Error::CallInterrupted) => Ok(Value::Null),
+            answer => answer?.into_result(),
+        }
     }
 }
 
@@ -110,9 +140,6 @@ impl<T: DeserializeOwned> Stream for Subscription<T> {
         if missed > 0 {
             return Poll::Ready(Some(Err(Error::SubscriptionLagged { missed })));
         }
-        if self.source.take_gap() {
-            return Poll::Ready(Some(Err(Error::SubscriptionGap)));
-        }
         match self.source.poll_recv(cx) {
             Poll::Ready(Some(Item::Value(value))) => Poll::Ready(Some(
                 serde_json::from_value(value)
@@ -122,6 +149,10 @@ impl<T: DeserializeOwned> Stream for Subscription<T> {
             Poll::Ready(None) => {
                 self.finished = true;
                 Poll::Ready(self.source.take_end().map(Err))
+            }
+            // Read empty: a gap that found the buffer full comes now.
+            Poll::Pending if self.source.take_gap() => {
+                Poll::Ready(Some(Err(Error::SubscriptionGap)))
             }
             Poll::Pending => Poll::Pending,
         }
@@ -133,12 +164,17 @@ impl<T> Drop for Subscription<T> {
         if self.unsubscribed {
             return;
         }
-        let id = self.id();
-        // Not while orphaned by a reconnect: no server holds it then (and the answer to
-        // its resubscribe, if one is on its way, is undone by the router).
-        if self.session.forget_subscription(&id) {
+        let Some((id, generation)) = self.source.key() else {
+            return;
+        };
+        // Only a live subscription, and only on the connection that holds it: an orphan of a
+        // reconnect is held by no server (the answer to its resubscribe, if one is on its
+        // way, is undone by the router).
+        let live =
+            self.forgotten_live.is_some() || self.session.forget_subscription(&id, generation);
+        if live {
             let params = Value::Array(vec![id.to_value()]);
-            self.session.notify_nowait(&self.unsubscribe_method, params);
+            (self.session).notify_nowait(&self.unsubscribe_method, params, generation);
         }
     }
 }

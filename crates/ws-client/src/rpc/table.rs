@@ -48,12 +48,16 @@ pub(crate) enum Pending {
     /// A subscription made again after a reconnect (see `resume`): the answer moves the
     /// orphaned subscription `old` to its new id.
     Resubscribe {
-        old: Id,
+        old: OrphanKey,
         call: Arc<SubscribeCall>,
         /// Its timeout, for the error that ends the subscription if it passes.
         after: Duration,
     },
 }
+
+/// An orphaned subscription: its id on the connection that dropped, and that connection's
+/// generation.
+pub(crate) type OrphanKey = (Id, u64);
 
 /// How a subscription was made, to make it again after a reconnect.
 #[derive(Debug)]
@@ -77,7 +81,7 @@ impl Pending {
                 reply, unsubscribe, ..
             } => (Some(reply), Some(unsubscribe)),
             Pending::Abandoned { unsubscribe } => (None, Some(unsubscribe)),
-            // Nobody waits for it; its caller is the subscription, ended by `give_up`.
+            // Nobody waits for it; its caller is the subscription (see `Tables::give_up`).
             Pending::Resubscribe { .. } => (None, None),
         }
     }
@@ -87,11 +91,13 @@ impl Pending {
 /// is discarded like any other (a server that never answers cannot grow the table).
 pub(crate) const MAX_ABANDONED: usize = 1024;
 
-/// A subscription to end on the server: the notification the reader should send.
+/// A subscription to end on the server: the notification the reader should send, only on
+/// the connection that holds it (`generation`; 0 on a plain connection).
 #[derive(Debug, PartialEq)]
 pub(crate) struct Unsubscribe {
     pub(crate) method: String,
     pub(crate) id: Id,
+    pub(crate) generation: u64,
 }
 
 /// A registered call and when it must have been answered (`None`: its caller bounds the
@@ -155,9 +161,10 @@ pub(crate) struct Tables {
     /// How many entries of `pending` are abandoned subscribes.
     abandoned: usize,
     pub(crate) subscriptions: HashMap<Id, SubscriptionSink>,
-    /// Subscriptions whose connection dropped, by their old id, until they are made again
+    /// Subscriptions whose connection dropped, by their old id and that connection's
+    /// generation (two connections may give the same id), until they are made again
     /// (`resume`); `true` once their resubscribe is on its way.
-    pub(crate) orphans: HashMap<Id, (SubscriptionSink, bool)>,
+    pub(crate) orphans: HashMap<OrphanKey, (SubscriptionSink, bool)>,
     /// The newest connection generation known to have dropped (`resume`).
     pub(crate) lost: u64,
     /// Set once the connection has ended: why.
@@ -181,21 +188,28 @@ impl Tables {
     /// abandoned, so that a late answer can still be undone on the server.
     pub(crate) fn give_up(&mut self, id: i64) -> Option<Reply> {
         let waiting = self.take(id)?;
-        if let Pending::Resubscribe { old, call, after } = &waiting.pending {
-            if let Some((sink, _)) = self.orphans.remove(old) {
-                sink.end(Error::CallTimeout {
-                    method: call.method.clone(),
-                    after: *after,
-                });
+        let sent_on = waiting.sent_on;
+        let (reply, unsubscribe) = match waiting.pending {
+            // Nobody waits for it but its stream, which ends; a late answer is undone.
+            Pending::Resubscribe { old, call, after } => {
+                if let Some((sink, _)) = self.orphans.remove(&old) {
+                    sink.end(Error::CallTimeout {
+                        method: call.method.clone(),
+                        after,
+                    });
+                }
+                (None, Some(call.unsubscribe.clone()))
             }
-            return None;
-        }
-        let (reply, unsubscribe) = waiting.pending.split();
+            pending => pending.split(),
+        };
         if let Some(unsubscribe) = unsubscribe {
             if self.abandoned < MAX_ABANDONED {
                 self.abandoned += 1;
                 let pending = Pending::Abandoned { unsubscribe };
-                self.pending.insert(id, Waiting::new(pending, None));
+                let mut waiting = Waiting::new(pending, None);
+                // Still the connection it went out on: forgotten when that one drops.
+                waiting.sent_on = sent_on;
+                self.pending.insert(id, waiting);
             } else {
                 tracing::debug!(
                     id,

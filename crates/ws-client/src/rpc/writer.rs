@@ -37,14 +37,26 @@ pub(crate) struct Writer {
     capacity: usize,
 }
 
-/// The queued messages and, beside each, the call it carries and the room it holds. Two
-/// deques rather than one of pairs, so a burst of messages goes to the socket as it is.
+/// The queued messages and, beside each, what it carries. Two deques rather than one of
+/// pairs, so a burst of messages goes to the socket as it is.
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
     pub(crate) messages: VecDeque<Message>,
-    /// `(call id, room)` per message: id 0 for a message that is no call (a notification, a
-    /// batch); room 0 for a message queued without reserving any (a resend).
-    pub(crate) calls: VecDeque<(i64, u32)>,
+    pub(crate) calls: VecDeque<Entry>,
+}
+
+/// What a queued message carries, for a session over a resilient connection (see
+/// `Router::stamp`); a plain session only counts its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// The call id of a request; the opposite of its first call id for a batch; `NO_CALL`
+    /// (0) for a notification.
+    pub(crate) id: i64,
+    /// The room it holds: 0 for a message queued without reserving any (a resend).
+    pub(crate) room: u32,
+    /// The only connection generation it may go out on (it names a subscription of that
+    /// connection); 0 for any.
+    pub(crate) only_on: u64,
 }
 
 impl Queue {
@@ -59,8 +71,25 @@ impl Queue {
 
     /// The room its messages hold.
     pub(crate) fn room(&self) -> usize {
-        self.calls.iter().map(|&(_, room)| room as usize).sum()
+        self.calls.iter().map(|entry| entry.room as usize).sum()
     }
+
+    /// Drops the messages at `indices` (ascending) with their entries.
+    pub(crate) fn remove(&mut self, indices: &[usize]) {
+        retain_except(&mut self.messages, indices);
+        retain_except(&mut self.calls, indices);
+    }
+}
+
+/// Removes the items at `indices` (ascending) from `items`, in one pass.
+fn retain_except<T>(items: &mut VecDeque<T>, indices: &[usize]) {
+    let mut at = 0;
+    let mut dropped = indices.iter().peekable();
+    items.retain(|_| {
+        let keep = dropped.next_if_eq(&&at).is_none();
+        at += 1;
+        keep
+    });
 }
 
 /// Room reserved for one message, not used yet: given back if dropped.
@@ -137,19 +166,20 @@ impl Writer {
     }
 
     /// Queues `message` in the `room` reserved for it, in order with every other send, and
-    /// wakes the writing task. The room comes back once the message is written.
-    pub(crate) fn push(&self, room: Room<'_>, message: Message) {
-        self.push_call(room, message, 0);
-    }
-
-    /// [`push`](Self::push) for the request of call `id`.
-    pub(crate) fn push_call(&self, room: Room<'_>, message: Message, id: i64) {
+    /// wakes the writing task. The room comes back once the message is written. It carries
+    /// call `id` (see [`Entry`]) and goes out only on connection generation `only_on` (0:
+    /// any).
+    pub(crate) fn push_call(&self, room: Room<'_>, message: Message, id: i64, only_on: u64) {
         let cost = self.cost(&message);
         debug_assert_eq!(room.permit.num_permits(), cost as usize);
         room.permit.forget();
         let mut queue = self.queue();
         queue.messages.push_back(message);
-        queue.calls.push_back((id, cost));
+        queue.calls.push_back(Entry {
+            id,
+            room: cost,
+            only_on,
+        });
         drop(queue);
         self.wake.notify_one();
     }
@@ -164,7 +194,11 @@ impl Writer {
         let mut queue = self.queue();
         for (id, message) in resend.into_iter().rev() {
             queue.messages.push_front(message);
-            queue.calls.push_front((id, 0));
+            queue.calls.push_front(Entry {
+                id,
+                room: 0,
+                only_on: 0,
+            });
         }
         drop(queue);
         self.wake.notify_one();
