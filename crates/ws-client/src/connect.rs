@@ -1,13 +1,15 @@
-//! Connection set-up: URL checks, TCP connect, socket options, TLS for `wss://` and the
-//! upgrade handshake (`wire::handshake`), all under one deadline.
+//! Connection set-up: URL checks, TCP connect (directly or through a proxy), socket options,
+//! TLS for `wss://` and the upgrade handshake (`wire::handshake`), all under one deadline.
 
 use std::net::{IpAddr, SocketAddr};
 
 use http::{HeaderName, HeaderValue};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::Instant;
 
 use crate::config::TransportConfig;
-use crate::error::Error;
+use crate::error::{Error, ProxyFailure};
+use crate::proxy;
 use crate::tls::{self, Socket};
 use crate::wire::{self, Inbound, Outbound, ReadLimits, Role, handshake};
 
@@ -45,16 +47,45 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
         subprotocols: &config.subprotocols,
     };
 
+    let proxy = proxy::choose(&config.proxy, &parsed)?;
+    // One deadline for every step; the tunnel through a proxy gets it too, so that a proxy
+    // that does not answer is named as the cause. `None`: no deadline (a timeout too long
+    // to add to the clock, as tokio's own timeout treats it).
+    let deadline = Instant::now().checked_add(config.connect_timeout);
     let attempt = async {
-        let tcp = open_tcp(&host, port, config.local_address)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => Error::ConnectionRefused {
-                    addr: format!("{host}:{port}"),
-                },
-                _ => Error::Io(e),
-            })?;
-        tcp.set_nodelay(config.tcp_nodelay)?;
+        let tcp = match &proxy {
+            None => {
+                let tcp = open_tcp(&host, port, config.local_address)
+                    .await
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::ConnectionRefused => Error::ConnectionRefused {
+                            addr: format!("{host}:{port}"),
+                        },
+                        _ => Error::Io(e),
+                    })?;
+                tcp.set_nodelay(config.tcp_nodelay)?;
+                tcp
+            }
+            Some(endpoint) => {
+                let tunnel = proxy::open_tunnel(
+                    endpoint,
+                    &host,
+                    port,
+                    config.local_address,
+                    config.tcp_nodelay,
+                );
+                before(deadline, tunnel).await.unwrap_or_else(|| {
+                    Err(endpoint.error(
+                        ProxyFailure::Timeout,
+                        format!(
+                            "no tunnel to {host}:{port} through the proxy within {:?} \
+                             (connect_timeout)",
+                            config.connect_timeout
+                        ),
+                    ))
+                })?
+            }
+        };
         let mut socket = match tls_name {
             Some(name) => tls::handshake(tcp, name, &host, config).await?,
             None => Socket::Left(tcp),
@@ -72,17 +103,29 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
             subprotocol: upgraded.subprotocol,
         })
     };
-    tokio::time::timeout(config.connect_timeout, attempt)
-        .await
-        .map_err(|_| Error::ConnectTimeout {
+    before(deadline, attempt).await.unwrap_or_else(|| {
+        Err(Error::ConnectTimeout {
             url: url.to_owned(),
             after: config.connect_timeout,
-        })?
+        })
+    })
+}
+
+/// `future`'s output if it completes before `deadline` (always, without one).
+async fn before<F: Future>(deadline: Option<Instant>, future: F) -> Option<F::Output> {
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, future).await.ok(),
+        None => Some(future.await),
+    }
 }
 
 /// Opens the TCP connection, from `local` when given (trying each resolved address of the
 /// same family in turn).
-async fn open_tcp(host: &str, port: u16, local: Option<IpAddr>) -> std::io::Result<TcpStream> {
+pub(crate) async fn open_tcp(
+    host: &str,
+    port: u16,
+    local: Option<IpAddr>,
+) -> std::io::Result<TcpStream> {
     let Some(local) = local else {
         return TcpStream::connect((host, port)).await;
     };
