@@ -8,9 +8,10 @@ mod http_connect;
 mod socks;
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use tokio::net::TcpStream;
+use tokio_socks::TargetAddr;
 
 use crate::error::Error;
 pub(crate) use address::Endpoint;
@@ -131,9 +132,11 @@ pub(crate) fn choose(setting: &Proxy, target: &url::Url) -> Result<Option<Endpoi
 }
 
 /// Opens a TCP connection to the proxy `endpoint` (from `local` when given) and a tunnel
-/// through it to `host:port`; the returned stream carries the server's bytes. The caller
-/// bounds it in time (the connect timeout) and maps the expiry to
-/// [`ProxyFailure::Timeout`] with [`Endpoint::error`].
+/// through it to `host:port`; the returned stream carries the server's bytes. With
+/// `socks5://` a name is resolved here and its addresses tried in turn (a new connection to
+/// the proxy for each) while the proxy reports the server unreachable. The caller bounds it
+/// in time (the connect timeout) and maps the expiry to [`ProxyFailure::Timeout`] with
+/// [`Endpoint::error`].
 pub(crate) async fn open_tunnel(
     endpoint: &Endpoint,
     host: &str,
@@ -141,7 +144,60 @@ pub(crate) async fn open_tunnel(
     local: Option<IpAddr>,
     nodelay: bool,
 ) -> Result<TcpStream, Error> {
-    let mut tcp = crate::connect::open_tcp(&endpoint.host, endpoint.port, local)
+    let remote_dns = match endpoint.protocol {
+        Protocol::HttpConnect => {
+            let mut tcp = connect(endpoint, local, nodelay).await?;
+            http_connect::tunnel(&mut tcp, endpoint, host, port).await?;
+            return Ok(tcp);
+        }
+        Protocol::Socks5 { remote_dns } => remote_dns,
+    };
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        let tcp = connect(endpoint, local, nodelay).await?;
+        let target = TargetAddr::Ip(SocketAddr::new(ip, port));
+        return socks::tunnel(tcp, endpoint, target, remote_dns).await;
+    }
+    if remote_dns {
+        if host.len() > 255 {
+            return Err(Error::InvalidConfig(format!(
+                "host {host:?} is longer than the 255 bytes a SOCKS5 proxy takes; use \
+                 socks5:// (names resolved here)"
+            )));
+        }
+        let tcp = connect(endpoint, local, nodelay).await?;
+        let target = TargetAddr::Domain(host.into(), port);
+        return socks::tunnel(tcp, endpoint, target, remote_dns).await;
+    }
+    // The name is resolved here: each address in turn, as a direct connection would, each
+    // on a new connection to the proxy (it closes the one whose target it could not reach).
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    let Some((last, others)) = addresses.split_last() else {
+        return Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{host} resolves to no address"),
+        )));
+    };
+    for &address in others {
+        let tcp = connect(endpoint, local, nodelay).await?;
+        match socks::tunnel(tcp, endpoint, TargetAddr::Ip(address), remote_dns).await {
+            Err(Error::Proxy {
+                kind: ProxyFailure::TargetUnreachable,
+                ..
+            }) => continue,
+            outcome => return outcome,
+        }
+    }
+    let tcp = connect(endpoint, local, nodelay).await?;
+    socks::tunnel(tcp, endpoint, TargetAddr::Ip(*last), remote_dns).await
+}
+
+/// A TCP connection to the proxy; failing, [`ProxyFailure::Unreachable`].
+async fn connect(
+    endpoint: &Endpoint,
+    local: Option<IpAddr>,
+    nodelay: bool,
+) -> Result<TcpStream, Error> {
+    let tcp = crate::connect::open_tcp(&endpoint.host, endpoint.port, local)
         .await
         .map_err(|e| {
             endpoint.error(
@@ -150,15 +206,7 @@ pub(crate) async fn open_tunnel(
             )
         })?;
     tcp.set_nodelay(nodelay)?;
-    match endpoint.protocol {
-        Protocol::HttpConnect => {
-            http_connect::tunnel(&mut tcp, endpoint, host, port).await?;
-            Ok(tcp)
-        }
-        Protocol::Socks5 { remote_dns } => {
-            socks::tunnel(tcp, endpoint, host, port, remote_dns).await
-        }
-    }
+    Ok(tcp)
 }
 
 #[cfg(test)]

@@ -1,8 +1,6 @@
 //! SOCKS5 tunnels (RFC 1928, user/password auth of RFC 1929) on the `tokio-socks` crate,
 //! with its errors mapped to [`ProxyFailure`] kinds in words.
 
-use std::net::{IpAddr, SocketAddr};
-
 use tokio::net::TcpStream;
 use tokio_socks::TargetAddr;
 use tokio_socks::tcp::Socks5Stream;
@@ -11,38 +9,15 @@ use super::ProxyFailure;
 use super::address::Endpoint;
 use crate::error::Error;
 
-/// Runs the SOCKS5 handshake on `tcp` for a tunnel to `host:port`: the name itself with
-/// `remote_dns` (`socks5h://`), else the first address it resolves to here. Returns the
-/// stream, whose next byte is the server's (the reply is read exactly, nothing after it).
+/// Runs the SOCKS5 handshake on `tcp` for a tunnel to `target` (an address, or a name the
+/// proxy resolves). Returns the stream, whose next byte is the server's (the reply is read
+/// exactly, nothing after it).
 pub(crate) async fn tunnel(
     tcp: TcpStream,
     endpoint: &Endpoint,
-    host: &str,
-    port: u16,
+    target: TargetAddr<'_>,
     remote_dns: bool,
 ) -> Result<TcpStream, Error> {
-    let target = match host.parse::<IpAddr>() {
-        Ok(ip) => TargetAddr::Ip(SocketAddr::new(ip, port)),
-        Err(_) if remote_dns => {
-            if host.len() > 255 {
-                return Err(Error::InvalidConfig(format!(
-                    "host {host:?} is longer than the 255 bytes a SOCKS5 proxy takes; use \
-                     socks5:// (names resolved here)"
-                )));
-            }
-            TargetAddr::Domain(host.into(), port)
-        }
-        Err(_) => {
-            let first = tokio::net::lookup_host((host, port)).await?.next();
-            let address = first.ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("{host} resolves to no address"),
-                )
-            })?;
-            TargetAddr::Ip(address)
-        }
-    };
     let shown_target = match &target {
         TargetAddr::Ip(address) => address.to_string(),
         TargetAddr::Domain(name, port) => format!("{name}:{port}"),
