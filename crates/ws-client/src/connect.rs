@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::{HeaderName, HeaderValue};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::time::Instant;
+use tokio::time::{Duration, Instant};
 
 use crate::config::TransportConfig;
 use crate::error::{Error, ProxyFailure};
@@ -49,9 +49,12 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
 
     let proxy = proxy::choose(&config.proxy, &parsed)?;
     // One deadline for every step; the tunnel through a proxy gets it too, so that a proxy
-    // that does not answer is named as the cause. `None`: no deadline (a timeout too long
-    // to add to the clock, as tokio's own timeout treats it).
-    let deadline = Instant::now().checked_add(config.connect_timeout);
+    // that does not answer is named as the cause. A timeout too long to add to the clock
+    // (`Duration::MAX`) is about 30 years, as in tokio's own `timeout`.
+    let now = Instant::now();
+    let deadline = now
+        .checked_add(config.connect_timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400));
     let attempt = async {
         let tcp = match &proxy {
             None => {
@@ -67,23 +70,27 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
                 tcp
             }
             Some(endpoint) => {
-                let tunnel = proxy::open_tunnel(
+                // Boxed: the tunnel's state (SOCKS5, name resolution) would otherwise make
+                // every connect future larger, with a proxy or without.
+                let tunnel = Box::pin(proxy::open_tunnel(
                     endpoint,
                     &host,
                     port,
                     config.local_address,
                     config.tcp_nodelay,
-                );
-                before(deadline, tunnel).await.unwrap_or_else(|| {
-                    Err(endpoint.error(
-                        ProxyFailure::Timeout,
-                        format!(
-                            "no tunnel to {host}:{port} through the proxy within {:?} \
+                ));
+                tokio::time::timeout_at(deadline, tunnel)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(endpoint.error(
+                            ProxyFailure::Timeout,
+                            format!(
+                                "no tunnel to {host}:{port} through the proxy within {:?} \
                              (connect_timeout)",
-                            config.connect_timeout
-                        ),
-                    ))
-                })?
+                                config.connect_timeout
+                            ),
+                        ))
+                    })?
             }
         };
         let mut socket = match tls_name {
@@ -103,20 +110,14 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
             subprotocol: upgraded.subprotocol,
         })
     };
-    before(deadline, attempt).await.unwrap_or_else(|| {
-        Err(Error::ConnectTimeout {
-            url: url.to_owned(),
-            after: config.connect_timeout,
+    tokio::time::timeout_at(deadline, attempt)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::ConnectTimeout {
+                url: url.to_owned(),
+                after: config.connect_timeout,
+            })
         })
-    })
-}
-
-/// `future`'s output if it completes before `deadline` (always, without one).
-async fn before<F: Future>(deadline: Option<Instant>, future: F) -> Option<F::Output> {
-    match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline, future).await.ok(),
-        None => Some(future.await),
-    }
 }
 
 /// Opens the TCP connection, from `local` when given (trying each resolved address of the
