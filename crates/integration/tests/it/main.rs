@@ -17,6 +17,7 @@ mod hostile_server;
 mod load;
 mod perf;
 mod proxy;
+mod proxy_env;
 mod raw_peer;
 mod resilient;
 mod resilient_faults;
