@@ -19,6 +19,7 @@ mod perf;
 mod proxy;
 mod proxy_env;
 mod raw_peer;
+mod real_proxies;
 mod resilient;
 mod resilient_faults;
 mod resilient_figures;

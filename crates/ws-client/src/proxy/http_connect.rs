@@ -57,17 +57,20 @@ pub(crate) async fn tunnel(
     let target = authority(host, port);
     let (kind, reason) = match status {
         200..=299 => return Ok(()),
-        407 if endpoint.credentials.is_some() => (
+        // 401 is not the server's: the request went to the proxy only (tinyproxy answers
+        // wrong credentials with it).
+        401 | 407 if endpoint.credentials.is_some() => (
             ProxyFailure::AuthFailed,
             format!("{answer}: the proxy refused the user name and password in the proxy URL"),
         ),
-        407 => (
+        401 | 407 => (
             ProxyFailure::AuthRequired,
             format!(
                 "{answer}: the proxy wants credentials; give them as user:password@ in the proxy URL"
             ),
         ),
-        502..=504 => (
+        // 500: tinyproxy's answer when it cannot connect.
+        500 | 502..=504 => (
             ProxyFailure::TargetUnreachable,
             format!("{answer}: the proxy could not reach {target}"),
         ),
@@ -231,8 +234,11 @@ mod tests {
         assert!(reason.contains("server.example:80"), "{reason}");
         let (outcome, _) = exchange(b"HTTP/1.0 502 Bad Gateway\r\n\r\n".to_vec(), b"").await;
         assert_eq!(kind(outcome).0, ProxyFailure::TargetUnreachable);
-        let (outcome, _) = exchange(b"HTTP/1.1 407 Who\r\n\r\n".to_vec(), b"").await;
-        assert_eq!(kind(outcome).0, ProxyFailure::AuthRequired);
+        for status in ["407 Who", "401 Unauthorized"] {
+            let answer = format!("HTTP/1.1 {status}\r\n\r\n").into_bytes();
+            let (outcome, _) = exchange(answer, b"").await;
+            assert_eq!(kind(outcome).0, ProxyFailure::AuthRequired);
+        }
         let (outcome, _) = exchange(b"SSH-2.0-OpenSSH\r\n\r\n".to_vec(), b"").await;
         let (failure, reason) = kind(outcome);
         assert_eq!(failure, ProxyFailure::Protocol);

@@ -81,20 +81,22 @@ pub enum ProxyFailure {
     /// The proxy accepted the TCP connection but the tunnel was not made within
     /// [`connect_timeout`](crate::TransportConfig::connect_timeout). Retrying may help.
     Timeout,
-    /// The proxy wants credentials and none were given (HTTP 407, or a SOCKS5 proxy that
-    /// accepts no method without a password): put `user:password@` in the proxy URL.
+    /// The proxy wants credentials and none were given (HTTP 407, or 401 as tinyproxy
+    /// answers; a SOCKS5 proxy that accepts no method without a password): put
+    /// `user:password@` in the proxy URL.
     AuthRequired,
-    /// The proxy refused the credentials given (HTTP 407, SOCKS5 user/password failure):
-    /// fix the user name or password; retrying will not help.
+    /// The proxy refused the credentials given (HTTP 407 or 401, SOCKS5 user/password
+    /// failure): fix the user name or password; retrying will not help.
     AuthFailed,
     /// The proxy will not open a tunnel to that server (HTTP `CONNECT` answered with a
-    /// status other than 2xx, 407, 502, 503, 504; SOCKS5 "not allowed by ruleset", "command
-    /// not supported", "address type not supported"): the proxy's rules forbid it. Ask the
-    /// proxy's administrator, or list the server in `NO_PROXY`; retrying will not help.
+    /// status other than 2xx, 401, 407, 500, 502, 503, 504; SOCKS5 "not allowed by
+    /// ruleset", "command not supported", "address type not supported"): the proxy's rules
+    /// forbid it. Ask the proxy's administrator, or list the server in `NO_PROXY`; retrying
+    /// will not help.
     Refused,
-    /// The proxy tried and could not reach the server (HTTP 502, 503 or 504; SOCKS5 general
-    /// failure, network or host unreachable, connection refused, TTL expired): the server may
-    /// be down, or unreachable from the proxy. Retrying may help.
+    /// The proxy tried and could not reach the server (HTTP 500, 502, 503 or 504; SOCKS5
+    /// general failure, network or host unreachable, connection refused, TTL expired): the
+    /// server may be down, or unreachable from the proxy. Retrying may help.
     TargetUnreachable,
     /// The proxy answered with something that is not the protocol (not HTTP, an oversized
     /// answer, a broken SOCKS5 reply) or closed the connection mid-way: check that the URL's
