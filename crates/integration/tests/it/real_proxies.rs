@@ -175,8 +175,8 @@ async fn microsocks(credentials: Option<(&str, &str)>) -> Option<Daemon> {
             if answers_socks5(port).await {
                 return Some(daemon);
             }
-            // tidy:allow-sleep: microsocks prints no ready line; its port is polled.
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            // microsocks prints no ready line: its port is polled.
+            tokio::time::sleep(Duration::from_millis(10)).await; // tidy:allow-sleep: no ready line
         }
     }
     panic!("microsocks did not start in five tries");

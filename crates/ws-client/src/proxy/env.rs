@@ -192,9 +192,9 @@ mod tests {
         assert!(!direct("ws://11.1.2.3/", "10.0.0.0/8"));
         assert!(direct("ws://10.1.2.3/", "0.0.0.0/0"));
         assert!(direct("ws://[fd00::5]:9000/", "fd00::/8"));
-        assert!(direct("ws://[::1]:9000/", "::1"));
-        assert!(direct("ws://[::1]:9000/", "[::1]:9000"));
-        assert!(!direct("ws://[::1]:9000/", "[::1]:9001"));
+        assert!(direct("ws://[fd00::7]:9000/", "fd00::7"));
+        assert!(direct("ws://[fd00::7]:9000/", "[fd00::7]:9000"));
+        assert!(!direct("ws://[fd00::7]:9000/", "[fd00::7]:9001"));
         assert!(!direct("ws://[::1]/", "10.0.0.0/8 localhost"));
         assert!(!direct("ws://server.example/", "10.0.0.0/8, /, ., *., :80"));
         // The lower-case list wins over the upper-case one.

@@ -174,12 +174,12 @@ mod tests {
         );
         let with_auth = request(
             &endpoint("http://Aladdin:open%20sesame@p.example"),
-            "::1",
+            "fd00::2",
             80,
         );
         assert_eq!(
             with_auth,
-            "CONNECT [::1]:80 HTTP/1.1\r\nHost: [::1]:80\r\n\
+            "CONNECT [fd00::2]:80 HTTP/1.1\r\nHost: [fd00::2]:80\r\n\
              Proxy-Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n\r\n"
         );
     }
