@@ -29,6 +29,16 @@ use address::Protocol;
 ///
 /// `Debug` shows a URL with its password replaced by `***`.
 ///
+/// ```
+/// use ws_client::{Proxy, TransportConfig};
+/// let config = TransportConfig {
+///     proxy: Proxy::url("socks5h://alice:p%40ss@proxy.example:1080"), // password "p@ss"
+///     ..TransportConfig::new("wss://example.com/feed")
+/// };
+/// let shown = format!("{:?}", config.proxy);
+/// assert_eq!(shown, r#"Url("socks5h://alice:***@proxy.example:1080")"#);
+/// ```
+///
 /// [`TransportConfig::proxy`]: crate::TransportConfig::proxy
 #[derive(Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
