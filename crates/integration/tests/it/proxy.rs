@@ -109,11 +109,11 @@ async fn a_wrong_proxy_password_is_a_proxy_auth_error_not_a_handshake_rejection(
     let server = echo_server(&[]);
     let http = TestProxy::http(Some(("alice", "right")), Answer::Forward).await;
     let socks = TestProxy::socks5(Some(("alice", "right")), Answer::Forward).await;
-    for (proxy, scheme) in [(&http, "http"), (&socks, "socks5")] {
+    for proxy in [&http, &socks] {
         let config = through(server.url(), &proxy.url(Some("alice:wrong")));
         let (shown, kind, message) = proxy_failure(config).await;
         assert_eq!(kind, ProxyFailure::AuthFailed, "{message}");
-        assert_eq!(shown, proxy.shown(scheme));
+        assert_eq!(shown, proxy.url(None));
         assert!(message.contains(&shown), "{message}");
         assert!(
             message.contains("refused the user name and password"),
@@ -138,33 +138,29 @@ async fn a_proxy_that_refuses_the_server_is_named_as_the_cause() {
     let cases = [
         (
             TestProxy::http(None, Answer::Refuse("403 Forbidden")).await,
-            "http",
             "HTTP 403 Forbidden",
             Refused,
         ),
         (
             TestProxy::http(None, Answer::Refuse("503 Busy")).await,
-            "http",
             "HTTP 503 Busy",
             TargetUnreachable,
         ),
         (
             TestProxy::socks5(None, Answer::Refuse("\x02")).await,
-            "socks5",
             "not allowed by ruleset",
             Refused,
         ),
         (
             TestProxy::socks5(None, Answer::Refuse("\x05")).await,
-            "socks5",
             "connection refused",
             TargetUnreachable,
         ),
     ];
-    for (proxy, scheme, words, expected) in &cases {
+    for (proxy, words, expected) in &cases {
         let (shown, kind, message) = proxy_failure(through(server.url(), &proxy.url(None))).await;
         assert_eq!(kind, *expected, "{message}");
-        assert_eq!(shown, proxy.shown(scheme));
+        assert_eq!(shown, proxy.url(None));
         assert!(message.contains(words), "{message}");
         assert_eq!(proxy.tunnels().len(), 1);
     }
@@ -252,8 +248,8 @@ async fn a_proxy_of_the_other_protocol_is_a_protocol_error() {
     assert!(http.tunnels().is_empty() && socks.tunnels().is_empty());
 }
 
-/// A port on 127.0.0.1 nothing listens on (bound, then freed).
-fn closed_port() -> u16 {
+/// A port on 127.0.0.1 nothing listens on (bound, then freed: free a moment ago).
+pub(crate) fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

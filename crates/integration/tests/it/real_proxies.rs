@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use ws_client::ProxyFailure;
 
-use crate::proxy::{proxy_failure, through};
+use crate::proxy::{closed_port, proxy_failure, through};
 use crate::support::{assert_echoes, connect_with, echo_server, within};
 
 /// `require`: a missing proxy binary fails the test instead of skipping it.
@@ -29,6 +29,18 @@ struct Daemon {
     child: Child,
     port: u16,
     config_dir: Option<PathBuf>,
+}
+
+impl Daemon {
+    /// Kills it (if it still runs) and returns what it wrote to stderr.
+    fn stop_for_stderr(&mut self) -> String {
+        let _ = self.child.kill();
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        stderr
+    }
 }
 
 impl Drop for Daemon {
@@ -64,22 +76,12 @@ fn binary(name: &str) -> Option<PathBuf> {
     found
 }
 
-/// A port on 127.0.0.1 free a moment ago (bound, then freed). A daemon that then finds it
-/// taken exits, and is started again on another.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts tinyproxy allowing `CONNECT` to `ports` only, with Basic auth if `credentials`;
 /// ready once it prints "Accepting connections" (on stdout).
 fn tinyproxy(ports: &[u16], credentials: Option<(&str, &str)>) -> Option<Daemon> {
     let binary = binary("tinyproxy")?;
     for _ in 0..5 {
-        let port = free_port();
+        let port = closed_port();
         let dir =
             std::env::temp_dir().join(format!("ws-client-tinyproxy-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -118,14 +120,7 @@ fn tinyproxy(ports: &[u16], credentials: Option<(&str, &str)>) -> Option<Daemon>
             seen.push('\n');
         }
         // No ready line: it exited (a port taken in the meantime: try another) or hung.
-        let mut stderr = String::new();
-        let _ = daemon.child.kill();
-        let _ = daemon
-            .child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr);
+        let stderr = daemon.stop_for_stderr();
         assert!(
             stderr.contains("Could not create listening sockets"),
             "tinyproxy did not start:\n{seen}{stderr}"
@@ -139,7 +134,7 @@ fn tinyproxy(ports: &[u16], credentials: Option<(&str, &str)>) -> Option<Daemon>
 async fn microsocks(credentials: Option<(&str, &str)>) -> Option<Daemon> {
     let binary = binary("microsocks")?;
     for _ in 0..5 {
-        let port = free_port();
+        let port = closed_port();
         let mut command = Command::new(&binary);
         command.args(["-i", "127.0.0.1", "-p", &port.to_string()]);
         if let Some((user, password)) = credentials {
@@ -159,13 +154,7 @@ async fn microsocks(credentials: Option<(&str, &str)>) -> Option<Daemon> {
         let started = Instant::now();
         while started.elapsed() < START_TIMEOUT {
             if let Some(status) = daemon.child.try_wait().unwrap() {
-                let mut stderr = String::new();
-                let _ = daemon
-                    .child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut stderr);
+                let stderr = daemon.stop_for_stderr();
                 assert!(
                     stderr.contains("in use"),
                     "microsocks exited ({status}): {stderr}"
@@ -224,7 +213,7 @@ async fn echo_both_ways(proxy: &str, plain: &TestServer, tls: &TestServer) {
 #[tokio::test]
 async fn tinyproxy_carries_ws_and_wss_and_refuses_a_wrong_password() {
     let (plain, tls) = (echo_server(&[]), echo_server(&["--tls"]));
-    let closed = free_port();
+    let closed = closed_port();
     let ports = [plain.addr().port(), tls.addr().port(), closed];
     let Some(daemon) = tinyproxy(&ports, Some(("alice", "s3cret"))) else {
         return;
@@ -243,7 +232,7 @@ async fn tinyproxy_carries_ws_and_wss_and_refuses_a_wrong_password() {
     let (_, kind, message) = proxy_failure(through(&nobody, &url("alice:s3cret@"))).await;
     assert_eq!(kind, ProxyFailure::TargetUnreachable, "{message}");
     // A port not in its ConnectPort list: tinyproxy refuses the tunnel (403).
-    let elsewhere = format!("ws://127.0.0.1:{}/", free_port());
+    let elsewhere = format!("ws://127.0.0.1:{}/", closed_port());
     let (_, kind, message) = proxy_failure(through(&elsewhere, &url("alice:s3cret@"))).await;
     assert_eq!(kind, ProxyFailure::Refused, "{message}");
     assert!(message.contains("HTTP 403"), "{message}");
@@ -275,7 +264,7 @@ async fn microsocks_carries_ws_and_wss_with_and_without_a_password() {
     let (_, kind, message) = proxy_failure(through(plain.url(), &url("socks5", ""))).await;
     assert_eq!(kind, ProxyFailure::AuthRequired, "{message}");
     // Nothing listens where it is asked to go.
-    let elsewhere = format!("ws://127.0.0.1:{}/", free_port());
+    let elsewhere = format!("ws://127.0.0.1:{}/", closed_port());
     let (_, kind, message) = proxy_failure(through(&elsewhere, &url("socks5", "bob:pa55@"))).await;
     assert_eq!(kind, ProxyFailure::TargetUnreachable, "{message}");
 }

@@ -105,6 +105,7 @@ impl TestProxy {
     }
 
     /// The proxy URL, with `user:password@` (written as given: percent-encode it) if any.
+    /// Without, it is also how errors name the proxy.
     pub(crate) fn url(&self, userinfo: Option<&str>) -> String {
         let scheme = match self.kind {
             Kind::Http => "http",
@@ -119,11 +120,6 @@ impl TestProxy {
             Some(userinfo) => format!("{scheme}://{userinfo}@{}", self.addr),
             None => format!("{scheme}://{}", self.addr),
         }
-    }
-
-    /// How errors name this proxy: `scheme://127.0.0.1:port`.
-    pub(crate) fn shown(&self, scheme: &str) -> String {
-        format!("{scheme}://{}", self.addr)
     }
 
     /// The tunnels asked for so far.
