@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::Error;
+pub use crate::proxy::Proxy;
 
 /// Default for [`TransportConfig::connect_timeout`]: 10 seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,8 +44,9 @@ pub struct TransportConfig {
     /// [`WebSocketConnection::open`]: crate::WebSocketConnection::open
     /// [`WebSocketConnection::connect`]: crate::WebSocketConnection::connect
     pub url: String,
-    /// Upper bound on the whole connection set-up: DNS, TCP connect, the TLS handshake
-    /// (`wss://`) and the HTTP upgrade handshake together. Default: [`DEFAULT_CONNECT_TIMEOUT`] (10 s).
+    /// Upper bound on the whole connection set-up: DNS, TCP connect, the tunnel through a
+    /// [`proxy`](Self::proxy), the TLS handshake (`wss://`) and the HTTP upgrade handshake
+    /// together. Default: [`DEFAULT_CONNECT_TIMEOUT`] (10 s).
     pub connect_timeout: Duration,
     /// Upper bound on the close handshake in [`disconnect`](crate::WebSocketConnection::disconnect):
     /// how long to wait for the peer to answer our close frame. Default:
@@ -90,6 +92,12 @@ pub struct TransportConfig {
     /// malformed entry fails the connect with [`Error::InvalidConfig`](crate::Error::InvalidConfig).
     /// [`with_ca_file`](Self::with_ca_file) adds one from a file. Default: none.
     pub extra_root_certificates: Vec<Vec<u8>>,
+    /// The proxy to connect through: none, a proxy URL (HTTP `CONNECT`, SOCKS5), or the
+    /// proxy environment variables (opt-in, read at each connect); see [`Proxy`] for the URL
+    /// forms and the variables' precedence. A failure on the way through the proxy is
+    /// [`Error::Proxy`](crate::Error::Proxy). Default: [`Proxy::None`] (direct, the
+    /// environment is not read).
+    pub proxy: Proxy,
     /// Disable Nagle's algorithm (`TCP_NODELAY`) so small messages leave at once.
     /// Default: `true`.
     pub tcp_nodelay: bool,
@@ -110,6 +118,7 @@ impl Default for TransportConfig {
             write_buffer_size: DEFAULT_WRITE_BUFFER_SIZE,
             local_address: None,
             extra_root_certificates: Vec::new(),
+            proxy: Proxy::None,
             tcp_nodelay: true,
         }
     }

@@ -1,13 +1,15 @@
-//! Connection set-up: URL checks, TCP connect, socket options, TLS for `wss://` and the
-//! upgrade handshake (`wire::handshake`), all under one deadline.
+//! Connection set-up: URL checks, TCP connect (directly or through a proxy), socket options,
+//! TLS for `wss://` and the upgrade handshake (`wire::handshake`), all under one deadline.
 
 use std::net::{IpAddr, SocketAddr};
 
 use http::{HeaderName, HeaderValue};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::{Duration, Instant};
 
 use crate::config::TransportConfig;
-use crate::error::Error;
+use crate::error::{Error, ProxyFailure};
+use crate::proxy;
 use crate::tls::{self, Socket};
 use crate::wire::{self, Inbound, Outbound, ReadLimits, Role, handshake};
 
@@ -45,16 +47,52 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
         subprotocols: &config.subprotocols,
     };
 
+    let proxy = proxy::choose(&config.proxy, &parsed)?;
+    // One deadline for every step; the tunnel through a proxy gets it too, so that a proxy
+    // that does not answer is named as the cause. A timeout too long to add to the clock
+    // (`Duration::MAX`) is about 30 years, as in tokio's own `timeout`.
+    let now = Instant::now();
+    let deadline = now
+        .checked_add(config.connect_timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400));
     let attempt = async {
-        let tcp = open_tcp(&host, port, config.local_address)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => Error::ConnectionRefused {
-                    addr: format!("{host}:{port}"),
-                },
-                _ => Error::Io(e),
-            })?;
-        tcp.set_nodelay(config.tcp_nodelay)?;
+        let tcp = match &proxy {
+            None => {
+                let tcp = open_tcp(&host, port, config.local_address)
+                    .await
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::ConnectionRefused => Error::ConnectionRefused {
+                            addr: format!("{host}:{port}"),
+                        },
+                        _ => Error::Io(e),
+                    })?;
+                tcp.set_nodelay(config.tcp_nodelay)?;
+                tcp
+            }
+            Some(endpoint) => {
+                // Boxed: the tunnel's state (SOCKS5, name resolution) would otherwise make
+                // every connect future larger, with a proxy or without.
+                let tunnel = Box::pin(proxy::open_tunnel(
+                    endpoint,
+                    &host,
+                    port,
+                    config.local_address,
+                    config.tcp_nodelay,
+                ));
+                tokio::time::timeout_at(deadline, tunnel)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(endpoint.error(
+                            ProxyFailure::Timeout,
+                            format!(
+                                "no tunnel to {host}:{port} through the proxy within {:?} \
+                             (connect_timeout)",
+                                config.connect_timeout
+                            ),
+                        ))
+                    })?
+            }
+        };
         let mut socket = match tls_name {
             Some(name) => tls::handshake(tcp, name, &host, config).await?,
             None => Socket::Left(tcp),
@@ -72,17 +110,23 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
             subprotocol: upgraded.subprotocol,
         })
     };
-    tokio::time::timeout(config.connect_timeout, attempt)
+    tokio::time::timeout_at(deadline, attempt)
         .await
-        .map_err(|_| Error::ConnectTimeout {
-            url: url.to_owned(),
-            after: config.connect_timeout,
-        })?
+        .unwrap_or_else(|_| {
+            Err(Error::ConnectTimeout {
+                url: url.to_owned(),
+                after: config.connect_timeout,
+            })
+        })
 }
 
 /// Opens the TCP connection, from `local` when given (trying each resolved address of the
 /// same family in turn).
-async fn open_tcp(host: &str, port: u16, local: Option<IpAddr>) -> std::io::Result<TcpStream> {
+pub(crate) async fn open_tcp(
+    host: &str,
+    port: u16,
+    local: Option<IpAddr>,
+) -> std::io::Result<TcpStream> {
     let Some(local) = local else {
         return TcpStream::connect((host, port)).await;
     };

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub use crate::proxy::ProxyFailure;
+
 /// Everything that can go wrong, told apart so callers can react to each case.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -199,6 +201,22 @@ pub enum Error {
         reason: String,
     },
 
+    /// The connection through the configured proxy
+    /// ([`TransportConfig::proxy`](crate::TransportConfig::proxy)) failed before the server
+    /// was reached: the proxy, not the server, is the cause, and `kind` says which step
+    /// failed and what to do (see [`ProxyFailure`]). A proxy's HTTP 407 is `AuthRequired` or
+    /// `AuthFailed`, never [`HandshakeRejected`](Self::HandshakeRejected). Retrying helps only
+    /// for `Unreachable`, `Timeout` and `TargetUnreachable`.
+    #[error("{} ({proxy}): {reason}", kind.words())]
+    Proxy {
+        /// The proxy as `scheme://host:port` (never with its credentials).
+        proxy: String,
+        /// Which step failed.
+        kind: ProxyFailure,
+        /// What happened and what to do, in words.
+        reason: String,
+    },
+
     /// The heartbeat of a [`ResilientConnection`](crate::resilient::ResilientConnection)
     /// got no pong and no other traffic for `silent_for` after a ping (its interval plus
     /// timeout): the peer or the path to it is presumed dead, and the connection was
@@ -291,9 +309,9 @@ impl Error {
             Error::ConnectionClosed => Error::ConnectionClosed,
             Error::ConnectionLost(reason) => Error::ConnectionLost(reason.clone()),
             // How a resilient connection ends: kept as they are, for the caller to match.
-            Error::ReconnectGaveUp { .. } | Error::HandshakeRejected { .. } => {
-                crate::resilient::copy_error(self)
-            }
+            Error::ReconnectGaveUp { .. }
+            | Error::HandshakeRejected { .. }
+            | Error::Proxy { .. } => crate::resilient::copy_error(self),
             other => Error::ConnectionLost(other.to_string()),
         }
     }

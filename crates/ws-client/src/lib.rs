@@ -20,9 +20,9 @@
 //! ```
 //!
 //! Module map: [`config`] (limits and timeouts), `connect` (set-up), `connection` (the
-//! connection type), `tls` (`wss://` on rustls), `split` (halves for two tasks), `link`
-//! (shared send/receive steps), [`wire`] (handshake and framing), [`message`], `error`, and
-//! [`rpc`] (the JSON-RPC 2.0 client on top).
+//! connection type), `proxy` (HTTP CONNECT and SOCKS5 tunnels), `tls` (`wss://` on rustls),
+//! `split` (halves for two tasks), `link` (shared send/receive steps), [`wire`] (handshake
+//! and framing), [`message`], `error`, and [`rpc`] (the JSON-RPC 2.0 client on top).
 
 pub mod config;
 mod connect;
@@ -31,15 +31,16 @@ mod error;
 mod link;
 pub mod message;
 mod pending;
+mod proxy;
 pub mod resilient;
 pub mod rpc;
 mod split;
 mod tls;
 pub mod wire;
 
-pub use config::TransportConfig;
+pub use config::{Proxy, TransportConfig};
 pub use connection::WebSocketConnection;
-pub use error::{Error, TlsFailure};
+pub use error::{Error, ProxyFailure, TlsFailure};
 pub use link::ConnectionState;
 pub use message::{Message, MessageType};
 pub use rpc::{JsonCodec, RpcClient, RpcError, RpcMethod, RpcRequest, RpcResponse};

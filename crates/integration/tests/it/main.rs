@@ -22,7 +22,10 @@ mod netns_shaping;
 #[cfg(target_os = "linux")]
 mod netns_support;
 mod perf;
+mod proxy;
+mod proxy_env;
 mod raw_peer;
+mod real_proxies;
 mod resilient;
 mod resilient_chaos;
 mod resilient_faults;
@@ -47,5 +50,6 @@ mod split;
 mod split_api;
 mod stalled;
 mod support;
+mod test_proxy;
 mod tls;
 mod tls_errors;

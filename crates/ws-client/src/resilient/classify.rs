@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{Error, TlsFailure};
+use crate::error::{Error, ProxyFailure, TlsFailure};
 
 /// What the resilient layer does after an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,6 +70,11 @@ pub fn default_class(error: &Error) -> RetryClass {
             kind: TlsFailure::Other,
             ..
         } => RetryClass::Retry,
+        Error::Proxy {
+            kind:
+                ProxyFailure::Unreachable | ProxyFailure::Timeout | ProxyFailure::TargetUnreachable,
+            ..
+        } => RetryClass::Retry,
         _ => RetryClass::Fatal,
     }
 }
@@ -111,6 +116,15 @@ pub(crate) fn copy_error(error: &Error) -> Error {
         Error::SendTimeout { after } => Error::SendTimeout { after: *after },
         Error::Tls { host, kind, reason } => Error::Tls {
             host: host.clone(),
+            kind: *kind,
+            reason: reason.clone(),
+        },
+        Error::Proxy {
+            proxy,
+            kind,
+            reason,
+        } => Error::Proxy {
+            proxy: proxy.clone(),
             kind: *kind,
             reason: reason.clone(),
         },

@@ -49,6 +49,7 @@
 //! | HTTP 429 | after `Retry-After` if given, else backoff plus `try_again_later_floor` (5 s) |
 //! | no HTTP answer (server closed during the handshake); TLS failure other than the certificate | retried |
 //! | close 1001, 1006, 1011, 1012, 1014 | retried |
+//! | `Error::Proxy`: proxy unreachable or timed out, or it could not reach the server (`Unreachable`, `Timeout`, `TargetUnreachable`); its other kinds (credentials, refusal, protocol) are not retried | retried |
 //! | close 1013 (try again later) | backoff plus `try_again_later_floor` (5 s) |
 //! | invalid URL or configuration, TLS certificate untrusted or for another host | not retried |
 //! | HTTP 4xx other than 429, any other status (500, a bad 101...) | not retried |
