@@ -119,7 +119,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let mut stops = Vec::new();
     for server in servers {
         let name = server.name.clone();
-        stops.push((name, server.stop(STOP_GRACE)?.0));
+        let (status, last_line) = server.stop(STOP_GRACE)?;
+        let stopped = last_line.and_then(|line| serde_json::from_str(&line).ok());
+        stops.push((name, status, stopped.unwrap_or(Value::Null)));
     }
     let observed = observed?;
     let verdict = verdict::judge(&verdict::Inputs {

@@ -43,13 +43,15 @@ impl Series {
         fit(&window)
     }
 
-    /// Its figures for the report: first, last and largest sample, and the fit.
-    pub(crate) fn to_json(&self, fit: Option<&Fit>) -> Value {
+    /// Its figures for the report: the first sample from `from` seconds on (the end of the
+    /// warm-up), the last and the largest sample, and the fit.
+    pub(crate) fn to_json(&self, from: f64, fit: Option<&Fit>) -> Value {
         let bytes = self.samples.iter().map(|&(_, bytes)| bytes);
+        let after = self.samples.iter().find(|&&(t, _)| t >= from);
         json!({
             "judged": self.judged,
             "samples": self.samples.len(),
-            "first_bytes": self.samples.first().map(|&(_, bytes)| bytes),
+            "warm_up_bytes": after.map(|&(_, bytes)| bytes),
             "last_bytes": self.samples.last().map(|&(_, bytes)| bytes),
             "max_bytes": bytes.max(),
             "slope_bytes_per_s": fit.map(|fit| fit.slope),
@@ -163,7 +165,8 @@ mod tests {
         let line = series.fit(30.0, 59.0).unwrap();
         assert!(line.growth().abs() < 1.0, "{line:?}");
         assert!(series.fit(0.0, 59.0).unwrap().growth() > 10e6);
-        let report = series.to_json(Some(&line));
+        let report = series.to_json(30.0, Some(&line));
+        assert_eq!(report["warm_up_bytes"], 30_000_000);
         assert_eq!(report["max_bytes"], 30_000_000);
         assert_eq!(report["samples"], 60);
     }

@@ -26,8 +26,9 @@ pub(crate) struct Inputs<'a> {
     pub(crate) release: bool,
     pub(crate) observed: &'a Observed,
     pub(crate) series: &'a [Series],
-    /// Each server's exit status once stopped (`None`: it had to be killed).
-    pub(crate) stops: &'a [(String, Option<ExitStatus>)],
+    /// Each server's exit status once stopped (`None`: it had to be killed) and its
+    /// `stopped` line (counters; the proxies' count the resets they made).
+    pub(crate) stops: &'a [(String, Option<ExitStatus>, Value)],
     pub(crate) wall_time: Duration,
 }
 
@@ -64,7 +65,9 @@ pub(crate) fn judge(inputs: &Inputs<'_>) -> Verdict {
         Some(status) => problems.push(format!("the client failed ({status})")),
         None => problems.push("the client was killed".into()),
     }
-    for (name, status) in inputs.stops {
+    let mut stopped = serde_json::Map::new();
+    for (name, status, line) in inputs.stops {
+        stopped.insert(name.clone(), line.clone());
         if !status.is_some_and(|status| status.success()) {
             let how = status.map_or("killed".to_owned(), |status| status.to_string());
             problems.push(format!("{name} did not stop cleanly ({how})"));
@@ -99,7 +102,7 @@ pub(crate) fn judge(inputs: &Inputs<'_>) -> Verdict {
                 None => problems.push(format!("{}: too few memory samples", series.name)),
             }
         }
-        let figures = series.to_json(fit.as_ref());
+        let figures = series.to_json(from, fit.as_ref());
         let mib = |key: &str| {
             figures[key]
                 .as_f64()
@@ -114,9 +117,9 @@ pub(crate) fn judge(inputs: &Inputs<'_>) -> Verdict {
         };
         let _ = writeln!(
             rows,
-            "  {:<14}{:>10}{:>10}{:>10}{:>13}{:>12}{note}",
+            "  {:<14}{:>13}{:>10}{:>10}{:>13}{:>12}{note}",
             series.name,
-            mib("first_bytes"),
+            mib("warm_up_bytes"),
             mib("last_bytes"),
             mib("max_bytes"),
             slope,
@@ -149,10 +152,24 @@ pub(crate) fn judge(inputs: &Inputs<'_>) -> Verdict {
         "max_growth_bytes": inputs.max_growth,
         "memory": memory,
         "samples": samples,
+        "stopped": stopped,
         "ok": problems.is_empty(),
         "problems": problems,
     });
-    let table = table(inputs, &summary, &faults, &memory_note, &rows, &problems);
+    let mut proxies = (0, 0);
+    for line in stopped.values().filter(|line| line["mode"] == "chaos") {
+        proxies.0 += line["faults_reset"].as_u64().unwrap_or(0);
+        proxies.1 += line["refused_down"].as_u64().unwrap_or(0);
+    }
+    let table = table(
+        inputs,
+        &summary,
+        &faults,
+        proxies,
+        &memory_note,
+        &rows,
+        &problems,
+    );
     Verdict {
         report,
         table,
@@ -165,6 +182,7 @@ fn table(
     inputs: &Inputs<'_>,
     summary: &Value,
     faults: &serde_json::Map<String, Value>,
+    (resets, refused): (u64, u64),
     memory_note: &str,
     rows: &str,
     problems: &[String],
@@ -188,7 +206,8 @@ fn table(
     );
     let _ = writeln!(
         out,
-        "faults: {} (all cleared 3 s before the end)",
+        "faults: {} (all cleared 3 s before the end); the proxies reset {resets} connections \
+         and refused {refused} while down",
         faults.join(", ")
     );
     let _ = writeln!(
@@ -226,8 +245,8 @@ fn table(
     let _ = writeln!(out, "{memory_note}:");
     let _ = writeln!(
         out,
-        "  {:<14}{:>10}{:>10}{:>10}{:>13}{:>12}",
-        "process", "first MiB", "last MiB", "max MiB", "slope KiB/s", "growth MiB"
+        "  {:<14}{:>13}{:>10}{:>10}{:>13}{:>12}",
+        "process", "warm-up MiB", "last MiB", "max MiB", "slope KiB/s", "growth MiB"
     );
     out.push_str(rows);
     if problems.is_empty() {
