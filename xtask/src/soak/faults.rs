@@ -1,9 +1,9 @@
 //! The soak's fault schedule and the chaos proxies' control API. A 16 s cycle repeats from
 //! 2 s into the run: cuts (every open connection reset, and reconnects reset for 200 ms), a
 //! latency spike (200 ms ± 50 each way for 2 s), a black hole (2.5 s, so the echo clients'
-//! 1 s + 1 s heartbeat finds it) and a short "down" (1 s, after a cut). Only whole faults that
-//! end 3 s before the clients stop sending are scheduled, and every fault is cleared then,
-//! so the drain runs on a healed network.
+//! 1 s + 1 s heartbeat finds it) and a short "down" (every connection reset, new ones refused
+//! for 1 s). Only whole faults that end 3 s before the clients stop sending are scheduled,
+//! and every fault is cleared then, so the drain runs on a healed network.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

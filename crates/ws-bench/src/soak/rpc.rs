@@ -129,7 +129,10 @@ fn count(tally: &Tally, outcome: Outcome) {
         Outcome::Failed(e) => {
             bump(&rpc.errors);
             if get(&rpc.errors) <= 3 {
-                eprintln!("note: a call failed: {e}");
+                match e {
+                    Error::NotConnected => eprintln!("note: a call failed: no connection yet"),
+                    e => eprintln!("note: a call failed: {e}"),
+                }
             }
         }
         Outcome::TimedOut => bump(&rpc.timeouts),
