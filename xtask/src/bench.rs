@@ -8,10 +8,9 @@ mod suite;
 mod table;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -19,10 +18,9 @@ use serde_json::{Value, json};
 use wait_timeout::ChildExt;
 
 use crate::cargo;
+use crate::server::Server;
 use suite::Urls;
 
-/// How long a server may take to print its ready line.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one benchmark run may take before it is killed.
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -31,67 +29,6 @@ pub(crate) struct Args {
     /// A short run (about a second per figure) that finishes in under a minute.
     #[arg(long)]
     quick: bool,
-}
-
-/// A server child process, killed and reaped when dropped.
-#[derive(Debug)]
-struct Server {
-    name: String,
-    child: Child,
-    _stdin: Option<ChildStdin>,
-    url: String,
-}
-
-impl Server {
-    /// Starts `program args... --port 0 --exit-on-stdin-eof` and reads its ready line.
-    fn start(name: &str, program: &Path, args: &[&str]) -> Result<Self> {
-        let mut child = Command::new(program)
-            .args(args)
-            .args(["--port", "0", "--exit-on-stdin-eof"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", program.display()))?;
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().context("server stdout was not piped")?;
-        let mut server = Self {
-            name: name.to_owned(),
-            child,
-            _stdin: stdin,
-            url: String::new(),
-        };
-        let (lines, first) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = lines.send(line);
-        });
-        let line = first
-            .recv_timeout(READY_TIMEOUT)
-            .with_context(|| format!("{name}: no ready line within {READY_TIMEOUT:?}"))?;
-        let ready: Value = serde_json::from_str(line.trim())
-            .with_context(|| format!("{name}: the ready line is not JSON: {line:?}"))?;
-        server.url = ready["url"]
-            .as_str()
-            .with_context(|| format!("{name}: the ready line has no url: {ready}"))?
-            .to_owned();
-        eprintln!("{name} listening on {}", server.url);
-        Ok(server)
-    }
-
-    /// The URL with `path` (e.g. `sink`) in place of `/`.
-    fn path(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        eprintln!("{} stopped", self.name);
-    }
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {
@@ -112,17 +49,33 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         "test-servers echo",
         test_servers,
         &["echo", "--threads", "1"],
+        Stdio::null(),
     )?;
-    let rpc = Server::start("test-servers rpc", test_servers, &["rpc", "--threads", "1"])?;
+    let rpc = Server::start(
+        "test-servers rpc",
+        test_servers,
+        &["rpc", "--threads", "1"],
+        Stdio::null(),
+    )?;
     let perf = if has_perf {
         let args = ["perf", "--threads", "1"];
-        Some(Server::start("test-servers perf", test_servers, &args)?)
+        Some(Server::start(
+            "test-servers perf",
+            test_servers,
+            &args,
+            Stdio::null(),
+        )?)
     } else {
         None
     };
-    let tcp_echo = Server::start("tcp-echo", ws_bench, &["serve", "tcp-echo"])?;
-    let tcp_sink = Server::start("tcp-sink", ws_bench, &["serve", "tcp-sink"])?;
-    let tung_sink = Server::start("tungstenite-sink", ws_bench, &["serve", "tungstenite-sink"])?;
+    let tcp_echo = Server::start("tcp-echo", ws_bench, &["serve", "tcp-echo"], Stdio::null())?;
+    let tcp_sink = Server::start("tcp-sink", ws_bench, &["serve", "tcp-sink"], Stdio::null())?;
+    let tung_sink = Server::start(
+        "tungstenite-sink",
+        ws_bench,
+        &["serve", "tungstenite-sink"],
+        Stdio::null(),
+    )?;
     let (ws_echo, ws_sink) = match &perf {
         Some(perf) => (perf.path("echo"), perf.path("sink")),
         None => (echo.url.clone(), tung_sink.url.clone()),

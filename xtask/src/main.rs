@@ -1,4 +1,4 @@
-//! `cargo xtask`: the project's chores (integration run, CI gates, benchmarks) as plain Rust,
+//! `cargo xtask`: the project's chores (integration run, CI gates, benchmarks, soak) as plain Rust,
 //! so they work the same on every OS. One file per task; `cargo.rs` builds and runs the cargo
 //! commands.
 
@@ -14,6 +14,8 @@ mod flaky;
 mod integration;
 mod junit;
 mod nextest;
+mod server;
+mod soak;
 mod usage;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +44,11 @@ enum Task {
     /// Run the suite N times (optionally beside busy threads) and print each test's
     /// failure rate; fails if any test failed in any run.
     Flaky(flaky::Args),
+    /// Run echo and RPC clients through chaos proxies while faults are injected on a
+    /// schedule; report messages sent, delivered, failed back and lost, reconnects, latency
+    /// and each process's memory growth after the warm-up; fails if anything is lost
+    /// silently or a process grows too much. Writes target/soak/report.json.
+    Soak(soak::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,5 +58,6 @@ fn main() -> anyhow::Result<()> {
         Task::Bench(args) => bench::run(&args),
         Task::Coverage(args) => coverage::run(&args),
         Task::Flaky(args) => flaky::run(&args),
+        Task::Soak(args) => soak::run(&args),
     }
 }

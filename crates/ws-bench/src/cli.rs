@@ -11,7 +11,8 @@ use crate::threshold::Threshold;
 /// bare tokio-tungstenite baselines to compare against.
 ///
 /// Results go to stdout (a table, or one JSON object with --json); progress and notes go to
-/// stderr. Exit status: 0 ok, 1 runtime failure, 2 usage error, 3 a --threshold violated.
+/// stderr. Exit status: 0 ok, 1 runtime failure, 2 usage error, 3 a --threshold violated
+/// (soak: something lost, corrupted or wrong).
 #[derive(Debug, Parser)]
 #[command(name = "ws-bench", version, about, long_about = None)]
 pub(crate) struct Cli {
@@ -36,6 +37,9 @@ pub(crate) enum Command {
     /// The resilient connection against a plain one in alternating slices of one run: the
     /// ratio of their rates per slice pair (median, quartiles, range).
     ResilientCost(ResilientCostArgs),
+    /// Echo clients on resilient connections and RPC clients at fixed rates for a while
+    /// (meant to run through `test-servers chaos`): every message and call accounted for.
+    Soak(SoakArgs),
     /// Merge the --json outputs of several runs of one scenario (e.g. from several machines).
     Merge(MergeArgs),
     /// Run a baseline server (prints a JSON ready line on stdout, like test-servers).
@@ -251,6 +255,48 @@ pub(crate) struct OpenModelArgs {
     pub(crate) size: u64,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
+}
+
+/// `soak`: prints a `progress` JSON line every second and a `summary` line at the end.
+#[derive(Debug, Args)]
+pub(crate) struct SoakArgs {
+    /// URL of an echo server (usually a chaos proxy in front of one).
+    #[arg(long)]
+    pub(crate) echo_url: Option<String>,
+    /// URL of a JSON-RPC server with `add` and `echo` (usually behind a chaos proxy).
+    #[arg(long)]
+    pub(crate) rpc_url: Option<String>,
+    /// Echo clients, each on its own `ResilientConnection`.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) echo_clients: u32,
+    /// Messages per second per echo client.
+    #[arg(long, default_value_t = 50.0)]
+    pub(crate) echo_rate: f64,
+    /// RPC clients, each on its own connection.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) rpc_clients: u32,
+    /// Calls per second per RPC client.
+    #[arg(long, default_value_t = 20.0)]
+    pub(crate) rpc_rate: f64,
+    /// Timeout of each RPC call.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub(crate) rpc_timeout: Duration,
+    /// How long the clients send.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub(crate) duration: Duration,
+    /// After sending stops, the longest wait for outstanding echoes (the run ends sooner
+    /// once every message is accounted for).
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub(crate) drain: Duration,
+    /// Heartbeat interval of the echo clients (a ping after this much time).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub(crate) heartbeat_interval: Duration,
+    /// Heartbeat timeout of the echo clients (silence after a ping that means dead).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub(crate) heartbeat_timeout: Duration,
+    /// Runtime worker threads; 1 runs everything on one thread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) threads: u16,
 }
 
 #[derive(Debug, Args)]

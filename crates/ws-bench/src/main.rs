@@ -14,6 +14,7 @@ mod report;
 mod rpc_baseline;
 mod scenario;
 mod serve;
+mod soak;
 mod threshold;
 
 use std::process::ExitCode;
@@ -24,7 +25,7 @@ use clap::Parser;
 use crate::cli::{Cli, Command, CommonArgs};
 use crate::report::Report;
 
-/// Exit status when a `--threshold` is not met.
+/// Exit status when a `--threshold` is not met, or a soak lost or corrupted something.
 const THRESHOLD_VIOLATED: u8 = 3;
 
 fn main() -> ExitCode {
@@ -44,6 +45,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => {
             runtime(1)?.block_on(serve::run(args))?;
             return Ok(ExitCode::SUCCESS);
+        }
+        Command::Soak(args) => {
+            let clean = runtime(args.threads)?.block_on(soak::run(args))?;
+            return Ok(if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(THRESHOLD_VIOLATED)
+            });
         }
         Command::Merge(args) => {
             let mut reports = Vec::new();
