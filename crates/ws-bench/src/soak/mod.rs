@@ -75,6 +75,10 @@ pub(crate) async fn run(args: &SoakArgs) -> Result<bool> {
             url: url.clone(),
             interval: Duration::from_secs_f64(1.0 / args.rpc_rate),
             timeout: args.rpc_timeout,
+            heartbeat: HeartbeatConfig {
+                interval: args.heartbeat_interval,
+                timeout: args.heartbeat_timeout,
+            },
         });
         for id in 0..args.rpc_clients {
             let begin = spread(id, args.rpc_clients);

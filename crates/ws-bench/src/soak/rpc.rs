@@ -3,28 +3,28 @@
 //! resolve: with the right answer, a wrong one, an error or its timeout; one that does not
 //! resolve within the timeout plus a margin is lost.
 //!
-//! The connection is behind [`RpcLink`]: today a plain `RpcClient`, replaced by a new one
-//! when it has failed, so a client that reconnects by itself can take its place.
+//! The client runs on a resilient connection (`RpcClient::connect_resilient`): `add` calls
+//! are marked idempotent (sent again after a reconnect), `echo` calls are not (a drop under
+//! them fails them with `CallInterrupted`, counted as an error, never as lost).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use futures_util::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout};
-use ws_client::rpc::{RpcClient, RpcConfig};
+use ws_client::resilient::{HeartbeatConfig, LinkStatus, ReconnectPolicy, ResilientConfig};
+use ws_client::rpc::{CallOptions, RpcClient, RpcConfig};
 use ws_client::{Error, TransportConfig};
 
 use super::Plan;
-use super::tally::{RpcTally, Tally, bump, get};
+use super::tally::{Tally, bump, get};
 
 /// How long past its own timeout a call may take before it counts as lost.
 const LOST_MARGIN: Duration = Duration::from_secs(1);
-/// Wait between two failed connection attempts.
-const RETRY: Duration = Duration::from_millis(200);
 
 /// What every RPC client shares.
 #[derive(Debug)]
@@ -34,6 +34,8 @@ pub(crate) struct RpcPlan {
     pub(crate) interval: Duration,
     /// Each call's timeout.
     pub(crate) timeout: Duration,
+    /// The resilient connection's heartbeat.
+    pub(crate) heartbeat: HeartbeatConfig,
 }
 
 /// How one call ended.
@@ -58,10 +60,11 @@ pub(crate) async fn run(
     tally: Arc<Tally>,
 ) -> Result<()> {
     sleep_until(begin).await;
-    let mut link = RpcLink::new(&rpc.url);
-    link.first()
+    let client = timeout(FIRST_CONNECT, connect(&rpc))
         .await
+        .with_context(|| format!("RPC client {id}: no connection within {FIRST_CONNECT:?}"))?
         .with_context(|| format!("RPC client {id} cannot connect to {}", rpc.url))?;
+    let reconnects = count_reconnects(&client, Arc::clone(&tally));
     let mut calls = FuturesUnordered::new();
     let mut next = 0_u64;
     loop {
@@ -75,18 +78,55 @@ pub(crate) async fn run(
             () = sleep_until(intended) => {
                 next += 1;
                 bump(&tally.rpc.calls);
-                match link.client(&tally.rpc) {
-                    Some(client) => calls.push(call(client, id, next, intended, rpc.timeout)),
-                    None => count(&tally, Outcome::Failed(Error::NotConnected)),
-                }
+                calls.push(call(client.clone(), id, next, intended, rpc.timeout));
             }
         }
     }
     while let Some(outcome) = calls.next().await {
         count(&tally, outcome);
     }
-    link.close().await;
+    let _ = client.close().await;
+    reconnects.abort();
     Ok(())
+}
+
+/// A resilient RPC client of `rpc.url`: quick reconnects, the soak's heartbeat.
+async fn connect(rpc: &RpcPlan) -> Result<RpcClient, Error> {
+    let config = ResilientConfig {
+        transport: TransportConfig {
+            connect_timeout: Duration::from_secs(3),
+            close_timeout: Duration::from_secs(2),
+            ..TransportConfig::new(rpc.url.as_str())
+        },
+        reconnect: ReconnectPolicy {
+            max_delay: Duration::from_secs(2),
+            stable_after: Duration::from_secs(2),
+            ..ReconnectPolicy::default()
+        },
+        heartbeat: Some(rpc.heartbeat),
+        retry_first_connect: true,
+        ..ResilientConfig::new(rpc.url.as_str())
+    };
+    RpcClient::connect_resilient(config, RpcConfig::default()).await
+}
+
+/// Counts the client's reconnects (each new connection generation after the first).
+fn count_reconnects(client: &RpcClient, tally: Arc<Tally>) -> JoinHandle<()> {
+    let mut status = client.status().expect("a resilient client has a status");
+    tokio::spawn(async move {
+        let mut seen = 1;
+        while status.changed().await.is_ok() {
+            if let LinkStatus::Up { generation } = *status.borrow_and_update()
+                && generation > seen
+            {
+                tally
+                    .rpc
+                    .reconnects
+                    .fetch_add(generation - seen, std::sync::atomic::Ordering::Relaxed);
+                seen = generation;
+            }
+        }
+    })
 }
 
 /// Makes call `n` of client `id`, intended at `intended`, and checks the answer.
@@ -101,7 +141,11 @@ async fn call(client: RpcClient, id: u32, n: u64, intended: Instant, limit: Dura
         let params = json!({ "client": id, "n": n, "pad": "x".repeat((n % 97) as usize) });
         ("echo", params.clone(), params)
     };
-    let answer = client.call_with_timeout(method, params, limit);
+    let options = CallOptions {
+        timeout: Some(limit),
+        idempotent: method == "add",
+    };
+    let answer = client.call_with(method, params, options);
     match timeout(limit + LOST_MARGIN, answer).await {
         Err(_) => Outcome::Lost,
         Ok(Err(Error::CallTimeout { .. })) => Outcome::TimedOut,
@@ -129,102 +173,13 @@ fn count(tally: &Tally, outcome: Outcome) {
         Outcome::Failed(e) => {
             bump(&rpc.errors);
             if get(&rpc.errors) <= 3 {
-                match e {
-                    Error::NotConnected => eprintln!("note: a call failed: no connection yet"),
-                    e => eprintln!("note: a call failed: {e}"),
-                }
+                eprintln!("note: a call failed: {e}");
             }
         }
         Outcome::TimedOut => bump(&rpc.timeouts),
         Outcome::Lost => {
             bump(&rpc.lost);
             eprintln!("note: a call did not resolve within its timeout + {LOST_MARGIN:?}");
-        }
-    }
-}
-
-/// The connection calls go over: a plain `RpcClient`, replaced once it has failed by a new
-/// one connected in the background (one attempt at a time, [`RETRY`] apart after a failure).
-/// Calls made while there is none fail at once with `NotConnected`.
-#[derive(Debug)]
-struct RpcLink {
-    config: RpcConfig,
-    current: Option<RpcClient>,
-    connecting: Option<JoinHandle<Result<RpcClient, Error>>>,
-    retry_at: Instant,
-    connected_before: bool,
-}
-
-impl RpcLink {
-    fn new(url: &str) -> Self {
-        Self {
-            config: RpcConfig {
-                transport: TransportConfig {
-                    connect_timeout: Duration::from_secs(2),
-                    close_timeout: Duration::from_secs(2),
-                    ..TransportConfig::new(url)
-                },
-                ..RpcConfig::new(url)
-            },
-            current: None,
-            connecting: None,
-            retry_at: Instant::now(),
-            connected_before: false,
-        }
-    }
-
-    /// Connects the first client, retrying for at most [`FIRST_CONNECT`].
-    async fn first(&mut self) -> Result<()> {
-        let deadline = Instant::now() + FIRST_CONNECT;
-        loop {
-            match RpcClient::connect(self.config.clone()).await {
-                Ok(client) => {
-                    self.current = Some(client);
-                    self.connected_before = true;
-                    return Ok(());
-                }
-                Err(e) if Instant::now() + RETRY >= deadline => return Err(e.into()),
-                Err(_) => sleep_until(Instant::now() + RETRY).await,
-            }
-        }
-    }
-
-    /// The client to call on now, if connected; starts a connection attempt if none is up.
-    fn client(&mut self, tally: &RpcTally) -> Option<RpcClient> {
-        if self.current.as_ref().is_some_and(RpcClient::is_closed) {
-            self.current = None;
-        }
-        if self.current.is_none() {
-            if let Some(attempt) = self.connecting.take_if(|task| task.is_finished()) {
-                match attempt.now_or_never() {
-                    Some(Ok(Ok(client))) => {
-                        if self.connected_before {
-                            bump(&tally.reconnects);
-                        }
-                        self.connected_before = true;
-                        self.current = Some(client);
-                    }
-                    _ => self.retry_at = Instant::now() + RETRY,
-                }
-            }
-            if self.current.is_none()
-                && self.connecting.is_none()
-                && Instant::now() >= self.retry_at
-            {
-                let config = self.config.clone();
-                self.connecting = Some(tokio::spawn(RpcClient::connect(config)));
-            }
-        }
-        self.current.clone()
-    }
-
-    /// Closes the client (within its close timeout) and stops an attempt under way.
-    async fn close(self) {
-        if let Some(attempt) = self.connecting {
-            attempt.abort();
-        }
-        if let Some(client) = self.current {
-            let _ = client.close().await;
         }
     }
 }
