@@ -118,3 +118,138 @@ fn describe(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::address::parse;
+
+    /// Each failure `tokio-socks` reports maps to a kind and names what to do.
+    #[test]
+    fn every_socks_failure_has_a_kind_and_words() {
+        use tokio_socks::Error as E;
+        let open = parse("socks5://127.0.0.1:1080").unwrap();
+        let guarded = parse("socks5://u:p@127.0.0.1:1080").unwrap();
+        let eof = || E::Io(std::io::ErrorKind::UnexpectedEof.into());
+        let reset = || E::Io(std::io::ErrorKind::ConnectionReset.into());
+        let cases: Vec<(E, &Endpoint, bool, ProxyFailure, &str)> = vec![
+            (
+                E::NoAcceptableAuthMethods,
+                &open,
+                false,
+                ProxyFailure::AuthRequired,
+                "user:password@",
+            ),
+            (
+                E::AuthorizationRequired,
+                &open,
+                false,
+                ProxyFailure::AuthRequired,
+                "user:password@",
+            ),
+            (
+                E::NoAcceptableAuthMethods,
+                &guarded,
+                false,
+                ProxyFailure::AuthRequired,
+                "neither",
+            ),
+            (
+                E::PasswordAuthFailure(1),
+                &guarded,
+                false,
+                ProxyFailure::AuthFailed,
+                "status 1",
+            ),
+            (
+                E::GeneralSocksServerFailure,
+                &open,
+                false,
+                ProxyFailure::TargetUnreachable,
+                "general",
+            ),
+            (
+                E::NetworkUnreachable,
+                &open,
+                false,
+                ProxyFailure::TargetUnreachable,
+                "network",
+            ),
+            (
+                E::HostUnreachable,
+                &open,
+                false,
+                ProxyFailure::TargetUnreachable,
+                "host unreachable",
+            ),
+            (
+                E::ConnectionRefused,
+                &open,
+                false,
+                ProxyFailure::TargetUnreachable,
+                "refused",
+            ),
+            (
+                E::TtlExpired,
+                &open,
+                false,
+                ProxyFailure::TargetUnreachable,
+                "TTL",
+            ),
+            (
+                E::ConnectionNotAllowedByRuleset,
+                &open,
+                false,
+                ProxyFailure::Refused,
+                "ruleset",
+            ),
+            (
+                E::CommandNotSupported,
+                &open,
+                false,
+                ProxyFailure::Refused,
+                "TCP",
+            ),
+            (
+                E::AddressTypeNotSupported,
+                &open,
+                true,
+                ProxyFailure::Refused,
+                "socks5://",
+            ),
+            (
+                E::AddressTypeNotSupported,
+                &open,
+                false,
+                ProxyFailure::Refused,
+                "address type",
+            ),
+            (
+                eof(),
+                &open,
+                false,
+                ProxyFailure::Protocol,
+                "closed the connection",
+            ),
+            (
+                reset(),
+                &open,
+                false,
+                ProxyFailure::Protocol,
+                "failed during",
+            ),
+            (
+                E::InvalidResponseVersion,
+                &open,
+                false,
+                ProxyFailure::Protocol,
+                "broken",
+            ),
+        ];
+        for (error, endpoint, remote_dns, kind, words) in cases {
+            let (got, reason) = describe(&error, endpoint, "example.org:80", remote_dns);
+            assert_eq!(got, kind, "{error:?}");
+            assert!(reason.contains(words), "{error:?}: {reason}");
+        }
+    }
+}

@@ -245,4 +245,66 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    /// Every variant a connection can end with is copied as itself (the ones a copy need
+    /// not keep become `ConnectionLost` with their text).
+    #[test]
+    fn every_ending_is_copied_as_itself() {
+        use crate::proxy::ProxyFailure;
+        let originals = [
+            Error::InvalidUrl {
+                url: "u".into(),
+                reason: "r".into(),
+            },
+            Error::ConnectionRefused { addr: "a".into() },
+            Error::ConnectTimeout {
+                url: "u".into(),
+                after: Duration::from_secs(1),
+            },
+            closed(1001),
+            Error::ConnectionLost("gone".into()),
+            Error::ConnectionClosed,
+            Error::Protocol("p".into()),
+            Error::MessageTooLarge { size: 2, limit: 1 },
+            Error::InvalidUtf8,
+            Error::SendTimeout {
+                after: Duration::from_secs(2),
+            },
+            Error::Tls {
+                host: "h".into(),
+                kind: TlsFailure::Other,
+                reason: "r".into(),
+            },
+            Error::PeerDead {
+                silent_for: Duration::from_secs(3),
+            },
+            Error::ConnectionDown,
+            Error::CallInterrupted,
+            Error::SubscriptionGap,
+            Error::OutageQueueFull {
+                max_messages: 1,
+                max_bytes: 2,
+            },
+            Error::ReconnectGaveUp {
+                attempts: 3,
+                elapsed: Duration::from_secs(4),
+                last_error: "e".into(),
+            },
+            Error::Proxy {
+                proxy: "http://p:1".into(),
+                kind: ProxyFailure::AuthFailed,
+                reason: "r".into(),
+            },
+        ];
+        for original in &originals {
+            assert_eq!(
+                format!("{:?}", copy_error(original)),
+                format!("{original:?}")
+            );
+        }
+        let other = Error::NotConnected;
+        assert!(
+            matches!(copy_error(&other), Error::ConnectionLost(text) if text == other.to_string())
+        );
+    }
 }

@@ -129,3 +129,65 @@ impl ResilientConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Each value that cannot work is refused with a message naming it; the defaults pass.
+    #[test]
+    fn values_that_cannot_work_are_refused_by_name() {
+        let base = ResilientConfig::new("ws://127.0.0.1:1/");
+        assert!(base.check().is_ok());
+        let refused = |config: ResilientConfig, named: &str| match config.check() {
+            Err(Error::InvalidConfig(text)) => assert!(text.contains(named), "{text}"),
+            other => panic!("{named}: {other:?}"),
+        };
+        let mut multiplier = base.clone();
+        multiplier.reconnect.multiplier = f64::NAN;
+        refused(multiplier, "multiplier");
+        let mut delays = base.clone();
+        delays.reconnect.initial_delay = Duration::from_secs(60);
+        refused(delays, "initial_delay");
+        let mut attempts = base.clone();
+        attempts.reconnect.max_attempts = Some(0);
+        refused(attempts, "max_attempts");
+        let mut heartbeat = base.clone();
+        heartbeat.heartbeat = Some(HeartbeatConfig {
+            interval: Duration::ZERO,
+            timeout: Duration::from_secs(1),
+        });
+        refused(heartbeat, "heartbeat");
+        for field in 0..3 {
+            let mut buffers = base.clone();
+            match field {
+                0 => buffers.receive_buffer = 0,
+                1 => buffers.send_buffer = 0,
+                _ => buffers.event_capacity = 0,
+            }
+            refused(buffers, "at least 1");
+        }
+    }
+
+    /// The debug output names a classify hook without trying to print the closure.
+    #[test]
+    fn debug_output_shows_every_setting_and_only_names_the_hook() {
+        let config = ResilientConfig {
+            classify: Some(Arc::new(|_: &Error, class| class)),
+            metrics_labels: vec![("peer".into(), "prices".into())],
+            ..ResilientConfig::new("ws://127.0.0.1:1/")
+        };
+        let shown = format!("{config:?}");
+        for part in [
+            "user hook",
+            "prices",
+            "send_buffer: 64",
+            "event_capacity: 64",
+        ] {
+            assert!(shown.contains(part), "{part} in {shown}");
+        }
+    }
+}
