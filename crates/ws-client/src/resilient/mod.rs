@@ -18,8 +18,9 @@
 //! # Task model
 //! One background task (`tokio::spawn`) per resilient connection owns the current
 //! connection's halves. While a connection is up it runs three loops side by side (one
-//! task, no further spawns): the **writer** (the outage queue first, then each message
-//! handed over, one flushed write per message), the **reader** (data messages into the
+//! task, no further spawns): the **writer** (the outage queue first, then the messages
+//! handed over; those already waiting, up to 64 messages or 256 KiB, go out with one
+//! flush), the **reader** (data messages into the
 //! receive buffer, pongs to the heartbeat; pings are answered by the connection) and the
 //! **heartbeat** timer. So pings go out and a dead peer is detected even when nobody calls
 //! `receive`. Between connections the same task waits out the backoff and connects, while
@@ -75,8 +76,9 @@
 //! newer; beyond either bound they come back at once with
 //! [`Error::OutageQueueFull`](crate::Error::OutageQueueFull), and when the policy gives up
 //! every queued message comes back with the final error. A message whose write was cut by
-//! the drop goes back to the head of the queue: the peer cannot have received it whole, as
-//! each message is flushed on its own. With [`QueuePolicy::FailFast`] messages sent while
+//! the drop goes back to the head of the queue, and is not sent twice: of a batch written
+//! with one flush, the messages whose frames the socket took whole count as written, the
+//! rest (the peer cannot have received them whole) go back in order. With [`QueuePolicy::FailFast`] messages sent while
 //! down come back at once with [`Error::ConnectionDown`](crate::Error::ConnectionDown).
 //!
 //! "Written" is all the client can know: the bytes reached this host's TCP send buffer. A
