@@ -145,6 +145,11 @@ impl OutboundGuard<'_> {
         self.outbound.encoded_total()
     }
 
+    /// See [`Outbound::count_records`](crate::wire::Outbound::count_records).
+    pub(crate) fn count_records(&mut self) {
+        self.outbound.count_records();
+    }
+
     /// See [`Outbound::written_total`](crate::wire::Outbound::written_total).
     pub(crate) fn written_total(&self) -> u64 {
         self.outbound.written_total()

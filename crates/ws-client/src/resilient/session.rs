@@ -42,6 +42,9 @@ pub(crate) async fn run(
         Ok(halves) => halves,
         Err(error) => return SessionEnd::Lost(error),
     };
+    // Which messages of a cut batch the socket took is read from the write side's counts:
+    // over TLS they must only count what reached the socket, not what TLS buffered.
+    sender.lock().await.count_records();
     let live = Liveness::new(Instant::now());
     let heartbeat = task.config.heartbeat;
     let close_timeout = task.config.transport.close_timeout;
