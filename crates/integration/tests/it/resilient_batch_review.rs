@@ -2,6 +2,7 @@
 //! bytes the socket took deciding which messages of a cut batch count as written): over TLS,
 //! where the TLS layer buffers what it has taken, and at a shutdown that cuts a batch.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use ws_client::MessageType;
@@ -9,6 +10,7 @@ use ws_client::resilient::{
     Event, HeartbeatConfig, QueuePolicy, ResilientConfig, ResilientConnection,
 };
 
+use crate::raw_peer::RawServer;
 use crate::resilient_support::{quick_policy, wait_for};
 use crate::support::within;
 use crate::tls_peer::TlsServer;
@@ -130,4 +132,89 @@ async fn a_batch_cut_over_tls_resends_what_the_tls_layer_still_held() {
             .expect("written on one connection or the other");
     }
     assert_eq!(connection.metrics().messages_sent, u64::from(COUNT));
+}
+
+/// Dropping the connection while a batch's flush is stalled cuts the batch; the close that
+/// follows writes out what was left in the write buffer (whole frames of that batch) before
+/// its close frame. Those messages reached the peer: they must resolve `Ok`, not come back
+/// as unsent (`messages_failed` counts "handed back unsent"), or a caller that sends again
+/// what came back sends them twice.
+#[tokio::test]
+async fn a_batch_cut_by_a_shutdown_hands_back_only_what_the_close_did_not_write() {
+    let listener = RawServer::bind_small_receive_buffer();
+    let config = ResilientConfig {
+        heartbeat: None,
+        // Every message fits the channel: the enqueues do not wait for the stalled writer.
+        send_buffer: COUNT as usize,
+        reconnect: quick_policy(),
+        ..ResilientConfig::new(listener.url())
+    };
+    let (connection, peer) = within(async {
+        tokio::join!(ResilientConnection::connect(config), listener.accept_peer())
+    })
+    .await;
+    let connection = connection.expect("connect");
+    let mut deliveries = Vec::new();
+    for i in 0..COUNT {
+        deliveries.push(within(connection.enqueue(numbered(i, SIZE))).await.unwrap());
+    }
+    // The peer reads nothing: the writer stalls in a batch's flush. A stall cannot signal
+    // itself; wait until the count of messages written stops moving.
+    within(async {
+        let mut last = u64::MAX;
+        loop {
+            let now = connection.metrics().messages_sent;
+            if now == last && now > 0 {
+                break;
+            }
+            last = now;
+            tokio::time::sleep(Duration::from_millis(300)).await; // tidy:allow-sleep: a stall sends no event; this polls for the count to stop moving
+        }
+    })
+    .await;
+    let written_before = connection.metrics().messages_sent;
+    assert!(written_before < u64::from(COUNT), "nothing stalled");
+    drop(connection);
+    // Now the peer reads: the close handshake's write gets through, after what was left.
+    let mut peer = peer;
+    let mut received = BTreeSet::new();
+    loop {
+        let message = peer.next_message().await.expect("the client's close frame");
+        match message.message_type {
+            MessageType::Binary => {
+                assert!(
+                    received.insert(number(&message)),
+                    "twice: {}",
+                    number(&message)
+                );
+            }
+            MessageType::Close => {
+                peer.send(MessageType::Close, &message.data).await;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let mut written = BTreeSet::new();
+    for (i, delivery) in (0..COUNT).zip(deliveries) {
+        let outcome = within(delivery).await;
+        if outcome.is_ok() {
+            written.insert(i);
+        }
+    }
+    assert!(
+        received.len() as u64 > written_before,
+        "the close wrote nothing of the cut batch ({written_before} written before the drop)"
+    );
+    let handed_back_but_received: Vec<_> = received.difference(&written).collect();
+    let written_but_not_received: Vec<_> = written.difference(&received).collect();
+    assert!(
+        handed_back_but_received.is_empty() && written_but_not_received.is_empty(),
+        "received {} messages, {} resolved Ok; handed back although received: {:?}; \
+         Ok although not received: {:?}",
+        received.len(),
+        written.len(),
+        handed_back_but_received,
+        written_but_not_received
+    );
 }
