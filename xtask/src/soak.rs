@@ -3,7 +3,8 @@
 //! (echo clients on resilient connections, RPC clients, open-model load) through the proxies
 //! while the fault schedule (`soak/faults.rs`) runs on their control APIs, and samples the
 //! resident memory of the servers, the proxies and the client every second. Judges the run
-//! (`soak/verdict.rs`): nothing lost silently, nothing wrong, no process died, and no server
+//! (`soak/verdict.rs`): nothing lost silently, nothing wrong, no RPC call timed out (their
+//! timeout outlasts every fault) or failed unexplained, no process died, and no server
 //! or client grew by more than `--max-growth-mib` after the warm-up (least-squares slope ×
 //! window, `soak/memory.rs`). Writes `target/soak/report.json` and the processes' logs there.
 
@@ -29,6 +30,10 @@ use memory::Series;
 
 /// The client's longest wait for outstanding echoes after it stops sending.
 const DRAIN: Duration = Duration::from_secs(20);
+/// Each RPC call's timeout: longer than the longest outage the fault schedule can cause
+/// (a 2.5 s black hole, found by the 1 s + 1 s heartbeat, then a 3 s connect timeout and a
+/// backoff of at most 2 s), so a call that times out was lost, and the verdict says so.
+pub(crate) const RPC_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long past its drain the client may take before it is killed.
 const CLIENT_GRACE: Duration = Duration::from_secs(30);
 /// How long a server may take to stop once its stdin is closed.
@@ -89,6 +94,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 
     let duration = humantime::format_duration(args.duration).to_string();
     let drain = humantime::format_duration(DRAIN).to_string();
+    let rpc_timeout = humantime::format_duration(RPC_TIMEOUT).to_string();
     let (echo_clients, rpc_clients) = (args.echo_clients.to_string(), args.rpc_clients.to_string());
     let client_args = [
         "soak",
@@ -104,6 +110,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         &duration,
         "--drain",
         &drain,
+        "--rpc-timeout",
+        &rpc_timeout,
     ];
     let mut client = Client::start(&ws_bench, &client_args, &out)?;
     let mut servers = [echo, rpc, echo_proxy, rpc_proxy];

@@ -130,7 +130,7 @@ fn soak_accounts_for_every_message_and_call_across_cuts() {
     assert!(count(echo_counts, "reconnects") >= 2, "{summary}");
 
     let rpc_counts = &summary["rpc"];
-    let resolved: u64 = ["ok", "wrong", "errors", "timeouts", "lost"]
+    let resolved: u64 = ["ok", "wrong", "interrupted", "errors", "timeouts", "lost"]
         .iter()
         .map(|key| count(rpc_counts, key))
         .sum();
@@ -144,4 +144,58 @@ fn soak_accounts_for_every_message_and_call_across_cuts() {
     assert!(count(rpc_counts, "reconnects") >= 1, "{summary}");
     assert_eq!(summary["ok"], true, "{summary}");
     assert!(summary["echo"]["latency"]["p99_us"].as_f64().unwrap() > 0.0);
+}
+
+/// Runs `ws-bench soak` with `args` to its end; returns its exit code and summary line.
+fn soak_to_end(args: &[&str]) -> (Option<i32>, Value) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ws-bench"))
+        .arg("soak")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ws-bench starts");
+    let status = child
+        .wait_timeout(LINE_TIMEOUT)
+        .unwrap()
+        .expect("ws-bench soak ends in time");
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let summary = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|value| value["event"] == "summary")
+        .expect("a summary line");
+    (status.code(), summary)
+}
+
+/// An "RPC server" that answers nothing (an echo server sends each request back, which
+/// answers no call): every call ends in its timeout. A request the client lost would end the
+/// same way, so a run in which no call was answered must not pass.
+#[test]
+fn a_soak_in_which_no_call_is_answered_fails() {
+    let silent = TestServer::start("echo");
+    let (code, summary) = soak_to_end(&[
+        "--rpc-url",
+        silent.url(),
+        "--rpc-clients",
+        "1",
+        "--rpc-timeout",
+        "300ms",
+        "--duration",
+        "1s",
+        "--drain",
+        "1s",
+    ]);
+    let rpc = &summary["rpc"];
+    assert!(count(rpc, "calls") > 5, "{summary}");
+    assert_eq!(count(rpc, "timeouts"), count(rpc, "calls"), "{summary}");
+    assert_eq!(summary["ok"], false, "{summary}");
+    assert_eq!(code, Some(3), "{summary}");
 }

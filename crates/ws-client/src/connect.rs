@@ -99,6 +99,9 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
         };
         let upgraded = handshake::upgrade(&mut socket, &request).await?;
         let (read, write) = wire::socket::split(socket);
+        let tls = matches!(write, tokio_util::either::Either::Right(_));
+        let mut outbound = Outbound::new(write, Role::Client);
+        outbound.set_buffering_io(tls);
         let limits = ReadLimits {
             message: config.max_message_size,
             frame: config.max_frame_size,
@@ -106,7 +109,7 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
         };
         Ok(Established {
             inbound: Inbound::new(read, upgraded.buffered, limits, Role::Client),
-            outbound: Outbound::new(write, Role::Client),
+            outbound,
             subprotocol: upgraded.subprotocol,
         })
     };

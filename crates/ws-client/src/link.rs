@@ -165,17 +165,31 @@ pub(crate) async fn send_slice(
     data: &[u8],
     flush: bool,
 ) -> Result<(), Error> {
+    encode_slice(out, link, message_type, data).await?;
+    finish_send(out, link, flush).await
+}
+
+/// The first half of [`send_slice`]: waits for room, then encodes the frame, and returns
+/// the position of its last byte in the connection's output
+/// ([`Outbound::encoded_total`]). Nothing is awaited after the frame is encoded, so a
+/// caller that gets the position back always learns where an encoded frame ends.
+pub(crate) async fn encode_slice(
+    out: &mut Outbound,
+    link: &Link,
+    message_type: MessageType,
+    data: &[u8],
+) -> Result<u64, Error> {
     check(link, message_type, data)?;
     if !out.has_room(link.write_buffer_size) {
         flush_bounded(out, link).await?;
     }
     begin(link, message_type)?;
     out.encode(message_type, data);
-    finish_send(out, link, flush).await
+    Ok(out.encoded_total())
 }
 
 /// After a frame is encoded: writes the buffer out if asked or if it is full.
-async fn finish_send(out: &mut Outbound, link: &Link, flush: bool) -> Result<(), Error> {
+pub(crate) async fn finish_send(out: &mut Outbound, link: &Link, flush: bool) -> Result<(), Error> {
     if flush || out.pending() >= link.write_buffer_size {
         flush_bounded(out, link).await?;
     }

@@ -131,18 +131,25 @@ impl OutboundGuard<'_> {
         link::send_queued(&mut self.outbound, self.link, rest).await
     }
 
-    /// Queues a borrowed payload without flushing (as [`WsSender::queue_slice`]).
-    pub(crate) async fn queue_slice(
+    /// Encodes a borrowed payload once there is room, without flushing; returns the
+    /// position of the frame's last byte (see `link::encode_slice`). Follow it with
+    /// [`flush_if_full`](Self::flush_if_full), as [`WsSender::queue_slice`] does.
+    pub(crate) async fn encode_slice(
         &mut self,
         message_type: MessageType,
         data: &[u8],
-    ) -> Result<(), Error> {
-        link::send_slice(&mut self.outbound, self.link, message_type, data, false).await
+    ) -> Result<u64, Error> {
+        link::encode_slice(&mut self.outbound, self.link, message_type, data).await
     }
 
-    /// See [`Outbound::encoded_total`](crate::wire::Outbound::encoded_total).
-    pub(crate) fn encoded_total(&self) -> u64 {
-        self.outbound.encoded_total()
+    /// Writes the buffer out if it has reached the write buffer size.
+    pub(crate) async fn flush_if_full(&mut self) -> Result<(), Error> {
+        link::finish_send(&mut self.outbound, self.link, false).await
+    }
+
+    /// See [`Outbound::count_records`](crate::wire::Outbound::count_records).
+    pub(crate) fn count_records(&mut self) {
+        self.outbound.count_records();
     }
 
     /// See [`Outbound::written_total`](crate::wire::Outbound::written_total).

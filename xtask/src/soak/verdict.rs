@@ -50,6 +50,15 @@ pub(crate) fn judge(inputs: &Inputs<'_>) -> Verdict {
         Some(summary) => {
             let reported = summary["problems"].as_array().into_iter().flatten();
             problems.extend(reported.filter_map(Value::as_str).map(str::to_owned));
+            // The calls' timeout outlasts every fault of the schedule: a call that timed out
+            // was lost (a request dropped on the way ends exactly so).
+            let timeouts = summary["rpc"]["timeouts"].as_u64().unwrap_or(0);
+            if timeouts > 0 {
+                problems.push(format!(
+                    "{timeouts} RPC calls timed out ({}, longer than any fault): lost",
+                    shown(super::RPC_TIMEOUT)
+                ));
+            }
             let cuts = observed.faults[0] + observed.faults[3];
             let clients = summary["echo"]["clients"].as_u64().unwrap_or(0);
             if cuts > 0 && clients > 0 && summary["echo"]["reconnects"] == 0 {
@@ -228,12 +237,13 @@ fn table(
     );
     let _ = writeln!(
         out,
-        "rpc   {} clients x {}/s: calls {}, ok {}, errors {}, timeouts {}, wrong {}, lost {}; \
-         reconnects {}; latency p50 {}, p99 {}",
+        "rpc   {} clients x {}/s: calls {}, ok {}, interrupted {}, errors {}, timeouts {}, \
+         wrong {}, lost {}; reconnects {}; latency p50 {}, p99 {}",
         n(&rpc["clients"]),
         rpc["rate_per_client"],
         n(&rpc["calls"]),
         n(&rpc["ok"]),
+        n(&rpc["interrupted"]),
         n(&rpc["errors"]),
         n(&rpc["timeouts"]),
         n(&rpc["wrong"]),
@@ -262,7 +272,7 @@ pub(crate) fn progress_line(progress: &Value, series: &[Series]) -> String {
     let (echo, rpc) = (&progress["echo"], &progress["rpc"]);
     let mut line = format!(
         "[{:>4.0} s] echo sent {} delivered {} unresolved {} failed {} reconnects {} | \
-         rpc calls {} ok {} errors {} timeouts {} | RSS MiB",
+         rpc calls {} ok {} interrupted {} errors {} timeouts {} | RSS MiB",
         progress["t_s"].as_f64().unwrap_or(0.0),
         echo["sent"],
         echo["delivered"],
@@ -271,6 +281,7 @@ pub(crate) fn progress_line(progress: &Value, series: &[Series]) -> String {
         echo["reconnects"],
         rpc["calls"],
         rpc["ok"],
+        rpc["interrupted"],
         rpc["errors"],
         rpc["timeouts"],
     );
@@ -294,4 +305,55 @@ fn latency(us: &Value) -> String {
 
 fn shown(duration: Duration) -> String {
     humantime::format_duration(duration).to_string()
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    /// The verdict on a run whose client printed `summary` and exited 0, with one cut.
+    fn judged(summary: Value) -> Verdict {
+        let observed = Observed {
+            faults: [1, 0, 0, 0],
+            summary: Some(summary),
+            client_status: Some(ExitStatus::from_raw(0)),
+            problems: Vec::new(),
+        };
+        judge(&Inputs {
+            duration: Duration::from_secs(20),
+            warm_up: Duration::from_secs(30),
+            max_growth: MIB,
+            release: false,
+            observed: &observed,
+            series: &[],
+            stops: &[],
+            wall_time: Duration::from_secs(25),
+        })
+    }
+
+    fn summary(rpc_timeouts: u64) -> Value {
+        json!({
+            "echo": { "clients": 1, "reconnects": 1 },
+            "rpc": { "calls": 10, "ok": 10 - rpc_timeouts, "timeouts": rpc_timeouts },
+            "problems": [],
+        })
+    }
+
+    /// The soak's calls wait longer than any fault of its schedule lasts: one that timed
+    /// out was lost, and a run with one fails.
+    #[test]
+    fn a_call_that_timed_out_fails_the_run() {
+        assert_eq!(judged(summary(0)).problems, Vec::<String>::new());
+        let verdict = judged(summary(3));
+        assert!(
+            verdict
+                .problems
+                .iter()
+                .any(|p| p.contains("3 RPC calls timed out")),
+            "{:?}",
+            verdict.problems
+        );
+    }
 }

@@ -2,9 +2,13 @@
 //! rate (open model), for a given time, meant to run through `test-servers chaos` while
 //! faults are injected (`cargo xtask soak` does that). Every message and call is accounted
 //! for: an echo message ends delivered (its echo came back), failed (handed back to its
-//! sender) or lost (neither, after the drain); a call ends answered, wrong, failed, timed out
-//! or lost. Prints a `progress` JSON line every second and a `summary` line at the end, on
-//! stdout; `ok` in the summary is false when anything was lost, corrupted or wrong.
+//! sender) or lost (neither, after the drain); a call ends answered, wrong, interrupted (a
+//! non-idempotent call cut by a drop), failed, timed out or lost. Prints a `progress` JSON
+//! line every second and a `summary` line at the end, on stdout; `ok` in the summary is false
+//! when anything was lost, corrupted or wrong, a call failed with an error a fault does not
+//! explain, or calls were made and none was answered. A call's timeout is not judged here
+//! (a fault longer than the timeout explains it): `cargo xtask soak` gives calls a timeout
+//! longer than any of its faults and judges them.
 
 mod echo;
 mod rpc;
@@ -144,11 +148,22 @@ fn summary(args: &SoakArgs, tally: &Tally, drain: Duration) -> Value {
         (get(&echo.corrupt), "corrupt echoes"),
         (get(&rpc.lost), "RPC calls lost"),
         (get(&rpc.wrong), "wrong RPC answers"),
+        (
+            get(&rpc.errors),
+            "RPC calls failed with an error other than an interrupted echo",
+        ),
         (rpc.in_flight(), "RPC calls unresolved"),
     ] {
         if count > 0 {
             problems.push(format!("{count} {what}"));
         }
+    }
+    // A lost request ends in its call's timeout: a run that answered nothing passes nothing.
+    if get(&rpc.calls) > 0 && get(&rpc.ok) == 0 {
+        problems.push(format!(
+            "none of {} RPC calls was answered",
+            get(&rpc.calls)
+        ));
     }
     let mut echo_json = tally.echo_json();
     echo_json["lost"] = lost.into();

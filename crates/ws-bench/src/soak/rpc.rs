@@ -5,7 +5,8 @@
 //!
 //! The client runs on a resilient connection (`RpcClient::connect_resilient`): `add` calls
 //! are marked idempotent (sent again after a reconnect), `echo` calls are not (a drop under
-//! them fails them with `CallInterrupted`, counted as an error, never as lost).
+//! them fails them with `CallInterrupted`, counted as interrupted, never as lost). Any other
+//! error is counted apart: nothing in a fault should cause one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,8 @@ pub(crate) struct RpcPlan {
 enum Outcome {
     Ok(Duration),
     Wrong(Value),
+    /// A non-idempotent call cut by a drop (`CallInterrupted`): what a fault may do.
+    Interrupted,
     Failed(Error),
     TimedOut,
     Lost,
@@ -149,6 +152,7 @@ async fn call(client: RpcClient, id: u32, n: u64, intended: Instant, limit: Dura
     match timeout(limit + LOST_MARGIN, answer).await {
         Err(_) => Outcome::Lost,
         Ok(Err(Error::CallTimeout { .. })) => Outcome::TimedOut,
+        Ok(Err(Error::CallInterrupted)) if !options.idempotent => Outcome::Interrupted,
         Ok(Err(e)) => Outcome::Failed(e),
         Ok(Ok(response)) => match response.into_result() {
             Ok(result) if result == expected => Outcome::Ok(intended.elapsed()),
@@ -170,6 +174,7 @@ fn count(tally: &Tally, outcome: Outcome) {
             bump(&rpc.wrong);
             eprintln!("note: a call got a wrong answer: {result}");
         }
+        Outcome::Interrupted => bump(&rpc.interrupted),
         Outcome::Failed(e) => {
             bump(&rpc.errors);
             if get(&rpc.errors) <= 3 {

@@ -48,8 +48,8 @@ impl EchoTally {
     }
 }
 
-/// The RPC clients' calls: each call ends as exactly one of `ok`, `wrong`, `errors`,
-/// `timeouts` or `lost`.
+/// The RPC clients' calls: each call ends as exactly one of `ok`, `wrong`, `interrupted`,
+/// `errors`, `timeouts` or `lost`.
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct RpcTally {
     /// Calls made.
@@ -58,7 +58,9 @@ pub(crate) struct RpcTally {
     pub(crate) ok: AtomicU64,
     /// Answered with a result that is not the one expected.
     pub(crate) wrong: AtomicU64,
-    /// Failed with an error (an error object, the connection lost, not connected).
+    /// Non-idempotent calls failed with `CallInterrupted` (a drop under them).
+    pub(crate) interrupted: AtomicU64,
+    /// Failed with any other error (an error object, the connection lost, not connected).
     pub(crate) errors: AtomicU64,
     /// Failed with the call's own timeout.
     pub(crate) timeouts: AtomicU64,
@@ -74,6 +76,7 @@ impl RpcTally {
         let done = [
             &self.ok,
             &self.wrong,
+            &self.interrupted,
             &self.errors,
             &self.timeouts,
             &self.lost,

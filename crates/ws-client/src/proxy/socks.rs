@@ -128,8 +128,8 @@ mod tests {
     #[test]
     fn every_socks_failure_has_a_kind_and_words() {
         use tokio_socks::Error as E;
-        let open = parse("socks5://127.0.0.1:1080").unwrap();
-        let guarded = parse("socks5://u:p@127.0.0.1:1080").unwrap();
+        let open = parse("socks5://proxy.invalid:1080").unwrap();
+        let guarded = parse("socks5://u:p@proxy.invalid:1080").unwrap();
         let eof = || E::Io(std::io::ErrorKind::UnexpectedEof.into());
         let reset = || E::Io(std::io::ErrorKind::ConnectionReset.into());
         let cases: Vec<(E, &Endpoint, bool, ProxyFailure, &str)> = vec![

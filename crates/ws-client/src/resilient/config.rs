@@ -140,7 +140,7 @@ mod tests {
     /// Each value that cannot work is refused with a message naming it; the defaults pass.
     #[test]
     fn values_that_cannot_work_are_refused_by_name() {
-        let base = ResilientConfig::new("ws://127.0.0.1:1/");
+        let base = ResilientConfig::new("ws://server.invalid/");
         assert!(base.check().is_ok());
         let refused = |config: ResilientConfig, named: &str| match config.check() {
             Err(Error::InvalidConfig(text)) => assert!(text.contains(named), "{text}"),
@@ -178,7 +178,7 @@ mod tests {
         let config = ResilientConfig {
             classify: Some(Arc::new(|_: &Error, class| class)),
             metrics_labels: vec![("peer".into(), "prices".into())],
-            ..ResilientConfig::new("ws://127.0.0.1:1/")
+            ..ResilientConfig::new("ws://server.invalid/")
         };
         let shown = format!("{config:?}");
         for part in [

@@ -19,8 +19,8 @@
 //! One background task (`tokio::spawn`) per resilient connection owns the current
 //! connection's halves. While a connection is up it runs three loops side by side (one
 //! task, no further spawns): the **writer** (the outage queue first, then the messages
-//! handed over; those already waiting, up to 64 messages or 256 KiB, go out with one
-//! flush), the **reader** (data messages into the
+//! handed over, those already waiting gathered into one flushed write: up to 64 messages
+//! or 256 KiB), the **reader** (data messages into the
 //! receive buffer, pongs to the heartbeat; pings are answered by the connection) and the
 //! **heartbeat** timer. So pings go out and a dead peer is detected even when nobody calls
 //! `receive`. Between connections the same task waits out the backoff and connects, while
@@ -75,11 +75,16 @@
 //! messages sent while down wait in order and go out after the reconnect before anything
 //! newer; beyond either bound they come back at once with
 //! [`Error::OutageQueueFull`](crate::Error::OutageQueueFull), and when the policy gives up
-//! every queued message comes back with the final error. A message whose write was cut by
-//! the drop goes back to the head of the queue, and is not sent twice: of a batch written
-//! with one flush, the messages whose frames the socket took whole count as written, the
-//! rest (the peer cannot have received them whole) go back in order. With [`QueuePolicy::FailFast`] messages sent while
-//! down come back at once with [`Error::ConnectionDown`](crate::Error::ConnectionDown).
+//! every queued message comes back with the final error. When the drop cuts a write, the
+//! messages of that write whose frames the socket took whole count as written; the others
+//! go back to the head of the queue, in order, and are written again after the reconnect
+//! (none twice: the peer cannot have received a frame the socket did not take whole). Over
+//! TLS only what reached the socket counts, not what the TLS layer still buffered. At a
+//! shutdown (the connection dropped) the close handshake first writes out what a cut write
+//! left buffered; what it could not write is handed back. With [`QueuePolicy::FailFast`]
+//! messages sent while down come back at once with
+//! [`Error::ConnectionDown`](crate::Error::ConnectionDown), and those of a cut write that
+//! were not written come back with the drop's error.
 //!
 //! "Written" is all the client can know: the bytes reached this host's TCP send buffer. A
 //! message written just before a drop (and before the drop was noticed) may never reach the

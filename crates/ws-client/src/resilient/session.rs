@@ -42,6 +42,9 @@ pub(crate) async fn run(
         Ok(halves) => halves,
         Err(error) => return SessionEnd::Lost(error),
     };
+    // Which messages of a cut batch the socket took is read from the write side's counts:
+    // over TLS they must only count what reached the socket, not what TLS buffered.
+    sender.lock().await.count_records();
     let live = Liveness::new(Instant::now());
     let heartbeat = task.config.heartbeat;
     let close_timeout = task.config.transport.close_timeout;
@@ -94,12 +97,9 @@ pub(crate) async fn run(
             SessionEnd::Lost(error)
         }
         Ended::Stop(stop) => {
-            // Only a shutdown can cut a write; the queue is handed back when the task ends.
-            let written = sender.lock().await.written_total();
-            let unwritten = inflight.settle(written, &task.shared.metrics);
-            for outgoing in unwritten.into_iter().rev() {
-                task.queue.push_front(outgoing);
-            }
+            // Only a shutdown can cut a write. The close frame goes out after what the cut
+            // batch left in the write buffer, so which of its messages were written is known
+            // only after the close; the rest is handed back when the task ends.
             let closed = close(&sender, &mut receiver, &task.incoming, generation);
             let result = match tokio::time::timeout(close_timeout, closed).await {
                 Ok(result) => result,
@@ -107,6 +107,11 @@ pub(crate) async fn run(
                     after: close_timeout,
                 }),
             };
+            let written = sender.lock().await.written_total();
+            let unwritten = inflight.settle(written, &task.shared.metrics);
+            for outgoing in unwritten.into_iter().rev() {
+                task.queue.push_front(outgoing);
+            }
             SessionEnd::Stopped(stop, result)
         }
     }
@@ -210,10 +215,15 @@ async fn write(
         let mut sink = sender.lock().await;
         for (outgoing, end) in &mut inflight.0 {
             let message = outgoing.message();
-            if let Err(error) = sink.queue_slice(message.message_type, &message.data).await {
+            // The frame's end is noted as it is encoded, before any flush that could be cut:
+            // whoever writes the buffer out later (the close at a shutdown) writes it whole.
+            match sink.encode_slice(message.message_type, &message.data).await {
+                Ok(at) => *end = Some(at),
+                Err(error) => return Ended::Lost(error),
+            }
+            if let Err(error) = sink.flush_if_full().await {
                 return Ended::Lost(error);
             }
-            *end = Some(sink.encoded_total());
         }
         if let Err(error) = sink.flush().await {
             return Ended::Lost(error);

@@ -23,6 +23,10 @@ pub const OWNED_PAYLOAD_FROM: usize = 16 << 10;
 /// A buffer grown past this is released once written, so a burst does not leave a large
 /// buffer behind on an idle connection.
 const KEEP_BUFFER_UP_TO: usize = 256 << 10;
+/// With [`Outbound::count_records`], most bytes handed to a TLS writer at a time: one TLS
+/// record's worth of plaintext (rustls's largest fragment), so that each write is one
+/// record, which reaches the socket whole or not at all as far as the peer can read.
+const TLS_RECORD: usize = 16 << 10;
 
 /// The write side of a connection: a socket (or its write half) and the frames encoded
 /// for it. Frames are masked when the role is [`Role::Client`].
@@ -42,6 +46,13 @@ pub struct Outbound<W = WriteHalf> {
     /// frame whose last byte is at or below `written_total` has left the process.
     encoded_total: u64,
     written_total: u64,
+    /// `io` keeps bytes it took in a buffer of its own before the socket has them (TLS).
+    buffering_io: bool,
+    /// Exact `written_total` over a buffering `io` (see [`count_records`](Self::count_records)).
+    records: bool,
+    /// Bytes `io` took that are not known to have reached the socket yet (their record's
+    /// flush has not completed); counted in `written_total` once it has.
+    unconfirmed: u64,
 }
 
 impl<W: AsyncWrite + Unpin> Outbound<W> {
@@ -57,7 +68,26 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             next_key: MASK_KEYS_PER_DRAW,
             encoded_total: 0,
             written_total: 0,
+            buffering_io: false,
+            records: false,
+            unconfirmed: 0,
         }
+    }
+
+    /// Says that `io` keeps what it takes in a buffer of its own before the socket has it,
+    /// as a TLS stream does: bytes it took are not yet written (see
+    /// [`count_records`](Self::count_records)).
+    pub fn set_buffering_io(&mut self, buffering: bool) {
+        self.buffering_io = buffering;
+    }
+
+    /// Makes [`written_total`](Self::written_total) exact over a buffering `io` (TLS): at
+    /// most one record's worth of plaintext is handed over at a time, and its bytes count
+    /// as written only once `io`'s flush has pushed them to the socket. Costs a system call
+    /// per 16 KiB of a large burst, so only a caller that needs the count turns it on (the
+    /// resilient connection). Without a buffering `io` it changes nothing.
+    pub fn count_records(&mut self) {
+        self.records = self.buffering_io;
     }
 
     /// Bytes of frames encoded since the start: right after a frame is encoded, the
@@ -68,6 +98,8 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
 
     /// Bytes the socket has taken since the start. A frame whose end (see
     /// [`encoded_total`](Self::encoded_total)) is at or below this has been written whole.
+    /// Over a buffering `io` (TLS) this counts what `io` took, some of which may still sit
+    /// in its buffer, unless [`count_records`](Self::count_records) is on.
     pub fn written_total(&self) -> u64 {
         self.written_total
     }
@@ -165,19 +197,35 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
     /// Writes out everything encoded, then flushes the socket (TLS needs it).
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         loop {
+            // Counting records: the last one goes out before the next is handed over.
+            self.poll_confirm(cx)?;
+            if self.unconfirmed > 0 {
+                return Poll::Pending;
+            }
+            let limit = if self.records { TLS_RECORD } else { usize::MAX };
             let head = &self.buffer[self.written..];
+            let head = &head[..head.len().min(limit)];
             let n = match &self.owned {
                 None if head.is_empty() => break,
                 None => std::task::ready!(Pin::new(&mut self.io).poll_write(cx, head))?,
+                Some((_, _)) if head.len() == limit => {
+                    std::task::ready!(Pin::new(&mut self.io).poll_write(cx, head))?
+                }
                 Some((data, at)) => {
-                    let slices = [IoSlice::new(head), IoSlice::new(&data[*at..])];
+                    let rest = &data[*at..];
+                    let rest = &rest[..rest.len().min(limit - head.len())];
+                    let slices = [IoSlice::new(head), IoSlice::new(rest)];
                     std::task::ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices))?
                 }
             };
             if n == 0 {
                 return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
             }
-            self.written_total += n as u64;
+            if self.records {
+                self.unconfirmed += n as u64;
+            } else {
+                self.written_total += n as u64;
+            }
             let from_head = n.min(head.len());
             self.written += from_head;
             if let Some((data, at)) = &mut self.owned {
@@ -192,7 +240,21 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         if self.buffer.capacity() > KEEP_BUFFER_UP_TO {
             self.buffer = Vec::new();
         }
-        Pin::new(&mut self.io).poll_flush(cx)
+        std::task::ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+        self.written_total += std::mem::take(&mut self.unconfirmed);
+        Poll::Ready(Ok(()))
+    }
+
+    /// Counting records, with bytes handed to `io` not known to be out: flushes `io`, and
+    /// counts them written once that completed. `Pending` leaves them unconfirmed.
+    fn poll_confirm(&mut self, cx: &mut Context<'_>) -> std::io::Result<()> {
+        if self.unconfirmed > 0 {
+            if let Poll::Ready(result) = Pin::new(&mut self.io).poll_flush(cx) {
+                result?;
+                self.written_total += std::mem::take(&mut self.unconfirmed);
+            }
+        }
+        Ok(())
     }
 
     /// Flushes as far as the socket takes bytes right now; `Ok(true)` when all went out.

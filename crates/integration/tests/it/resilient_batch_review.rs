@@ -1,0 +1,220 @@
+//! Review of the resilient writer's batches (several messages gathered into one flush, the
+//! bytes the socket took deciding which messages of a cut batch count as written): over TLS,
+//! where the TLS layer buffers what it has taken, and at a shutdown that cuts a batch.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use ws_client::MessageType;
+use ws_client::resilient::{
+    Event, HeartbeatConfig, QueuePolicy, ResilientConfig, ResilientConnection,
+};
+
+use crate::raw_peer::RawServer;
+use crate::resilient_support::{quick_policy, wait_for};
+use crate::support::within;
+use crate::tls_peer::TlsServer;
+
+/// Messages sent: far more than the socket buffers hold, so a flush stalls part-way
+/// through a batch.
+const COUNT: u32 = 2_000;
+/// Each message's size: small enough to be gathered many to a flush.
+const SIZE: usize = 4096;
+
+/// The sequence number a [`numbered`] message carries.
+fn number(message: &ws_client::Message) -> u32 {
+    u32::from_be_bytes(message.data[..4].try_into().expect("4 bytes"))
+}
+
+/// Message `i`: its number, then filler to `len` bytes.
+fn numbered(i: u32, len: usize) -> Vec<u8> {
+    let mut data = vec![0xA5; len];
+    data[..4].copy_from_slice(&i.to_be_bytes());
+    data
+}
+
+/// A heartbeat short enough to end a stalled connection soon, and an outage queue with room
+/// for every message, so none comes back and each must arrive.
+fn cut_config(config: ResilientConfig) -> ResilientConfig {
+    ResilientConfig {
+        heartbeat: Some(HeartbeatConfig {
+            interval: Duration::from_millis(300),
+            timeout: Duration::from_millis(300),
+        }),
+        reconnect: quick_policy(),
+        queue: QueuePolicy::Queue {
+            max_messages: 4096,
+            max_bytes: 64 << 20,
+        },
+        ..config
+    }
+}
+
+/// The TLS layer takes bytes into its own buffer (up to 64 KiB of records) before the socket
+/// has them: a message whose bytes were still there when the connection was declared dead
+/// never left the process, so it must be written again, not counted as written.
+#[tokio::test]
+async fn a_batch_cut_over_tls_resends_what_the_tls_layer_still_held() {
+    let server = TlsServer::bind_small_receive_buffer();
+    let config = cut_config(ResilientConfig {
+        transport: server.transport(),
+        ..ResilientConfig::new(server.transport().url)
+    });
+    let (connection, stalled) = within(async {
+        tokio::join!(
+            ResilientConnection::connect(config),
+            Box::pin(server.accept_peer())
+        )
+    })
+    .await;
+    let connection = connection.expect("connect over TLS");
+    let mut events = connection.events();
+    let mut deliveries = Vec::new();
+    for i in 0..COUNT {
+        deliveries.push(within(connection.enqueue(numbered(i, SIZE))).await.unwrap());
+    }
+    match wait_for(&mut events, |e| matches!(e, Event::Disconnected { .. })).await {
+        Event::Disconnected { error, .. } => {
+            assert!(
+                matches!(*error, ws_client::Error::PeerDead { .. }),
+                "{error:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // What the first socket took reaches the stalled peer once it reads: the client's kernel
+    // still delivers it, then its FIN. A record cut short at the end is not readable.
+    let mut stalled = stalled;
+    let mut first = Vec::new();
+    while let Some(message) = stalled.next_message().await {
+        if message.message_type == MessageType::Binary {
+            first.push(number(&message));
+        }
+    }
+    let mut healthy = server.accept_peer().await;
+    let mut second = Vec::new();
+    let started = Instant::now();
+    let expected_next = |first: &[u32], second: &[u32]| (first.len() + second.len()) as u32;
+    while expected_next(&first, &second) < COUNT {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{} / {}",
+            first.len(),
+            second.len()
+        );
+        let Some(message) = healthy.next_message().await else {
+            break;
+        };
+        match message.message_type {
+            MessageType::Binary => {
+                let n = number(&message);
+                second.push(n);
+                // A gap: the messages before `n` went neither to the first socket nor here.
+                if second.len() == 1 && first.last().map_or(0, |last| last + 1) != n {
+                    break;
+                }
+            }
+            MessageType::Ping => healthy.send(MessageType::Pong, &message.data).await,
+            _ => {}
+        }
+    }
+    assert!(!first.is_empty(), "the first socket took nothing");
+    let resumed = second.first().copied();
+    let all: Vec<u32> = first.iter().chain(&second).copied().collect();
+    assert!(
+        all == (0..COUNT).collect::<Vec<_>>(),
+        "each once, in order: the first socket had 0..={:?}, the second resumed at {resumed:?}",
+        first.last()
+    );
+    for delivery in deliveries {
+        within(delivery)
+            .await
+            .expect("written on one connection or the other");
+    }
+    assert_eq!(connection.metrics().messages_sent, u64::from(COUNT));
+}
+
+/// Dropping the connection while a batch's flush is stalled cuts the batch; the close that
+/// follows writes out what was left in the write buffer (whole frames of that batch) before
+/// its close frame. Those messages reached the peer: they must resolve `Ok`, not come back
+/// as unsent (`messages_failed` counts "handed back unsent"), or a caller that sends again
+/// what came back sends them twice.
+#[tokio::test]
+async fn a_batch_cut_by_a_shutdown_hands_back_only_what_the_close_did_not_write() {
+    let listener = RawServer::bind_small_receive_buffer();
+    let config = ResilientConfig {
+        heartbeat: None,
+        // Every message fits the channel: the enqueues do not wait for the stalled writer.
+        send_buffer: COUNT as usize,
+        reconnect: quick_policy(),
+        ..ResilientConfig::new(listener.url())
+    };
+    let (connection, peer) = within(async {
+        tokio::join!(ResilientConnection::connect(config), listener.accept_peer())
+    })
+    .await;
+    let connection = connection.expect("connect");
+    let mut deliveries = Vec::new();
+    for i in 0..COUNT {
+        deliveries.push(within(connection.enqueue(numbered(i, SIZE))).await.unwrap());
+    }
+    // The peer reads nothing: the writer stalls in a batch's flush. A stall cannot signal
+    // itself; wait until the count of messages written stops moving.
+    within(async {
+        let mut last = u64::MAX;
+        loop {
+            let now = connection.metrics().messages_sent;
+            if now == last && now > 0 {
+                break;
+            }
+            last = now;
+            tokio::time::sleep(Duration::from_millis(300)).await; // tidy:allow-sleep: a stall sends no event; this polls for the count to stop moving
+        }
+    })
+    .await;
+    let written_before = connection.metrics().messages_sent;
+    assert!(written_before < u64::from(COUNT), "nothing stalled");
+    drop(connection);
+    // Now the peer reads: the close handshake's write gets through, after what was left.
+    let mut peer = peer;
+    let mut received = BTreeSet::new();
+    loop {
+        let message = peer.next_message().await.expect("the client's close frame");
+        match message.message_type {
+            MessageType::Binary => {
+                assert!(
+                    received.insert(number(&message)),
+                    "twice: {}",
+                    number(&message)
+                );
+            }
+            MessageType::Close => {
+                peer.send(MessageType::Close, &message.data).await;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let mut written = BTreeSet::new();
+    for (i, delivery) in (0..COUNT).zip(deliveries) {
+        let outcome = within(delivery).await;
+        if outcome.is_ok() {
+            written.insert(i);
+        }
+    }
+    assert!(
+        received.len() as u64 > written_before,
+        "the close wrote nothing of the cut batch ({written_before} written before the drop)"
+    );
+    let handed_back_but_received: Vec<_> = received.difference(&written).collect();
+    let written_but_not_received: Vec<_> = written.difference(&received).collect();
+    assert!(
+        handed_back_but_received.is_empty() && written_but_not_received.is_empty(),
+        "received {} messages, {} resolved Ok; handed back although received: {:?}; \
+         Ok although not received: {:?}",
+        received.len(),
+        written.len(),
+        handed_back_but_received,
+        written_but_not_received
+    );
+}
