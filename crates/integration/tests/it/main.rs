@@ -27,7 +27,7 @@ mod proxy_env;
 mod raw_peer;
 mod real_proxies;
 mod resilient;
-mod resilient_batch_review;
+mod resilient_batch;
 mod resilient_chaos;
 mod resilient_faults;
 mod resilient_figures;

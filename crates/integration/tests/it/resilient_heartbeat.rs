@@ -5,9 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use ws_client::resilient::{
-    Event, HeartbeatConfig, QueuePolicy, ResilientConfig, ResilientConnection,
-};
+use ws_client::resilient::{Event, HeartbeatConfig, ResilientConfig, ResilientConnection};
 use ws_client::{Error, MessageType};
 
 use crate::raw_peer::{RawPeer, RawServer};
@@ -197,96 +195,4 @@ async fn a_caller_that_does_not_read_is_not_taken_for_a_dead_peer() {
     assert_eq!(connection.metrics().disconnects, 0);
     within(connection.close()).await.unwrap();
     within(serving).await.unwrap();
-}
-
-/// The sequence number a [`numbered`] message carries.
-fn number(message: &ws_client::Message) -> u32 {
-    u32::from_be_bytes(message.data[..4].try_into().expect("4 bytes"))
-}
-
-/// Message `i`: its number, then filler to `len` bytes.
-fn numbered(i: u32, len: usize) -> Vec<u8> {
-    let mut data = vec![0xA5; len];
-    data[..4].copy_from_slice(&i.to_be_bytes());
-    data
-}
-
-#[tokio::test]
-async fn a_batch_cut_by_a_dead_peer_resends_exactly_the_messages_the_socket_did_not_take() {
-    let listener = RawServer::bind_small_receive_buffer();
-    let config = ResilientConfig {
-        heartbeat: Some(HeartbeatConfig {
-            interval: Duration::from_millis(300),
-            timeout: Duration::from_millis(300),
-        }),
-        // Room for every message, so none comes back and each must arrive.
-        queue: QueuePolicy::Queue {
-            max_messages: 4096,
-            max_bytes: 64 << 20,
-        },
-        ..heartbeat_config(&listener.url())
-    };
-    let (connection, stalled) = within(async {
-        tokio::join!(ResilientConnection::connect(config), listener.accept_peer())
-    })
-    .await;
-    let connection = connection.expect("connect");
-    let mut events = connection.events();
-    // Far more than the socket buffers hold, in messages small enough to be gathered many
-    // to a flush: the flush stalls part-way through a batch.
-    const COUNT: u32 = 2_000;
-    let mut deliveries = Vec::new();
-    for i in 0..COUNT {
-        deliveries.push(within(connection.enqueue(numbered(i, 4096))).await.unwrap());
-    }
-    match wait_for(&mut events, |e| matches!(e, Event::Disconnected { .. })).await {
-        Event::Disconnected { error, .. } => {
-            assert!(matches!(*error, Error::PeerDead { .. }), "{error:?}");
-        }
-        other => panic!("{other:?}"),
-    }
-    // What the first socket took reaches the stalled peer once it reads (the client's
-    // kernel still delivers it), ending in the cut frame, if any.
-    let mut stalled = stalled;
-    let mut first = Vec::new();
-    while let Some(message) = stalled.next_message().await {
-        if message.message_type == MessageType::Binary {
-            first.push(number(&message));
-        }
-    }
-    let mut healthy = listener.accept_peer().await;
-    let mut second = Vec::new();
-    let started = Instant::now();
-    while second.len() + first.len() < COUNT as usize {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{} / {}",
-            first.len(),
-            second.len()
-        );
-        let message = healthy.next_message().await.expect("the rest, sent again");
-        match message.message_type {
-            MessageType::Binary => second.push(number(&message)),
-            MessageType::Ping => healthy.send(MessageType::Pong, &message.data).await,
-            _ => {}
-        }
-    }
-    assert!(
-        !first.is_empty() && !second.is_empty(),
-        "{} / {}",
-        first.len(),
-        second.len()
-    );
-    let all: Vec<u32> = first.iter().chain(&second).copied().collect();
-    assert_eq!(all, (0..COUNT).collect::<Vec<_>>(), "each once, in order");
-    for delivery in deliveries {
-        within(delivery)
-            .await
-            .expect("written on one connection or the other");
-    }
-    let metrics = connection.metrics();
-    assert_eq!(
-        (metrics.messages_sent, metrics.messages_failed),
-        (u64::from(COUNT), 0)
-    );
 }

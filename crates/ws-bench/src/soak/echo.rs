@@ -18,11 +18,10 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
+use ws_client::Message;
 use ws_client::resilient::{
-    Delivery, HeartbeatConfig, LinkStatus, ReconnectPolicy, ResilientConfig, ResilientConnection,
-    ResilientSender, SendFailed,
+    Delivery, HeartbeatConfig, LinkStatus, ResilientConnection, ResilientSender, SendFailed,
 };
-use ws_client::{Message, TransportConfig};
 
 use super::Plan;
 use super::tally::{EchoTally, Tally, bump};
@@ -63,21 +62,7 @@ pub(crate) async fn run(
     tally: Arc<Tally>,
 ) -> Result<()> {
     sleep_until(begin).await;
-    let config = ResilientConfig {
-        transport: TransportConfig {
-            connect_timeout: Duration::from_secs(3),
-            close_timeout: Duration::from_secs(2),
-            ..TransportConfig::new(echo.url.as_str())
-        },
-        reconnect: ReconnectPolicy {
-            max_delay: Duration::from_secs(2),
-            stable_after: Duration::from_secs(2),
-            ..ReconnectPolicy::default()
-        },
-        heartbeat: Some(echo.heartbeat),
-        retry_first_connect: true,
-        ..ResilientConfig::new(echo.url.as_str())
-    };
+    let config = super::resilient_config(&echo.url, echo.heartbeat);
     let mut connection = timeout(FIRST_CONNECT, ResilientConnection::connect(config))
         .await
         .with_context(|| format!("echo client {id}: no connection within {FIRST_CONNECT:?}"))?

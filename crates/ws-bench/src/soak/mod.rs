@@ -21,7 +21,8 @@ use anyhow::{Result, bail};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
-use ws_client::resilient::HeartbeatConfig;
+use ws_client::TransportConfig;
+use ws_client::resilient::{HeartbeatConfig, ReconnectPolicy, ResilientConfig};
 
 use crate::cli::SoakArgs;
 use echo::EchoPlan;
@@ -188,4 +189,24 @@ fn summary(args: &SoakArgs, tally: &Tally, drain: Duration) -> Value {
         "ok": problems.is_empty(),
         "problems": problems,
     })
+}
+
+/// How every soak client connects: quick reconnects (at most 2 s apart), the soak's
+/// heartbeat, and the first connect retried (the proxies may still be starting).
+pub(crate) fn resilient_config(url: &str, heartbeat: HeartbeatConfig) -> ResilientConfig {
+    ResilientConfig {
+        transport: TransportConfig {
+            connect_timeout: Duration::from_secs(3),
+            close_timeout: Duration::from_secs(2),
+            ..TransportConfig::new(url)
+        },
+        reconnect: ReconnectPolicy {
+            max_delay: Duration::from_secs(2),
+            stable_after: Duration::from_secs(2),
+            ..ReconnectPolicy::default()
+        },
+        heartbeat: Some(heartbeat),
+        retry_first_connect: true,
+        ..ResilientConfig::new(url)
+    }
 }

@@ -17,9 +17,9 @@ use futures_util::stream::FuturesUnordered;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout};
-use ws_client::resilient::{HeartbeatConfig, LinkStatus, ReconnectPolicy, ResilientConfig};
+use ws_client::Error;
+use ws_client::resilient::{HeartbeatConfig, LinkStatus};
 use ws_client::rpc::{CallOptions, RpcClient, RpcConfig};
-use ws_client::{Error, TransportConfig};
 
 use super::Plan;
 use super::tally::{Tally, bump, get};
@@ -95,21 +95,7 @@ pub(crate) async fn run(
 
 /// A resilient RPC client of `rpc.url`: quick reconnects, the soak's heartbeat.
 async fn connect(rpc: &RpcPlan) -> Result<RpcClient, Error> {
-    let config = ResilientConfig {
-        transport: TransportConfig {
-            connect_timeout: Duration::from_secs(3),
-            close_timeout: Duration::from_secs(2),
-            ..TransportConfig::new(rpc.url.as_str())
-        },
-        reconnect: ReconnectPolicy {
-            max_delay: Duration::from_secs(2),
-            stable_after: Duration::from_secs(2),
-            ..ReconnectPolicy::default()
-        },
-        heartbeat: Some(rpc.heartbeat),
-        retry_first_connect: true,
-        ..ResilientConfig::new(rpc.url.as_str())
-    };
+    let config = super::resilient_config(&rpc.url, rpc.heartbeat);
     RpcClient::connect_resilient(config, RpcConfig::default()).await
 }
 

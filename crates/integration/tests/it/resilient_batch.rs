@@ -1,19 +1,20 @@
-//! Review of the resilient writer's batches (several messages gathered into one flush, the
-//! bytes the socket took deciding which messages of a cut batch count as written): over TLS,
-//! where the TLS layer buffers what it has taken, and at a shutdown that cuts a batch.
+//! The resilient writer's batches (several messages gathered into one flush, the bytes the
+//! socket took deciding which messages of a cut batch count as written): cut by a dead peer
+//! over plain TCP and over TLS (where the TLS layer buffers what it has taken), and at a
+//! shutdown that cuts a batch.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use ws_client::MessageType;
 use ws_client::resilient::{
     Event, HeartbeatConfig, QueuePolicy, ResilientConfig, ResilientConnection,
 };
+use ws_client::{Message, MessageType};
 
-use crate::raw_peer::RawServer;
+use crate::raw_peer::{RawPeer, RawServer};
 use crate::resilient_support::{quick_policy, wait_for};
 use crate::support::within;
-use crate::tls_peer::TlsServer;
+use crate::tls_peer::{TlsPeer, TlsServer};
 
 /// Messages sent: far more than the socket buffers hold, so a flush stalls part-way
 /// through a batch.
@@ -50,24 +51,39 @@ fn cut_config(config: ResilientConfig) -> ResilientConfig {
     }
 }
 
-/// The TLS layer takes bytes into its own buffer (up to 64 KiB of records) before the socket
-/// has them: a message whose bytes were still there when the connection was declared dead
-/// never left the process, so it must be written again, not counted as written.
-#[tokio::test]
-async fn a_batch_cut_over_tls_resends_what_the_tls_layer_still_held() {
-    let server = TlsServer::bind_small_receive_buffer();
-    let config = cut_config(ResilientConfig {
-        transport: server.transport(),
-        ..ResilientConfig::new(server.transport().url)
-    });
-    let (connection, stalled) = within(async {
-        tokio::join!(
-            ResilientConnection::connect(config),
-            Box::pin(server.accept_peer())
-        )
-    })
-    .await;
-    let connection = connection.expect("connect over TLS");
+/// One end a cut test reads from: a plain or a TLS peer.
+trait Peer {
+    async fn next_message(&mut self) -> Option<Message>;
+    async fn send(&mut self, message_type: MessageType, data: &[u8]);
+}
+
+impl Peer for RawPeer {
+    async fn next_message(&mut self) -> Option<Message> {
+        RawPeer::next_message(self).await
+    }
+    async fn send(&mut self, message_type: MessageType, data: &[u8]) {
+        RawPeer::send(self, message_type, data).await;
+    }
+}
+
+impl Peer for TlsPeer {
+    async fn next_message(&mut self) -> Option<Message> {
+        TlsPeer::next_message(self).await
+    }
+    async fn send(&mut self, message_type: MessageType, data: &[u8]) {
+        TlsPeer::send(self, message_type, data).await;
+    }
+}
+
+/// Sends [`COUNT`] numbered messages on `connection` to a `stalled` peer that reads nothing
+/// until the heartbeat declares it dead, then reads what the first socket took and what the
+/// reconnected one (`healthy`, answering pings) brings: together, each message once and in
+/// order, every delivery `Ok`.
+async fn cut_and_resume<S: Peer, H: Peer>(
+    connection: ResilientConnection,
+    mut stalled: S,
+    healthy: impl Future<Output = H>,
+) {
     let mut events = connection.events();
     let mut deliveries = Vec::new();
     for i in 0..COUNT {
@@ -83,19 +99,18 @@ async fn a_batch_cut_over_tls_resends_what_the_tls_layer_still_held() {
         other => panic!("{other:?}"),
     }
     // What the first socket took reaches the stalled peer once it reads: the client's kernel
-    // still delivers it, then its FIN. A record cut short at the end is not readable.
-    let mut stalled = stalled;
+    // still delivers it, then its FIN. A frame (or TLS record) cut short at the end is not
+    // readable.
     let mut first = Vec::new();
     while let Some(message) = stalled.next_message().await {
         if message.message_type == MessageType::Binary {
             first.push(number(&message));
         }
     }
-    let mut healthy = server.accept_peer().await;
+    let mut healthy = within(healthy).await;
     let mut second = Vec::new();
     let started = Instant::now();
-    let expected_next = |first: &[u32], second: &[u32]| (first.len() + second.len()) as u32;
-    while expected_next(&first, &second) < COUNT {
+    while first.len() + second.len() < COUNT as usize {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "{} / {}",
@@ -131,7 +146,47 @@ async fn a_batch_cut_over_tls_resends_what_the_tls_layer_still_held() {
             .await
             .expect("written on one connection or the other");
     }
-    assert_eq!(connection.metrics().messages_sent, u64::from(COUNT));
+    let metrics = connection.metrics();
+    assert_eq!(
+        (metrics.messages_sent, metrics.messages_failed),
+        (u64::from(COUNT), 0)
+    );
+}
+
+/// A flush stalled part-way through a batch and cut by a dead peer: the messages whose
+/// frames the socket took whole count as written (the peer gets them from the kernel), the
+/// others are written again after the reconnect, none twice.
+#[tokio::test]
+async fn a_batch_cut_by_a_dead_peer_resends_exactly_the_messages_the_socket_did_not_take() {
+    let listener = RawServer::bind_small_receive_buffer();
+    let config = cut_config(ResilientConfig::new(listener.url()));
+    let (connection, stalled) = within(async {
+        tokio::join!(ResilientConnection::connect(config), listener.accept_peer())
+    })
+    .await;
+    let connection = connection.expect("connect");
+    cut_and_resume(connection, stalled, listener.accept_peer()).await;
+}
+
+/// The TLS layer takes bytes into its own buffer (up to 64 KiB of records) before the socket
+/// has them: a message whose bytes were still there when the connection was declared dead
+/// never left the process, so it must be written again, not counted as written.
+#[tokio::test]
+async fn a_batch_cut_over_tls_resends_what_the_tls_layer_still_held() {
+    let server = TlsServer::bind_small_receive_buffer();
+    let config = cut_config(ResilientConfig {
+        transport: server.transport(),
+        ..ResilientConfig::new(server.transport().url)
+    });
+    let (connection, stalled) = within(async {
+        tokio::join!(
+            ResilientConnection::connect(config),
+            Box::pin(server.accept_peer())
+        )
+    })
+    .await;
+    let connection = connection.expect("connect over TLS");
+    cut_and_resume(connection, stalled, Box::pin(server.accept_peer())).await;
 }
 
 /// Dropping the connection while a batch's flush is stalled cuts the batch; the close that
