@@ -19,6 +19,7 @@ pub(crate) struct Established {
     pub(crate) inbound: Inbound,
     pub(crate) outbound: Outbound,
     pub(crate) subprotocol: Option<String>,
+    pub(crate) compression: Option<wire::DeflateParams>,
 }
 
 /// Connects to `url` with the limits and timeouts of `config`.
@@ -45,6 +46,7 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
         target: &parsed[url::Position::BeforePath..url::Position::AfterQuery],
         headers: &config.headers,
         subprotocols: &config.subprotocols,
+        compression: config.compression.as_ref(),
     };
 
     let proxy = proxy::choose(&config.proxy, &parsed)?;
@@ -108,6 +110,7 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
             inbound: Inbound::new(read, upgraded.buffered, limits, Role::Client),
             outbound: Outbound::new(write, Role::Client),
             subprotocol: upgraded.subprotocol,
+            compression: upgraded.compression,
         })
     };
     tokio::time::timeout_at(deadline, attempt)

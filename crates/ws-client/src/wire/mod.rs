@@ -14,13 +14,17 @@
 //! which adds the state machine, limits and timeouts on top.
 
 pub(crate) mod assembly;
+pub(crate) mod extension;
 pub(crate) mod frame;
 pub(crate) mod handshake;
 pub(crate) mod inbound;
+pub(crate) mod negotiate;
 pub(crate) mod outbound;
 pub(crate) mod socket;
 
+pub use crate::config::DeflateConfig;
 pub use inbound::{Inbound, ReadLimits};
+pub use negotiate::{DeflateParams, accept_deflate};
 pub use outbound::{OWNED_PAYLOAD_FROM, Outbound};
 
 /// Which end of the connection frames are read and written for: a client masks what it
