@@ -14,6 +14,7 @@
 //! which adds the state machine, limits and timeouts on top.
 
 pub(crate) mod assembly;
+pub(crate) mod deflate;
 pub(crate) mod extension;
 pub(crate) mod frame;
 pub(crate) mod handshake;

@@ -3,6 +3,7 @@
 //! parameters both sides then compress and inflate by.
 
 use crate::config::DeflateConfig;
+use crate::wire::Role;
 use crate::wire::extension::{self, Extension};
 
 /// The extension's registered name.
@@ -51,6 +52,22 @@ impl DeflateParams {
             ));
         }
         value
+    }
+
+    /// Whether the side in `role` compresses each message on its own.
+    pub(crate) fn sender_resets(&self, role: Role) -> bool {
+        match role {
+            Role::Client => self.client_no_context_takeover,
+            Role::Server => self.server_no_context_takeover,
+        }
+    }
+
+    /// The window the side in `role` compresses with.
+    pub(crate) fn sender_window_bits(&self, role: Role) -> u8 {
+        match role {
+            Role::Client => self.client_max_window_bits,
+            Role::Server => self.server_max_window_bits,
+        }
     }
 }
 
