@@ -159,10 +159,11 @@ pub struct DeflateConfig {
     /// A side held to 8 bits sends its messages uncompressed (RFC 7692 allows it; zlib
     /// compresses with 9 bits at least), and still reads compressed ones.
     pub server_max_window_bits: u8,
-    /// Largest LZ77 window the client compresses with (8-15, see above for 8). A client
-    /// offers `client_max_window_bits` (with this value when it is below 15) and follows a
-    /// smaller answer; a server asks a client that offered the parameter for at most this
-    /// (a client that did not cannot be asked). Default: 15.
+    /// Largest LZ77 window the client compresses with (9-15). A client offers
+    /// `client_max_window_bits` (with this value when it is below 15) and follows a
+    /// smaller answer (told 8, it sends uncompressed, as above); a server asks a client
+    /// that offered the parameter for at most this, never for 8 (a client that did not
+    /// offer the parameter cannot be asked). Default: 15.
     pub client_max_window_bits: u8,
     /// zlib compression level for what this side sends, 0 (stored) to 9 (smallest).
     /// Default: [`DEFAULT_DEFLATE_LEVEL`] (1).
@@ -198,13 +199,13 @@ impl DeflateConfig {
 
     /// Refuses values that cannot be offered or used.
     pub(crate) fn check(&self) -> Result<(), Error> {
-        for (name, bits) in [
-            ("server_max_window_bits", self.server_max_window_bits),
-            ("client_max_window_bits", self.client_max_window_bits),
+        for (name, bits, least) in [
+            ("server_max_window_bits", self.server_max_window_bits, 8),
+            ("client_max_window_bits", self.client_max_window_bits, 9),
         ] {
-            if !(8..=15).contains(&bits) {
+            if !(least..=15).contains(&bits) {
                 return Err(Error::InvalidConfig(format!(
-                    "{name} {bits} is not in 8-15"
+                    "{name} {bits} is not in {least}-15"
                 )));
             }
         }
@@ -270,6 +271,26 @@ impl TransportConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deflate_configs_that_cannot_be_offered_are_refused() {
+        assert!(DeflateConfig::default().check().is_ok());
+        let with = |change: fn(&mut DeflateConfig)| {
+            let mut config = DeflateConfig::default();
+            change(&mut config);
+            config.check()
+        };
+        assert!(with(|c| c.server_max_window_bits = 8).is_ok());
+        for bad in [
+            with(|c| c.server_max_window_bits = 7),
+            with(|c| c.server_max_window_bits = 16),
+            with(|c| c.client_max_window_bits = 8),
+            with(|c| c.client_max_window_bits = 16),
+            with(|c| c.level = 10),
+        ] {
+            assert!(matches!(bad, Err(Error::InvalidConfig(_))), "{bad:?}");
+        }
+    }
 
     #[test]
     fn ca_files_are_read_and_checked() {

@@ -106,9 +106,15 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
             frame: config.max_frame_size,
             read_size: config.read_buffer_size,
         };
+        let mut inbound = Inbound::new(read, upgraded.buffered, limits, Role::Client);
+        let mut outbound = Outbound::new(write, Role::Client);
+        if let (Some(params), Some(offered)) = (&upgraded.compression, &config.compression) {
+            inbound = inbound.with_deflate(params);
+            outbound = outbound.with_deflate(params, offered);
+        }
         Ok(Established {
-            inbound: Inbound::new(read, upgraded.buffered, limits, Role::Client),
-            outbound: Outbound::new(write, Role::Client),
+            inbound,
+            outbound,
             subprotocol: upgraded.subprotocol,
             compression: upgraded.compression,
         })

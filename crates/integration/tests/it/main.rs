@@ -9,6 +9,8 @@ mod close;
 mod close_after;
 mod close_paths;
 mod connect_errors;
+mod deflate;
+mod deflate_interop;
 mod echo;
 mod errors;
 mod hardening;

@@ -73,6 +73,8 @@ pub struct Inbound<R = ReadHalf> {
     closed: bool,
     /// permessage-deflate's inflater, once negotiated.
     inflater: Option<Box<Inflater>>,
+    /// Of the compressed messages read: their bytes, and their compressed payloads' bytes.
+    compressed_totals: (u64, u64),
 }
 
 impl<R: AsyncRead + Unpin> Inbound<R> {
@@ -96,6 +98,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             frame_offset: 0,
             closed: false,
             inflater: None,
+            compressed_totals: (0, 0),
         }
     }
 
@@ -120,6 +123,12 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
     /// here: that is the caller's to do, on its write side.
     pub async fn next(&mut self) -> Result<Option<Message>, Error> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Of the compressed messages read so far: their bytes once inflated, and their
+    /// payloads' bytes as they arrived (frame headers not included).
+    pub fn compressed_totals(&self) -> (u64, u64) {
+        self.compressed_totals
     }
 
     /// The socket (or read half), for example to drain it after failing the connection.
@@ -331,6 +340,8 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             if let Some(inflater) = &mut self.inflater {
                 inflater.finish(assembly.data_mut(), self.limits.message)?;
             }
+            self.compressed_totals.0 += assembly.len() as u64;
+            self.compressed_totals.1 += assembly.wire_len as u64;
         }
         assembly.finish()
     }

@@ -13,8 +13,8 @@ const NAME: &str = "permessage-deflate";
 const MAX_WINDOW_BITS: u8 = 15;
 
 /// What a handshake agreed on for permessage-deflate: the parameters of the server's
-/// answer, as both sides must honour them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// answer, as both sides must honour them. Two are equal when their four parameters are.
+#[derive(Clone, Copy)]
 pub struct DeflateParams {
     /// The server compresses each message on its own.
     pub server_no_context_takeover: bool,
@@ -27,6 +27,42 @@ pub struct DeflateParams {
     /// Whether the answer names `server_max_window_bits` even at 15: a server must when
     /// the offer named it (RFC 7692 section 7.1.2.1).
     name_server_window: bool,
+}
+
+impl DeflateParams {
+    fn key(&self) -> (bool, bool, u8, u8) {
+        (
+            self.server_no_context_takeover,
+            self.client_no_context_takeover,
+            self.server_max_window_bits,
+            self.client_max_window_bits,
+        )
+    }
+}
+
+impl PartialEq for DeflateParams {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for DeflateParams {}
+
+impl std::fmt::Debug for DeflateParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeflateParams")
+            .field(
+                "server_no_context_takeover",
+                &self.server_no_context_takeover,
+            )
+            .field(
+                "client_no_context_takeover",
+                &self.client_no_context_takeover,
+            )
+            .field("server_max_window_bits", &self.server_max_window_bits)
+            .field("client_max_window_bits", &self.client_max_window_bits)
+            .finish()
+    }
 }
 
 impl DeflateParams {
@@ -257,10 +293,11 @@ pub fn accept_deflate<'a>(
                 .unwrap_or(MAX_WINDOW_BITS)
                 .min(config.server_max_window_bits);
             let client_bits = match params.client_max_window_bits {
-                // The client said it can follow a limit: hold it to ours (and its own).
+                // The client said it can follow a limit: hold it to ours (and its own), but
+                // not below 9, which zlib-based clients cannot compress with.
                 Some(limit) => limit
                     .unwrap_or(MAX_WINDOW_BITS)
-                    .min(config.client_max_window_bits),
+                    .min(config.client_max_window_bits.max(9)),
                 // It cannot be asked: it may use up to 15 bits, which the inflater reads.
                 None => MAX_WINDOW_BITS,
             };

@@ -94,6 +94,11 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         self.compressed_totals
     }
 
+    /// The socket (or write half), for example to write bytes this type would not.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.io
+    }
+
     /// Bytes of frames encoded since the start: right after a frame is encoded, the
     /// position of its last byte in everything this side writes.
     pub fn encoded_total(&self) -> u64 {

@@ -115,6 +115,7 @@ async fn messages_round_trip_in_both_roles_across_the_parameters() {
                 }
                 let (before, after) = writing.await.unwrap();
                 let label = format!("{params:?} from {writer:?}: {before} -> {after}");
+                assert_eq!(inbound.compressed_totals(), (before, after), "{label}");
                 if params.sender_window_bits(writer) < 9 {
                     assert_eq!((before, after), (0, 0), "{label}");
                 } else {
