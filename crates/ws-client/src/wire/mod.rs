@@ -9,9 +9,11 @@
 //! handshake.)
 
 //!
-//! Public for servers that want the same fast path (`test-servers perf` uses it in the
-//! server role); most users want [`WebSocketConnection`](crate::WebSocketConnection),
-//! which adds the state machine, limits and timeouts on top.
+//! Public for servers that want the same fast path (`test-servers` uses it in the server
+//! role, permessage-deflate included: [`accept_deflate`], then [`Inbound::with_deflate`]
+//! and [`Outbound::with_deflate`]); most users want
+//! [`WebSocketConnection`](crate::WebSocketConnection), which adds the state machine,
+//! limits and timeouts on top.
 
 pub(crate) mod assembly;
 pub(crate) mod deflate;
