@@ -11,6 +11,7 @@ mod close_paths;
 mod connect_errors;
 mod deflate;
 mod deflate_interop;
+mod deflate_servers;
 mod echo;
 mod errors;
 mod hardening;
