@@ -71,6 +71,7 @@ impl Header {
 /// payload longer than `frame_limit` or than [`MAX_PAYLOAD`] (reported as
 /// [`Error::MessageTooLarge`], whatever the length field claims, the most significant bit
 /// included). Masking is checked by the caller, which knows its role.
+#[inline]
 pub(crate) fn parse_header(
     bytes: &[u8],
     frame_limit: usize,

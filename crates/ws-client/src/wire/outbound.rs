@@ -161,6 +161,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
     /// Appends one whole (unfragmented) frame carrying a copy of `payload`. The caller
     /// checks first that the message may be sent (see `Message::check_sendable`) and that
     /// there is room ([`has_room`](Self::has_room)).
+    #[inline]
     pub fn encode(&mut self, message_type: MessageType, payload: &[u8]) {
         if self.deflater.is_some() && self.encode_compressed(message_type, payload) {
             return;
