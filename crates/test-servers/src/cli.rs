@@ -248,6 +248,18 @@ pub struct ServerArgs {
     #[arg(long = "allowed-origin", value_name = "ORIGIN", value_parser = ServerArgs::parse_origin)]
     pub allowed_origins: Vec<String>,
 
+    /// Decline permessage-deflate (RFC 7692). Without it, echo, perf's /echo and /sink and
+    /// rpc accept a client's offer (narrowed to this server's policy) and compress what
+    /// they send; the other modes and paths never compress.
+    #[arg(long)]
+    pub no_deflate: bool,
+
+    /// With permessage-deflate, answer no context takeover both ways: each message is
+    /// compressed on its own, so no compression memory is kept per connection between
+    /// messages (a lower ratio, and more CPU per message).
+    #[arg(long, conflicts_with = "no_deflate")]
+    pub deflate_no_context_takeover: bool,
+
     /// Largest total size of an upgrade request's headers (names plus values), in bytes;
     /// a larger request gets HTTP 431. tungstenite itself drops requests with more than
     /// 124 headers or over 64 KiB, without an answer.
@@ -259,6 +271,17 @@ impl ServerArgs {
     /// The idle timeout, or `None` when disabled.
     pub fn idle_timeout(&self) -> Option<Duration> {
         (!self.idle_timeout.is_zero()).then_some(self.idle_timeout)
+    }
+
+    /// The permessage-deflate policy, or `None` with `--no-deflate`.
+    pub fn deflate(&self) -> Option<ws_client::DeflateConfig> {
+        if self.no_deflate {
+            None
+        } else if self.deflate_no_context_takeover {
+            Some(ws_client::DeflateConfig::no_context_takeover())
+        } else {
+            Some(ws_client::DeflateConfig::default())
+        }
     }
 
     /// The stats interval, or `None` when no `stats` lines are wanted.

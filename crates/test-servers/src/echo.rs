@@ -1,67 +1,65 @@
-//! `echo` mode: sends every text and binary message back unchanged.
+//! `echo` mode: sends every text and binary message back unchanged, on `ws_client::wire`
+//! (server role), with permessage-deflate when the client offers it (so a browser's echo
+//! really is compressed; `--no-deflate` turns it off).
 //!
 //! Replies are batched: everything already readable is echoed into the write buffer, and
 //! the buffer is flushed once nothing more is waiting, so a pipelining client is answered
 //! with few system calls and a lone message is answered at once.
 //!
-//! Every write is bounded ([`Session::write`]): a client that stops reading is dropped
-//! after the stall timeout, and at shutdown a pending write is abandoned for the 1001
-//! close (itself dropped if the client takes nothing).
+//! Every write is bounded (see [`WireSession::flush`]): a client that stops reading is
+//! dropped after the stall timeout, and at shutdown a pending write is abandoned for the
+//! 1001 close. `load` mode echoes on tungstenite, so a client can still be tested against
+//! framing code that is not ws-client's.
 
-use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
+use ws_client::wire::ReadLimits;
 
-use crate::session::{self, Event, ServerStream, Session, WriteStop};
+use crate::session::{ServerStream, Session};
 use crate::upgrade::Handler;
+use crate::wire_session::{Next, WireSession};
 
 /// The echo server.
-#[derive(Debug, Default)]
-pub struct EchoServer;
+#[derive(Debug)]
+pub struct EchoServer {
+    /// What connections read with: `--max-message-size`, `--max-frame-size` and
+    /// `--read-buffer-size`.
+    pub limits: ReadLimits,
+}
 
 impl Handler for EchoServer {
-    async fn serve(&self, mut ws: ServerStream, session: Session) {
-        loop {
-            let mut event = session.next(&mut ws).await;
-            loop {
-                match event {
-                    Event::Message(message @ (Message::Text(_) | Message::Binary(_))) => {
-                        match session.write(session.feed(&mut ws, message)).await {
-                            Ok(()) => {}
-                            Err(stop) => return stopped(&mut ws, stop).await,
-                        }
-                    }
-                    // Pings are answered by tungstenite on the flush below; pongs need nothing;
-                    // a close is answered by tungstenite, which then ends the stream.
-                    Event::Message(_) => {}
-                    Event::Ended | Event::Failed => return,
-                    Event::Shutdown => {
-                        return session::close_gracefully(
-                            &mut ws,
-                            CloseCode::Away,
-                            "server shutting down",
-                        )
-                        .await;
-                    }
-                    Event::Idle => {
-                        return session::close_gracefully(&mut ws, CloseCode::Away, "idle timeout")
-                            .await;
-                    }
-                }
-                match session.next_ready(&mut ws).await {
-                    Some(next) => event = next,
-                    None => break,
-                }
-            }
-            if let Err(stop) = session.write(futures_util::SinkExt::flush(&mut ws)).await {
-                return stopped(&mut ws, stop).await;
-            }
-        }
+    async fn serve(&self, ws: ServerStream, session: Session) {
+        serve_bursts(WireSession::new(ws, session, self.limits), true).await;
+    }
+
+    fn deflate_on(_path: &str) -> bool {
+        true
     }
 }
 
-/// Ends a session whose write did not finish: at shutdown with a 1001 close (bounded),
-/// otherwise (the socket failed, or the client stopped reading) by dropping it.
-async fn stopped(ws: &mut ServerStream, stop: WriteStop) {
-    if let WriteStop::Shutdown = stop {
-        session::close_gracefully(ws, CloseCode::Away, "server shutting down").await;
+/// The loop of `echo` mode and of perf's `/sink` and `/echo`: everything already read is
+/// handled (and, with `echo`, answered into the write buffer), then the buffer is written
+/// once nothing more is waiting (pongs included).
+pub async fn serve_bursts(mut ws: WireSession, echo: bool) {
+    loop {
+        let mut next = ws.next().await;
+        loop {
+            match next {
+                Next::Data(message) if echo => {
+                    if ws.feed(message).await.is_err() {
+                        return;
+                    }
+                }
+                Next::Data(_) | Next::Control => {}
+                Next::Ended | Next::Failed => return,
+                Next::Shutdown => return ws.close_gracefully(1001, "server shutting down").await,
+                Next::Idle => return ws.close_gracefully(1001, "idle timeout").await,
+            }
+            match ws.next_buffered().await {
+                Some(event) => next = event,
+                None => break,
+            }
+        }
+        if ws.flush().await.is_err() {
+            return;
+        }
     }
 }

@@ -32,7 +32,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let name = cli.mode.name();
     match cli.mode {
         Mode::Echo(args) => {
-            let echo = WebSocket::new(&args.server, echo::EchoServer)?;
+            let limits = ws_client::wire::ReadLimits {
+                message: usize::try_from(args.server.max_message_size)?,
+                frame: usize::try_from(args.server.max_frame_size)?,
+                read_size: args
+                    .server
+                    .read_buffer_size
+                    .map_or(admission::DEFAULT_READ_BUFFER_SIZE, |size| size as usize),
+            };
+            let echo = WebSocket::new(&args.server, echo::EchoServer { limits })?;
             server::run(name, &args.server, echo).await
         }
         Mode::Rpc(args) => {

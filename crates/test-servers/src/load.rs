@@ -323,6 +323,7 @@ mod tests {
             shutdown: tokio_util::sync::CancellationToken::new(),
             idle_timeout: Some(Duration::from_secs(60)),
             target: String::from("/broadcast"),
+            deflate: None,
         };
         let (ws, _client) = server_stream().await;
         let serving = server.serve(ws, session);

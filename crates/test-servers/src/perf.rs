@@ -1,6 +1,8 @@
 //! `perf` mode: a benchmark target that is never the bottleneck. `/echo` echoes in batches
-//! (as `echo` mode), `/sink` counts and discards, `/source?count=N&size=S` pushes N binary
-//! messages as fast as the client reads them, then closes with 1000.
+//! (as `echo` mode), `/sink` counts and discards (both on `ws_client::wire`, with
+//! permessage-deflate if the client offers it), `/source?count=N&size=S` pushes N binary
+//! messages as fast as the client reads them (on tungstenite, uncompressed), then closes
+//! with 1000.
 //!
 //! An unknown path, parameter or a bad value is closed with 1008 and a reason naming the
 //! valid paths (the handshake itself always succeeds, so any client can read the reason).
@@ -10,10 +12,11 @@ use tokio_tungstenite::tungstenite::{Bytes, Message, protocol::frame::coding::Cl
 
 use ws_client::wire::ReadLimits;
 
+use crate::echo::serve_bursts;
 use crate::session::{self, Event, ServerStream, Session, WriteStop};
 use crate::target;
 use crate::upgrade::Handler;
-use crate::wire_session::{Next, WireSession};
+use crate::wire_session::WireSession;
 
 /// The valid paths, as named in the close reason for an unknown one.
 pub const PATHS: &str = "/echo, /sink or /source?count=N&size=S";
@@ -45,10 +48,17 @@ enum Route {
 }
 
 impl Handler for PerfServer {
+    /// `/echo` and `/sink` are on `ws_client::wire`; `/source` is on tungstenite.
+    fn deflate_on(path: &str) -> bool {
+        matches!(path, "/echo" | "/sink")
+    }
+
     async fn serve(&self, mut ws: ServerStream, session: Session) {
         match self.route(&session.target) {
-            Ok(Route::Echo) => echo(WireSession::new(ws, session, self.limits)).await,
-            Ok(Route::Sink) => sink(WireSession::new(ws, session, self.limits)).await,
+            Ok(Route::Echo) => serve_bursts(WireSession::new(ws, session, self.limits), true).await,
+            Ok(Route::Sink) => {
+                serve_bursts(WireSession::new(ws, session, self.limits), false).await
+            }
             Ok(Route::Source { count, size }) => source(ws, session, count, size).await,
             Err(reason) => {
                 tracing::debug!(target = session.target, %reason, "refusing connection");
@@ -93,45 +103,6 @@ impl PerfServer {
                 Ok(Route::Source { count, size })
             }
             _ => Err(format!("unknown path {path:?}; use {PATHS}")),
-        }
-    }
-}
-
-/// Counts (in the session's stats) and discards every message until the client leaves.
-async fn sink(ws: WireSession) {
-    serve_bursts(ws, false).await;
-}
-
-/// Echoes every text and binary message.
-async fn echo(ws: WireSession) {
-    serve_bursts(ws, true).await;
-}
-
-/// The loop of `/sink` and `/echo`: everything already read is handled (and, with `echo`,
-/// answered into the write buffer), then the buffer is written once nothing more is
-/// waiting (pongs included).
-async fn serve_bursts(mut ws: WireSession, echo: bool) {
-    loop {
-        let mut next = ws.next().await;
-        loop {
-            match next {
-                Next::Data(message) if echo => {
-                    if ws.feed(message).await.is_err() {
-                        return;
-                    }
-                }
-                Next::Data(_) | Next::Control => {}
-                Next::Ended | Next::Failed => return,
-                Next::Shutdown => return ws.close_gracefully(1001, "server shutting down").await,
-                Next::Idle => return ws.close_gracefully(1001, "idle timeout").await,
-            }
-            match ws.next_buffered().await {
-                Some(event) => next = event,
-                None => break,
-            }
-        }
-        if ws.flush().await.is_err() {
-            return;
         }
     }
 }

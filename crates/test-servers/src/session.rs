@@ -71,6 +71,19 @@ pub struct Session {
     pub idle_timeout: Option<Duration>,
     /// The request target of the upgrade request: path and query, e.g. `/sink?count=5`.
     pub target: String,
+    /// permessage-deflate, if the handshake agreed to it (only for paths served on
+    /// `ws_client::wire`: see [`Handler::deflate_on`](crate::upgrade::Handler::deflate_on)).
+    /// Boxed: most sessions have none, and an idle `load` connection pays for every byte.
+    pub deflate: Option<Box<Deflate>>,
+}
+
+/// permessage-deflate as a handshake agreed to it.
+#[derive(Debug, Clone, Copy)]
+pub struct Deflate {
+    /// The parameters both sides honour.
+    pub params: ws_client::wire::DeflateParams,
+    /// This server's policy: the level and threshold of what it sends.
+    pub policy: ws_client::DeflateConfig,
 }
 
 impl Session {

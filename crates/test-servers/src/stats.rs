@@ -23,6 +23,14 @@ pub struct Stats {
     pub bytes_out: AtomicU64,
     /// Connections failed for breaking the protocol or the limits (1002, 1007, 1009).
     pub protocol_errors: AtomicU64,
+    /// Payload bytes of the data messages received compressed (permessage-deflate).
+    pub deflated_in: AtomicU64,
+    /// The same messages' compressed payload bytes, as they arrived.
+    pub deflated_in_wire: AtomicU64,
+    /// Payload bytes of the data messages sent compressed.
+    pub deflated_out: AtomicU64,
+    /// The same messages' compressed payload bytes, as they left.
+    pub deflated_out_wire: AtomicU64,
 }
 
 impl Stats {
@@ -50,6 +58,21 @@ impl Stats {
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
+    /// Counts compressed messages: received ones of `plain_in` bytes that arrived as
+    /// `wire_in`, sent ones of `plain_out` bytes that left as `wire_out`.
+    pub fn compressed(&self, (plain_in, wire_in): (u64, u64), (plain_out, wire_out): (u64, u64)) {
+        for (counter, value) in [
+            (&self.deflated_in, plain_in),
+            (&self.deflated_in_wire, wire_in),
+            (&self.deflated_out, plain_out),
+            (&self.deflated_out_wire, wire_out),
+        ] {
+            if value > 0 {
+                counter.fetch_add(value, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Adds one to `counter`.
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
@@ -66,12 +89,18 @@ impl Stats {
             messages_out: get(&self.messages_out),
             bytes_in: get(&self.bytes_in),
             bytes_out: get(&self.bytes_out),
+            wire_bytes_in: (get(&self.bytes_in) + get(&self.deflated_in_wire))
+                .saturating_sub(get(&self.deflated_in)),
+            wire_bytes_out: (get(&self.bytes_out) + get(&self.deflated_out_wire))
+                .saturating_sub(get(&self.deflated_out)),
             protocol_errors: get(&self.protocol_errors),
         }
     }
 }
 
-/// The counters at one moment, as reported in events (field meanings as in [`Stats`]).
+/// The counters at one moment, as reported in events (field meanings as in [`Stats`];
+/// `bytes_*` count payloads before compression, `wire_bytes_*` after it: equal when
+/// nothing was compressed).
 #[derive(Debug, Clone, Copy, Serialize)]
 #[allow(missing_docs)]
 pub struct Counters {
@@ -82,5 +111,7 @@ pub struct Counters {
     pub messages_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    pub wire_bytes_in: u64,
+    pub wire_bytes_out: u64,
     pub protocol_errors: u64,
 }

@@ -1,7 +1,8 @@
 //! WebSocket modes on the shared accept loop: [`WebSocket`] is the [`Service`] that takes
 //! each TCP connection through TLS (`--tls`) and the upgrade handshake within its deadline,
 //! with admission control (431 header cap, 403 origin list, 503 capacity; see
-//! `admission.rs`), then hands the session to the mode's [`Handler`].
+//! `admission.rs`) and permessage-deflate negotiation for the paths a handler serves on
+//! `ws_client::wire`, then hands the session to the mode's [`Handler`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,7 +20,7 @@ use crate::admission::HandshakeRules;
 use crate::cli::ServerArgs;
 use crate::events::Listening;
 use crate::server::{Context, Service};
-use crate::session::{ServerStream, Session};
+use crate::session::{Deflate, ServerStream, Session};
 use crate::stats::Stats;
 use crate::stats_line::ExtraCounters;
 use crate::tls::{self, ServerSocket, ServerTls};
@@ -33,6 +34,15 @@ pub trait Handler: Send + Sync + 'static {
     fn extra_stats(&self) -> ExtraCounters {
         ExtraCounters::new()
     }
+
+    /// Whether connections to `path` may agree to permessage-deflate: only paths served on
+    /// `ws_client::wire` (tungstenite reads no compressed frame). None by default.
+    fn deflate_on(_path: &str) -> bool
+    where
+        Self: Sized,
+    {
+        false
+    }
 }
 
 /// A [`Handler`] served over WebSocket (and TLS with `--tls`).
@@ -42,6 +52,8 @@ pub struct WebSocket<H> {
     tls: Option<Arc<ServerTls>>,
     rules: Arc<HandshakeRules>,
     idle_timeout: Option<std::time::Duration>,
+    /// The permessage-deflate policy (`None` with `--no-deflate`).
+    deflate: Option<ws_client::DeflateConfig>,
 }
 
 impl<H: Handler> WebSocket<H> {
@@ -63,6 +75,7 @@ impl<H: Handler> WebSocket<H> {
             tls,
             rules: Arc::new(HandshakeRules::new(args)),
             idle_timeout: args.idle_timeout(),
+            deflate: args.deflate(),
         })
     }
 }
@@ -84,9 +97,11 @@ impl<H: Handler> Service for WebSocket<H> {
             admitted,
             Arc::clone(&self.rules),
             Arc::clone(&context.stats),
+            self.deflate
+                .map(|policy| (policy, H::deflate_on as fn(&str) -> bool)),
         ));
         async move {
-            let Some((ws, target)) = handshaking.await else {
+            let Some((ws, target, deflate)) = handshaking.await else {
                 return;
             };
             let stats = &context.stats;
@@ -97,6 +112,7 @@ impl<H: Handler> Service for WebSocket<H> {
                 shutdown: context.shutdown.clone(),
                 idle_timeout: self.idle_timeout,
                 target,
+                deflate: deflate.map(Box::new),
             };
             self.handler.serve(ws, session).await;
             stats.connections_active.fetch_sub(1, Ordering::Relaxed);
@@ -117,9 +133,13 @@ impl<H: Handler> Service for WebSocket<H> {
     }
 }
 
+/// The permessage-deflate policy, and which request paths it applies to.
+type DeflatePolicy = (ws_client::DeflateConfig, fn(&str) -> bool);
+
 /// Performs the TLS handshake (with `--tls`) and the upgrade handshake within the
 /// deadline; refuses requests that break `rules` (431, 403), and answers 503 when
-/// `admitted` is false.
+/// `admitted` is false. With `deflate` (the policy, and which paths may use it), a
+/// permessage-deflate offer to such a path is accepted (narrowed to the policy) or declined.
 async fn handshake(
     tcp: TcpStream,
     tls: Option<Arc<ServerTls>>,
@@ -127,9 +147,11 @@ async fn handshake(
     admitted: bool,
     rules: Arc<HandshakeRules>,
     stats: Arc<Stats>,
-) -> Option<(ServerStream, String)> {
+    deflate: Option<DeflatePolicy>,
+) -> Option<(ServerStream, String, Option<Deflate>)> {
     let _ = tcp.set_nodelay(true);
     let mut target = String::from("/");
+    let mut agreed = None;
     let config = rules.config;
     let deadline = rules.deadline;
     // The callback's signature is tungstenite's; its large error type is not ours to box.
@@ -146,6 +168,23 @@ async fn handshake(
             return Err(refusal);
         }
         if admitted {
+            let mut response = response;
+            if let Some((policy, _)) = deflate.filter(|(_, applies)| applies(request.uri().path()))
+            {
+                let offers = request
+                    .headers()
+                    .get_all("sec-websocket-extensions")
+                    .iter()
+                    .filter_map(|value| value.to_str().ok());
+                if let Some(params) = ws_client::wire::accept_deflate(&policy, offers) {
+                    if let Ok(value) = params.header_value().parse() {
+                        response
+                            .headers_mut()
+                            .insert("sec-websocket-extensions", value);
+                        agreed = Some(Deflate { params, policy });
+                    }
+                }
+            }
             return Ok(response);
         }
         let mut refusal = ErrorResponse::new(Some(
@@ -166,7 +205,7 @@ async fn handshake(
     };
     let outcome = tokio::time::timeout(deadline, upgrade).await;
     match outcome {
-        Ok(Ok(ws)) if admitted => Some((ws, target)),
+        Ok(Ok(ws)) if admitted => Some((ws, target, agreed)),
         Ok(Ok(_)) => None,
         Ok(Err(e)) => {
             Stats::bump(&stats.connections_rejected);

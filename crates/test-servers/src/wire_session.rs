@@ -1,10 +1,12 @@
 //! `WireSession`: a server session on ws-client's own framing (`ws_client::wire`, server
-//! role) instead of tungstenite's, for the paths of `perf` mode that must never be the
-//! bottleneck (`/sink`, `/echo`) and for `rpc` mode. Same contract as [`Session`](crate::session::Session):
-//! idle timeout, shutdown with 1001, pings answered, 1002/1007/1009 on bad input.
+//! role) instead of tungstenite's, for `echo` mode, the paths of `perf` mode that must
+//! never be the bottleneck (`/sink`, `/echo`) and `rpc` mode. Same contract as
+//! [`Session`](crate::session::Session): idle timeout, shutdown with 1001, pings answered,
+//! 1002/1007/1009 on bad input; and permessage-deflate when the handshake agreed to it,
+//! its bytes before and after compression added to the stats.
 //!
-//! The other modes (`echo`, `load`, `/source`) stay on tungstenite, so ws-client is still tested against a framing
-//! implementation it does not share.
+//! `load`, `security` and perf's `/source` stay on tungstenite (or on no library), so
+//! ws-client is still tested against framing code it does not share.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -48,6 +50,8 @@ pub struct WireSession {
     /// parsing it).
     unpublished: (u64, u64),
     unpublished_out: (u64, u64),
+    /// The compressed totals of both sides when last published (see `publish`).
+    published_compression: [(u64, u64); 2],
 }
 
 impl Drop for WireSession {
@@ -63,12 +67,19 @@ impl WireSession {
     /// client may not send frames before it has the 101 answer (RFC 6455 section 4.1).
     pub fn new(ws: ServerStream, session: Session, limits: ReadLimits) -> Self {
         let (read, write) = tokio::io::split(ws.into_inner());
+        let mut inbound = Inbound::new(read, Default::default(), limits, Role::Server);
+        let mut outbound = Outbound::new(write, Role::Server);
+        if let Some(deflate) = &session.deflate {
+            inbound = inbound.with_deflate(&deflate.params);
+            outbound = outbound.with_deflate(&deflate.params, &deflate.policy);
+        }
         Self {
-            inbound: Inbound::new(read, Default::default(), limits, Role::Server),
-            outbound: Outbound::new(write, Role::Server),
+            inbound,
+            outbound,
             session,
             unpublished: (0, 0),
             unpublished_out: (0, 0),
+            published_compression: [(0, 0); 2],
         }
     }
 
@@ -81,6 +92,19 @@ impl WireSession {
         let (messages, bytes) = std::mem::take(&mut self.unpublished_out);
         if messages > 0 {
             self.session.stats.sent_many(messages, bytes);
+        }
+        if self.session.deflate.is_some() {
+            let now = [
+                self.inbound.compressed_totals(),
+                self.outbound.compressed_totals(),
+            ];
+            let [read, written] = now;
+            let [read_before, written_before] = self.published_compression;
+            let since = |now: (u64, u64), before: (u64, u64)| (now.0 - before.0, now.1 - before.1);
+            self.session
+                .stats
+                .compressed(since(read, read_before), since(written, written_before));
+            self.published_compression = now;
         }
     }
 

@@ -19,6 +19,7 @@ pub(crate) struct Established {
     pub(crate) inbound: Inbound,
     pub(crate) outbound: Outbound,
     pub(crate) subprotocol: Option<String>,
+    pub(crate) compression: Option<wire::DeflateParams>,
 }
 
 /// Connects to `url` with the limits and timeouts of `config`.
@@ -45,6 +46,7 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
         target: &parsed[url::Position::BeforePath..url::Position::AfterQuery],
         headers: &config.headers,
         subprotocols: &config.subprotocols,
+        compression: config.compression.as_ref(),
     };
 
     let proxy = proxy::choose(&config.proxy, &parsed)?;
@@ -107,10 +109,16 @@ pub(crate) async fn establish(url: &str, config: &TransportConfig) -> Result<Est
             frame: config.max_frame_size,
             read_size: config.read_buffer_size,
         };
+        let mut inbound = Inbound::new(read, upgraded.buffered, limits, Role::Client);
+        if let (Some(params), Some(offered)) = (&upgraded.compression, &config.compression) {
+            inbound = inbound.with_deflate(params);
+            outbound = outbound.with_deflate(params, offered);
+        }
         Ok(Established {
-            inbound: Inbound::new(read, upgraded.buffered, limits, Role::Client),
+            inbound,
             outbound,
             subprotocol: upgraded.subprotocol,
+            compression: upgraded.compression,
         })
     };
     tokio::time::timeout_at(deadline, attempt)

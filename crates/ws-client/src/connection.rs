@@ -9,7 +9,7 @@ use crate::link::{self, ConnectionState, Link, Received};
 use crate::message::{Message, MessageType};
 use crate::pending::Pending;
 use crate::split::{WsReceiver, WsSender};
-use crate::wire::{Inbound, Outbound};
+use crate::wire::{DeflateParams, Inbound, Outbound};
 
 /// A WebSocket client connection.
 ///
@@ -43,6 +43,8 @@ struct OpenConnection {
     outbound: Outbound,
     link: Arc<Link>,
     subprotocol: Option<String>,
+    /// permessage-deflate as agreed, if it was.
+    compression: Option<DeflateParams>,
     /// A received ping or close whose answer is not written yet (see [`Pending`]).
     pending: Pending,
 }
@@ -63,6 +65,9 @@ impl WebSocketConnection {
             return Err(Error::InvalidConfig(
                 "size limits must be greater than zero".into(),
             ));
+        }
+        if let Some(compression) = &config.compression {
+            compression.check()?;
         }
         Ok(Self { config, open: None })
     }
@@ -93,6 +98,7 @@ impl WebSocketConnection {
             outbound: established.outbound,
             link: Arc::new(Link::new(&self.config)),
             subprotocol: established.subprotocol,
+            compression: established.compression,
             pending: Pending::default(),
         });
         Ok(())
@@ -108,6 +114,12 @@ impl WebSocketConnection {
     /// The subprotocol the server picked, if any.
     pub fn subprotocol(&self) -> Option<&str> {
         self.open.as_ref()?.subprotocol.as_deref()
+    }
+
+    /// permessage-deflate as agreed with the server, if [`TransportConfig::compression`]
+    /// offered it and the server accepted; `None` otherwise (messages go uncompressed).
+    pub fn compression(&self) -> Option<&DeflateParams> {
+        self.open.as_ref()?.compression.as_ref()
     }
 
     /// The configuration this connection was made with.

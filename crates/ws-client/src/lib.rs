@@ -38,7 +38,7 @@ mod split;
 mod tls;
 pub mod wire;
 
-pub use config::{Proxy, TransportConfig};
+pub use config::{DeflateConfig, Proxy, TransportConfig};
 pub use connection::WebSocketConnection;
 pub use error::{Error, ProxyFailure, TlsFailure};
 pub use link::ConnectionState;

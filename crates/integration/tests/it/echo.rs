@@ -1,15 +1,28 @@
 //! Echo over real sockets: frame-length boundaries, ordering, many clients, ping/pong.
+//! The boundary tests run against `echo` (on `ws_client::wire`) and `load` (on
+//! tungstenite), so ws-client's framing also meets framing code it does not share.
 
+use integration::TestServer;
 use ws_client::{Message, MessageType};
 
 use crate::support::{assert_echoes, connect, echo_server, pattern, within};
+
+/// An echo on ws-client's own framing and one on tungstenite's.
+fn both_echoes() -> [TestServer; 2] {
+    [echo_server(&[]), TestServer::start("load")]
+}
 
 /// Payload lengths around the 7-bit, 16-bit and 64-bit length encodings, and 1 MiB.
 const BOUNDARY_SIZES: [usize; 7] = [0, 125, 126, 127, 65_535, 65_536, 1 << 20];
 
 #[tokio::test]
 async fn binary_echo_is_exact_at_every_frame_length_boundary() {
-    let server = echo_server(&[]);
+    for server in both_echoes() {
+        binary_echoes(&server).await;
+    }
+}
+
+async fn binary_echoes(server: &TestServer) {
     let mut connection = connect(server.url()).await;
     for (seed, size) in BOUNDARY_SIZES.into_iter().enumerate() {
         let payload = pattern(size, seed as u8);
@@ -29,7 +42,12 @@ async fn binary_echo_is_exact_at_every_frame_length_boundary() {
 
 #[tokio::test]
 async fn text_echo_is_exact_at_every_frame_length_boundary() {
-    let server = echo_server(&[]);
+    for server in both_echoes() {
+        text_echoes(&server).await;
+    }
+}
+
+async fn text_echoes(server: &TestServer) {
     let mut connection = connect(server.url()).await;
     for size in BOUNDARY_SIZES {
         let text: String = (0..size)

@@ -9,7 +9,7 @@ use ws_client::{Message, MessageType, WebSocketConnection};
 use crate::support::{STEP_TIMEOUT, connect, pattern, within};
 
 /// Fields every `stats` line promises (`rss_bytes` is `null` off Linux).
-const STATS_FIELDS: [&str; 17] = [
+const STATS_FIELDS: [&str; 19] = [
     "event",
     "mode",
     "elapsed_ms",
@@ -20,6 +20,8 @@ const STATS_FIELDS: [&str; 17] = [
     "messages_out",
     "bytes_in",
     "bytes_out",
+    "wire_bytes_in",
+    "wire_bytes_out",
     "protocol_errors",
     "accepts_per_sec",
     "msgs_in_per_sec",

@@ -91,6 +91,10 @@ enum Step {
 }
 
 impl Handler for RpcServer {
+    fn deflate_on(_path: &str) -> bool {
+        true
+    }
+
     async fn serve(&self, ws: ServerStream, session: Session) {
         let closed = session.shutdown.child_token();
         let (outbound, mut replies) = mpsc::channel(OUTBOUND_CAPACITY);

@@ -15,15 +15,22 @@ pub(crate) struct Assembly {
     /// For text: how many bytes of `data` are known to be UTF-8. The rest (at most 3
     /// bytes) is the start of a character whose other bytes have not arrived yet.
     validated: usize,
+    /// Whether the payloads are compressed (permessage-deflate): they go through the
+    /// inflater into `data`.
+    pub(crate) compressed: bool,
+    /// Compressed bytes received so far (for a compressed message).
+    pub(crate) wire_len: usize,
 }
 
 impl Assembly {
     /// An empty message of `message_type`, with room for `capacity` bytes.
-    pub(crate) fn new(message_type: MessageType, capacity: usize) -> Self {
+    pub(crate) fn new(message_type: MessageType, capacity: usize, compressed: bool) -> Self {
         Self {
             message_type,
             data: Vec::with_capacity(capacity),
             validated: 0,
+            compressed,
+            wire_len: 0,
         }
     }
 
@@ -41,10 +48,17 @@ impl Assembly {
         }
     }
 
-    /// The message's memory, for reading a large payload straight into it. Whatever is
-    /// appended must be unmasked already; [`check_text`](Self::check_text) checks it.
+    /// The message's memory, for reading a large payload straight into it (or inflating
+    /// into it). Whatever is appended must be unmasked already;
+    /// [`check_text`](Self::check_text) checks it.
     pub(crate) fn data_mut(&mut self) -> &mut Vec<u8> {
         &mut self.data
+    }
+
+    /// Memory held for the message, for tests of the limits.
+    #[cfg(test)]
+    pub(crate) fn data_mut_capacity(&self) -> usize {
+        self.data.capacity()
     }
 
     /// Checks the text that arrived since the last call: fails as soon as the bytes can
@@ -134,7 +148,7 @@ mod tests {
 
     /// `pieces` assembled as text, checked after each piece as `Inbound` does.
     fn assemble(pieces: &[&[u8]]) -> Result<Message, Error> {
-        let mut assembly = Assembly::new(MessageType::Text, 0);
+        let mut assembly = Assembly::new(MessageType::Text, 0, false);
         for piece in pieces {
             assembly.extend(piece, None, 0);
             assembly.check_text()?;
@@ -165,7 +179,7 @@ mod tests {
             b"\xFF",
         ];
         for bytes in doomed {
-            let mut assembly = Assembly::new(MessageType::Text, 0);
+            let mut assembly = Assembly::new(MessageType::Text, 0, false);
             assembly.extend(b"fine ", None, 0);
             assembly.check_text().unwrap();
             assembly.extend(bytes, None, 0);
@@ -179,7 +193,7 @@ mod tests {
             assemble(&[b"ok \xE2\x82", b""]),
             Err(Error::InvalidUtf8)
         ));
-        let mut binary = Assembly::new(MessageType::Binary, 0);
+        let mut binary = Assembly::new(MessageType::Binary, 0, false);
         binary.extend(b"\xFF", None, 0);
         assert!(binary.check_text().is_ok() && binary.finish().is_ok());
     }
@@ -190,7 +204,7 @@ mod tests {
         let plain = b"hello, world";
         let mut masked = plain.to_vec();
         frame::apply_mask(&mut masked, key);
-        let mut assembly = Assembly::new(MessageType::Text, 0);
+        let mut assembly = Assembly::new(MessageType::Text, 0, false);
         assembly.extend(&masked[..5], Some(key), 0);
         assembly.extend(&masked[5..], Some(key), 5);
         assert_eq!(assembly.finish().unwrap().data, plain);

@@ -51,6 +51,8 @@ pub(crate) struct Header {
     pub(crate) payload_len: usize,
     /// Bytes the header itself takes.
     pub(crate) header_len: usize,
+    /// RSV1: the first frame of a compressed message (permessage-deflate).
+    pub(crate) compressed: bool,
 }
 
 impl Header {
@@ -64,25 +66,27 @@ impl Header {
 /// Parses the header at the start of `bytes`: `Ok(None)` when more bytes are needed.
 ///
 /// Checks what can be checked from the header alone, before any payload is buffered:
-/// reserved bits (no extension was negotiated), reserved opcodes, fragmented or oversized
-/// control frames, and a payload longer than `frame_limit` or than [`MAX_PAYLOAD`] (reported
-/// as [`Error::MessageTooLarge`], whatever the length field claims, the most significant
-/// bit included). Masking is checked by the caller, which knows its role.
-pub(crate) fn parse_header(bytes: &[u8], frame_limit: usize) -> Result<Option<Header>, Error> {
+/// reserved bits (RSV1 only with permessage-deflate, `deflate`, and only on the first frame
+/// of a data message), reserved opcodes, fragmented or oversized control frames, and a
+/// payload longer than `frame_limit` or than [`MAX_PAYLOAD`] (reported as
+/// [`Error::MessageTooLarge`], whatever the length field claims, the most significant bit
+/// included). Masking is checked by the caller, which knows its role.
+#[inline]
+pub(crate) fn parse_header(
+    bytes: &[u8],
+    frame_limit: usize,
+    deflate: bool,
+) -> Result<Option<Header>, Error> {
     let [first, second, rest @ ..] = bytes else {
         return Ok(None);
     };
-    if first & 0x70 != 0 {
-        return Err(Error::Protocol(
-            "reserved bits set in a frame header, but no extension was negotiated".into(),
-        ));
-    }
     let opcode = OpCode::from_bits(first & 0x0F).ok_or_else(|| {
         Error::Protocol(format!(
             "reserved opcode {:#x} in a frame header",
             first & 0x0F
         ))
     })?;
+    let compressed = first & 0x70 != 0 && reserved_bits(*first, opcode, deflate)?;
     let fin = first & 0x80 != 0;
     let masked = second & 0x80 != 0;
     let (declared, length_bytes) = match second & 0x7F {
@@ -129,7 +133,25 @@ pub(crate) fn parse_header(bytes: &[u8], frame_limit: usize) -> Result<Option<He
         mask,
         payload_len,
         header_len: mask_at + if masked { 4 } else { 0 },
+        compressed,
     }))
+}
+
+/// The reserved bits of a header that has some set: `Ok(true)` for RSV1 where
+/// permessage-deflate allows it (RFC 7692 section 6), an error otherwise.
+#[cold]
+fn reserved_bits(first: u8, opcode: OpCode, deflate: bool) -> Result<bool, Error> {
+    let refuse = |what: &str| Err(Error::Protocol(what.into()));
+    if first & 0x30 != 0 || !deflate {
+        return refuse("reserved bits set in a frame header, but no extension was negotiated");
+    }
+    match opcode {
+        OpCode::Text | OpCode::Binary => Ok(true),
+        OpCode::Continuation => {
+            refuse("RSV1 set on a continuation frame (only a message's first frame may carry it)")
+        }
+        _ => refuse("RSV1 set on a control frame (control frames are never compressed)"),
+    }
 }
 
 /// Appends a frame header to `out`.
@@ -248,7 +270,7 @@ mod tests {
         for len in [0, 1, 125, 126, 65_535, 65_536, 1 << 20] {
             for mask in [None, Some([1, 2, 3, 4])] {
                 let bytes = encoded(true, OpCode::Binary, len, mask);
-                let header = parse_header(&bytes, LIMIT).unwrap().unwrap();
+                let header = parse_header(&bytes, LIMIT, false).unwrap().unwrap();
                 assert_eq!(header.payload_len, len);
                 assert_eq!(header.mask, mask);
                 assert_eq!(header.header_len, bytes.len());
@@ -256,7 +278,7 @@ mod tests {
                 // Every shorter prefix asks for more bytes.
                 for cut in 0..bytes.len() {
                     assert_eq!(
-                        parse_header(&bytes[..cut], LIMIT).unwrap(),
+                        parse_header(&bytes[..cut], LIMIT, false).unwrap(),
                         None,
                         "{len} {cut}"
                     );
@@ -267,7 +289,8 @@ mod tests {
 
     #[test]
     fn rule_breaking_headers_are_refused() {
-        let protocol = |bytes: &[u8]| matches!(parse_header(bytes, LIMIT), Err(Error::Protocol(_)));
+        let protocol =
+            |bytes: &[u8]| matches!(parse_header(bytes, LIMIT, false), Err(Error::Protocol(_)));
         assert!(protocol(&[0x81 | 0x40, 0]), "reserved bit");
         assert!(protocol(&[0x83, 0]), "reserved data opcode");
         assert!(protocol(&[0x8B, 0]), "reserved control opcode");
@@ -276,26 +299,51 @@ mod tests {
     }
 
     #[test]
+    fn rsv1_marks_a_compressed_message_only_where_deflate_allows() {
+        let parse = |bytes: &[u8], deflate: bool| parse_header(bytes, LIMIT, deflate);
+        for first in [0xC1, 0xC2, 0x41] {
+            let header = parse(&[first, 0], true).unwrap().unwrap();
+            assert!(header.compressed, "{first:#x}");
+            assert!(matches!(parse(&[first, 0], false), Err(Error::Protocol(_))));
+        }
+        assert!(!parse(&[0x81, 0], true).unwrap().unwrap().compressed);
+        for refused in [
+            0xC0, // a continuation frame
+            0xC9, // ping
+            0xCA, // pong
+            0xC8, // close
+            0xA1, // RSV2
+            0x91, // RSV3
+            0xE1, // RSV1 and RSV2
+        ] {
+            assert!(
+                matches!(parse(&[refused, 0], true), Err(Error::Protocol(_))),
+                "{refused:#x}"
+            );
+        }
+    }
+
+    #[test]
     fn oversized_lengths_are_refused_from_the_header() {
         let huge = [0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0];
         assert!(matches!(
-            parse_header(&huge, LIMIT),
+            parse_header(&huge, LIMIT, false),
             Err(Error::MessageTooLarge { limit: LIMIT, .. })
         ));
         let just_over = encoded(true, OpCode::Binary, LIMIT + 1, None);
         assert!(matches!(
-            parse_header(&just_over, LIMIT),
+            parse_header(&just_over, LIMIT, false),
             Err(Error::MessageTooLarge { .. })
         ));
         // "No limit" still refuses what the platform cannot hold, and what it accepts
         // has a length that adds up.
         let largest = encoded(true, OpCode::Binary, MAX_PAYLOAD, Some([1, 2, 3, 4]));
-        let header = parse_header(&largest, usize::MAX).unwrap().unwrap();
+        let header = parse_header(&largest, usize::MAX, false).unwrap().unwrap();
         assert_eq!(header.frame_len(), isize::MAX as usize);
         for claim in [MAX_PAYLOAD + 1, usize::MAX] {
             let bytes = encoded(true, OpCode::Binary, claim, None);
             assert!(matches!(
-                parse_header(&bytes, usize::MAX),
+                parse_header(&bytes, usize::MAX, false),
                 Err(Error::MessageTooLarge {
                     limit: MAX_PAYLOAD,
                     ..

@@ -1,13 +1,16 @@
 //! The client's opening handshake (RFC 6455 section 4.1): the upgrade request is written in
-//! one piece, and the response is parsed with `httparse` and checked field by field.
+//! one piece (with the permessage-deflate offer, if configured), and the response is parsed
+//! with `httparse` and checked field by field (the extension answer by `negotiate`).
 //! Whatever arrives after the response head is kept: it is the start of the first frames.
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::handshake::{client::generate_key, derive_accept_key};
 
+use crate::config::DeflateConfig;
 use crate::error::Error;
 use crate::tls::Socket;
+use crate::wire::negotiate::{self, DeflateParams};
 
 /// Most bytes of response head read before the handshake is refused.
 const MAX_RESPONSE_HEAD: usize = 64 << 10;
@@ -27,6 +30,8 @@ pub(crate) struct Request<'a> {
     pub(crate) headers: &'a [(String, String)],
     /// Subprotocols offered, most preferred first.
     pub(crate) subprotocols: &'a [String],
+    /// permessage-deflate, offered with these parameters.
+    pub(crate) compression: Option<&'a DeflateConfig>,
 }
 
 /// What the handshake established.
@@ -34,6 +39,8 @@ pub(crate) struct Request<'a> {
 pub(crate) struct Upgraded {
     /// The subprotocol the server chose, if any.
     pub(crate) subprotocol: Option<String>,
+    /// permessage-deflate as agreed, if the server accepted the offer.
+    pub(crate) compression: Option<DeflateParams>,
     /// Bytes that followed the response head (frames the server sent at once).
     pub(crate) buffered: BytesMut,
 }
@@ -53,10 +60,11 @@ pub(crate) async fn upgrade(socket: &mut Socket, request: &Request<'_>) -> Resul
                 retry_after: None,
             });
         }
-        if let Some((head_len, subprotocol)) = check_response(&buffer, request, &key)? {
-            buffer.advance(head_len);
+        if let Some(accepted) = check_response(&buffer, request, &key)? {
+            buffer.advance(accepted.head_len);
             return Ok(Upgraded {
-                subprotocol,
+                subprotocol: accepted.subprotocol,
+                compression: accepted.compression,
                 buffered: buffer,
             });
         }
@@ -82,6 +90,11 @@ fn encode_request(request: &Request<'_>, key: &str) -> Vec<u8> {
         text.push_str(&request.subprotocols.join(", "));
         text.push_str("\r\n");
     }
+    if let Some(config) = request.compression {
+        text.push_str("Sec-WebSocket-Extensions: ");
+        text.push_str(&negotiate::offer(config));
+        text.push_str("\r\n");
+    }
     for (name, value) in request.headers {
         text.push_str(name);
         text.push_str(": ");
@@ -92,13 +105,22 @@ fn encode_request(request: &Request<'_>, key: &str) -> Vec<u8> {
     text.into_bytes()
 }
 
-/// Parses the response: `Ok(None)` while incomplete; once it is a valid 101 for `key`, the
-/// head's length and the chosen subprotocol; the reason it is not otherwise.
+/// What a valid 101 answer established.
+#[derive(Debug, PartialEq, Eq)]
+struct Accepted {
+    /// Bytes of the response head.
+    head_len: usize,
+    subprotocol: Option<String>,
+    compression: Option<DeflateParams>,
+}
+
+/// Parses the response: `Ok(None)` while incomplete; once it is a valid 101 for `key`, what
+/// it established; the reason it is not otherwise.
 fn check_response(
     bytes: &[u8],
     request: &Request<'_>,
     key: &str,
-) -> Result<Option<(usize, Option<String>)>, Error> {
+) -> Result<Option<Accepted>, Error> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let head_len = match response.parse(bytes) {
@@ -173,13 +195,15 @@ fn check_response(
             )));
         }
     }
-    // This client offers no extension, so a server that enables one (for example
-    // permessage-deflate) would send frames it cannot read.
-    if let Some(extension) = header("sec-websocket-extensions") {
-        return Err(invalid(format!(
-            "the server enabled extension {extension:?}, which this client did not offer"
-        )));
-    }
+    // An extension the client did not offer (or not as answered) would mean frames it
+    // cannot read.
+    let extensions: Vec<&str> = response
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
+        .map(|h| std::str::from_utf8(h.value).unwrap_or("\u{fffd}").trim())
+        .collect();
+    let compression = negotiate::check_answer(request.compression, &extensions).map_err(invalid)?;
     let subprotocol = header("sec-websocket-protocol");
     if let Some(chosen) = &subprotocol {
         if !request.subprotocols.iter().any(|offered| offered == chosen) {
@@ -188,7 +212,11 @@ fn check_response(
             )));
         }
     }
-    Ok(Some((head_len, subprotocol)))
+    Ok(Some(Accepted {
+        head_len,
+        subprotocol,
+        compression,
+    }))
 }
 
 #[cfg(test)]
@@ -203,6 +231,7 @@ mod tests {
             target: "/chat",
             headers: &[],
             subprotocols,
+            compression: None,
         }
     }
 
@@ -217,7 +246,12 @@ mod tests {
     fn the_rfc_example_is_accepted_and_trailing_bytes_kept() {
         let text = format!("{}\u{81}\u{0}", response(""));
         let head = check_response(text.as_bytes(), &request(&[]), KEY).unwrap();
-        assert_eq!(head, Some((response("").len(), None)));
+        let accepted = Accepted {
+            head_len: response("").len(),
+            subprotocol: None,
+            compression: None,
+        };
+        assert_eq!(head, Some(accepted));
         let partial = &text.as_bytes()[..20];
         assert_eq!(check_response(partial, &request(&[]), KEY).unwrap(), None);
     }
@@ -256,10 +290,53 @@ mod tests {
     fn an_offered_subprotocol_is_returned() {
         let text = response("Sec-WebSocket-Protocol: chat\r\n");
         let offered = ["mqtt".to_owned(), "chat".to_owned()];
-        let (_, chosen) = check_response(text.as_bytes(), &request(&offered), KEY)
+        let accepted = check_response(text.as_bytes(), &request(&offered), KEY)
             .unwrap()
             .unwrap();
-        assert_eq!(chosen.as_deref(), Some("chat"));
+        assert_eq!(accepted.subprotocol.as_deref(), Some("chat"));
+    }
+
+    #[test]
+    fn a_deflate_offer_is_sent_and_its_answer_checked() {
+        let config = DeflateConfig {
+            server_no_context_takeover: true,
+            ..DeflateConfig::default()
+        };
+        let offering = Request {
+            compression: Some(&config),
+            ..request(&[])
+        };
+        let text = String::from_utf8(encode_request(&offering, KEY)).unwrap();
+        assert!(text.contains(
+            "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; \
+             client_max_window_bits\r\n"
+        ));
+        // Over two header lines, one of them empty.
+        let accepted = response(
+            "sec-websocket-extensions: \r\nSec-WebSocket-Extensions: permessage-deflate; \
+             server_no_context_takeover; client_max_window_bits=10\r\n",
+        );
+        let agreed = check_response(accepted.as_bytes(), &offering, KEY)
+            .unwrap()
+            .unwrap()
+            .compression
+            .expect("agreed");
+        assert!(agreed.server_no_context_takeover);
+        assert_eq!(agreed.client_max_window_bits, 10);
+        let declined = check_response(response("").as_bytes(), &offering, KEY).unwrap();
+        assert_eq!(declined.unwrap().compression, None);
+        for bad in [
+            "Sec-WebSocket-Extensions: permessage-deflate\r\n",
+            "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; x\r\n",
+            "Sec-WebSocket-Extensions: x-other\r\n",
+        ] {
+            match check_response(response(bad).as_bytes(), &offering, KEY) {
+                Err(Error::HandshakeRejected {
+                    status: Some(101), ..
+                }) => {}
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

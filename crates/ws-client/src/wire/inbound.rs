@@ -4,6 +4,10 @@
 //! message's own memory. Turning payloads into checked messages (fragments, UTF-8 as it
 //! arrives, close payloads) is `assembly`'s job.
 //!
+//! With permessage-deflate (see [`Inbound::with_deflate`]), a compressed message's
+//! payloads are unmasked in the buffer and inflated into the message, checked against the
+//! message limit as they inflate.
+//!
 //! After a close frame nothing more is read (RFC 6455 section 5.5.1: what follows it is
 //! discarded).
 //!
@@ -20,7 +24,9 @@ use crate::error::{self, Error};
 use crate::message::{Message, MessageType};
 use crate::wire::Role;
 use crate::wire::assembly::{self, Assembly};
+use crate::wire::deflate::Inflater;
 use crate::wire::frame::{self, OpCode};
+use crate::wire::negotiate::DeflateParams;
 use crate::wire::socket::ReadHalf;
 
 /// Most memory set aside for a frame's payload before its bytes arrive: a header alone
@@ -65,6 +71,10 @@ pub struct Inbound<R = ReadHalf> {
     frame_offset: usize,
     /// Whether a close frame was read: nothing after it is.
     closed: bool,
+    /// permessage-deflate's inflater, once negotiated.
+    inflater: Option<Box<Inflater>>,
+    /// Of the compressed messages read: their bytes, and their compressed payloads' bytes.
+    compressed_totals: (u64, u64),
 }
 
 impl<R: AsyncRead + Unpin> Inbound<R> {
@@ -87,7 +97,24 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             frame_mask: None,
             frame_offset: 0,
             closed: false,
+            inflater: None,
+            compressed_totals: (0, 0),
         }
+    }
+
+    /// Reads compressed messages as agreed in `params` (permessage-deflate): RSV1 on a
+    /// message's first frame marks it compressed. A compressed message is held to
+    /// [`ReadLimits::message`] as it inflates, so a deflate bomb fails with
+    /// [`Error::MessageTooLarge`] once the limit is passed; its compressed size is held
+    /// to the limit plus an eighth (deflate's overhead is far smaller), so a stream of
+    /// data that inflates to nothing cannot go on for ever either.
+    pub fn with_deflate(mut self, params: &DeflateParams) -> Self {
+        let peer = match self.role {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        };
+        self.inflater = Some(Box::new(Inflater::new(params.sender_resets(peer))));
+        self
     }
 
     /// The next message, ping, pong or close; `Ok(None)` when the peer ended the TCP
@@ -96,6 +123,12 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
     /// here: that is the caller's to do, on its write side.
     pub async fn next(&mut self) -> Result<Option<Message>, Error> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Of the compressed messages read so far: their bytes once inflated, and their
+    /// payloads' bytes as they arrived (frame headers not included).
+    pub fn compressed_totals(&self) -> (u64, u64) {
+        self.compressed_totals
     }
 
     /// The socket (or read half), for example to drain it after failing the connection.
@@ -140,7 +173,8 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             && self.buffer.is_empty()
             && self.frame_remaining >= self.limits.read_size
         {
-            if let Some(assembly) = &mut self.assembly {
+            // A compressed payload goes through the buffer to the inflater.
+            if let Some(assembly) = self.assembly.as_mut().filter(|a| !a.compressed) {
                 let data = assembly.data_mut();
                 data.reserve(self.frame_remaining.min(RESERVE_AHEAD));
                 let start = data.len();
@@ -167,9 +201,13 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             if self.in_payload {
                 let take = self.frame_remaining.min(self.buffer.len());
                 if let Some(assembly) = &mut self.assembly {
-                    assembly.extend(&self.buffer[..take], self.frame_mask, self.frame_offset);
-                    // Also covers what a direct read put in since the last call.
-                    assembly.check_text()?;
+                    if assembly.compressed {
+                        self.inflate(take)?;
+                    } else {
+                        assembly.extend(&self.buffer[..take], self.frame_mask, self.frame_offset);
+                        // Also covers what a direct read put in since the last call.
+                        assembly.check_text()?;
+                    }
                 }
                 self.frame_offset += take;
                 self.buffer.advance(take);
@@ -183,7 +221,9 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 }
                 continue;
             }
-            let Some(header) = frame::parse_header(&self.buffer, self.limits.frame)? else {
+            let deflate = self.inflater.is_some();
+            let Some(header) = frame::parse_header(&self.buffer, self.limits.frame, deflate)?
+            else {
                 return Ok(None);
             };
             match (self.role, header.mask.is_some()) {
@@ -220,13 +260,13 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                     } else {
                         MessageType::Binary
                     };
-                    if header.fin && self.buffer.len() >= whole {
+                    if header.fin && self.buffer.len() >= whole && !header.compressed {
                         // The common case: a whole message in the buffer, one copy out.
                         let data = self.take_payload(&header);
                         return assembly::whole_message(message_type, data).map(Some);
                     }
                     let capacity = header.payload_len.min(RESERVE_AHEAD);
-                    self.assembly = Some(Assembly::new(message_type, capacity));
+                    self.assembly = Some(Assembly::new(message_type, capacity, header.compressed));
                 }
                 OpCode::Continuation => {
                     let Some(assembly) = &self.assembly else {
@@ -234,12 +274,19 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                             "a continuation frame arrived with no message to continue".into(),
                         ));
                     };
-                    let size = assembly.len().saturating_add(header.payload_len);
-                    if size > self.limits.message {
-                        return Err(Error::MessageTooLarge {
-                            size,
-                            limit: self.limits.message,
-                        });
+                    let (size, limit) = if assembly.compressed {
+                        let limit = self.limits.message;
+                        let wire_limit = limit.saturating_add(limit / 8);
+                        (
+                            assembly.wire_len.saturating_add(header.payload_len),
+                            wire_limit,
+                        )
+                    } else {
+                        let size = assembly.len().saturating_add(header.payload_len);
+                        (size, self.limits.message)
+                    };
+                    if size > limit {
+                        return Err(Error::MessageTooLarge { size, limit });
                     }
                 }
             }
@@ -268,11 +315,34 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         payload
     }
 
+    /// Unmasks the next `take` buffered bytes of a compressed payload in place and
+    /// inflates them into the message.
+    #[cold]
+    fn inflate(&mut self, take: usize) -> Result<(), Error> {
+        let (Some(assembly), Some(inflater)) = (&mut self.assembly, &mut self.inflater) else {
+            return Ok(());
+        };
+        let input = &mut self.buffer[..take];
+        if let Some(key) = self.frame_mask {
+            frame::apply_mask_at(input, key, self.frame_offset);
+        }
+        assembly.wire_len += take;
+        inflater.inflate(input, assembly.data_mut(), self.limits.message)?;
+        assembly.check_text()
+    }
+
     /// The assembled message, once its last frame is in.
     fn finish_message(&mut self) -> Result<Message, Error> {
-        let assembly = self.assembly.take().ok_or_else(|| {
+        let mut assembly = self.assembly.take().ok_or_else(|| {
             Error::Protocol("a frame ended a message that had not started".into())
         })?;
+        if assembly.compressed {
+            if let Some(inflater) = &mut self.inflater {
+                inflater.finish(assembly.data_mut(), self.limits.message)?;
+            }
+            self.compressed_totals.0 += assembly.len() as u64;
+            self.compressed_totals.1 += assembly.wire_len as u64;
+        }
         assembly.finish()
     }
 
@@ -291,3 +361,6 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod deflate_tests;

@@ -9,18 +9,25 @@
 //! handshake.)
 
 //!
-//! Public for servers that want the same fast path (`test-servers perf` uses it in the
-//! server role); most users want [`WebSocketConnection`](crate::WebSocketConnection),
-//! which adds the state machine, limits and timeouts on top.
+//! Public for servers that want the same fast path (`test-servers` uses it in the server
+//! role, permessage-deflate included: [`accept_deflate`], then [`Inbound::with_deflate`]
+//! and [`Outbound::with_deflate`]); most users want
+//! [`WebSocketConnection`](crate::WebSocketConnection), which adds the state machine,
+//! limits and timeouts on top.
 
 pub(crate) mod assembly;
+pub(crate) mod deflate;
+pub(crate) mod extension;
 pub(crate) mod frame;
 pub(crate) mod handshake;
 pub(crate) mod inbound;
+pub(crate) mod negotiate;
 pub(crate) mod outbound;
 pub(crate) mod socket;
 
+pub use crate::config::DeflateConfig;
 pub use inbound::{Inbound, ReadLimits};
+pub use negotiate::{DeflateParams, accept_deflate};
 pub use outbound::{OWNED_PAYLOAD_FROM, Outbound};
 
 /// Which end of the connection frames are read and written for: a client masks what it

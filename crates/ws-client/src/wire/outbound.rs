@@ -2,6 +2,10 @@
 //! masked payload) straight into one buffer; a large payload is masked in place in the
 //! message's own memory and written after its header with a vectored write, so it is never
 //! copied. Either way a burst of frames costs as few system calls as possible.
+//!
+//! With permessage-deflate (see [`Outbound::with_deflate`]), a text or binary message at
+//! or over the threshold is compressed into a frame with RSV1 set; messages are sent whole
+//! (one frame each), compressed or not.
 
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -9,9 +13,12 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::io::AsyncWrite;
 
+use crate::config::DeflateConfig;
 use crate::message::{Message, MessageType};
 use crate::wire::Role;
+use crate::wire::deflate::Deflater;
 use crate::wire::frame::{self, MAX_HEADER_LEN, OpCode};
+use crate::wire::negotiate::DeflateParams;
 use crate::wire::socket::WriteHalf;
 
 /// Mask keys are drawn this many at a time from the thread's CSPRNG (RFC 6455 section 10.3
@@ -20,6 +27,8 @@ const MASK_KEYS_PER_DRAW: usize = 64;
 /// Payloads from this size on are written from their own memory instead of being copied
 /// into the buffer.
 pub const OWNED_PAYLOAD_FROM: usize = 16 << 10;
+/// RSV1 in a frame's first byte: a compressed message (permessage-deflate).
+const RSV1: u8 = 0x40;
 /// A buffer grown past this is released once written, so a burst does not leave a large
 /// buffer behind on an idle connection.
 const KEEP_BUFFER_UP_TO: usize = 256 << 10;
@@ -53,6 +62,10 @@ pub struct Outbound<W = WriteHalf> {
     /// Bytes `io` took that are not known to have reached the socket yet (their record's
     /// flush has not completed); counted in `written_total` once it has.
     unconfirmed: u64,
+    /// permessage-deflate's compressor, once negotiated.
+    deflater: Option<Box<Deflater>>,
+    /// Of the messages sent compressed: their bytes, and their compressed payloads' bytes.
+    compressed_totals: (u64, u64),
 }
 
 impl<W: AsyncWrite + Unpin> Outbound<W> {
@@ -71,7 +84,33 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             buffering_io: false,
             records: false,
             unconfirmed: 0,
+            deflater: None,
+            compressed_totals: (0, 0),
         }
+    }
+
+    /// Compresses text and binary messages as agreed in `params` (permessage-deflate),
+    /// with the level and threshold of `config` (this side's): those at or over the
+    /// threshold go out compressed, with RSV1 set. Control frames never are.
+    pub fn with_deflate(mut self, params: &DeflateParams, config: &DeflateConfig) -> Self {
+        let deflater = Deflater::new(
+            config,
+            params.sender_window_bits(self.role),
+            params.sender_resets(self.role),
+        );
+        self.deflater = Some(Box::new(deflater));
+        self
+    }
+
+    /// Of the messages sent compressed so far: their bytes before compression, and their
+    /// payloads' bytes after it (frame headers not included).
+    pub fn compressed_totals(&self) -> (u64, u64) {
+        self.compressed_totals
+    }
+
+    /// The socket (or write half), for example to write bytes this type would not.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.io
     }
 
     /// Says that `io` keeps what it takes in a buffer of its own before the socket has it,
@@ -154,19 +193,27 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
     /// Appends one whole (unfragmented) frame carrying a copy of `payload`. The caller
     /// checks first that the message may be sent (see `Message::check_sendable`) and that
     /// there is room ([`has_room`](Self::has_room)).
+    #[inline]
     pub fn encode(&mut self, message_type: MessageType, payload: &[u8]) {
+        if self.deflater.is_some() && self.encode_compressed(message_type, payload) {
+            return;
+        }
+        self.encode_frame(opcode(message_type), 0, payload);
+    }
+
+    /// Appends one whole frame carrying a copy of `payload`; `rsv1` is OR-ed into its
+    /// first byte.
+    #[inline]
+    fn encode_frame(&mut self, opcode: OpCode, rsv1: u8, payload: &[u8]) {
         self.absorb_owned();
         self.reset_if_written();
         let key = self.mask_key();
         self.buffer.reserve(MAX_HEADER_LEN + payload.len());
         let before = self.buffer.len();
-        frame::encode_header(
-            &mut self.buffer,
-            true,
-            opcode(message_type),
-            payload.len(),
-            key,
-        );
+        frame::encode_header(&mut self.buffer, true, opcode, payload.len(), key);
+        if rsv1 != 0 {
+            self.buffer[before] |= rsv1;
+        }
         match key {
             Some(key) => frame::extend_masked(&mut self.buffer, payload, key),
             None => self.buffer.extend_from_slice(payload),
@@ -177,16 +224,55 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
     /// Like [`encode`](Self::encode), taking the message: a large payload (from
     /// [`OWNED_PAYLOAD_FROM`] bytes) is masked where it is and written from there.
     pub fn encode_owned(&mut self, message: Message) {
-        let mut payload = message.data;
+        let payload = message.data;
         if payload.len() < OWNED_PAYLOAD_FROM {
             return self.encode(message.message_type, &payload);
         }
+        if self.deflater.is_some() && self.encode_compressed(message.message_type, &payload) {
+            return;
+        }
+        self.encode_owned_frame(opcode(message.message_type), 0, payload);
+    }
+
+    /// Encodes a text or binary message compressed, if the deflater takes it; `false`
+    /// (nothing encoded) for a control frame or a message to go uncompressed.
+    #[cold]
+    fn encode_compressed(&mut self, message_type: MessageType, payload: &[u8]) -> bool {
+        let Some(deflater) = self.deflater.as_mut() else {
+            return false;
+        };
+        if !matches!(message_type, MessageType::Text | MessageType::Binary)
+            || !deflater.compress(payload)
+        {
+            return false;
+        }
+        let compressed = std::mem::take(&mut deflater.out);
+        self.compressed_totals.0 += payload.len() as u64;
+        self.compressed_totals.1 += compressed.len() as u64;
+        let opcode = opcode(message_type);
+        if compressed.len() >= OWNED_PAYLOAD_FROM {
+            self.encode_owned_frame(opcode, RSV1, compressed);
+        } else {
+            self.encode_frame(opcode, RSV1, &compressed);
+            // Kept for the next message.
+            if let Some(deflater) = self.deflater.as_mut() {
+                deflater.out = compressed;
+            }
+        }
+        true
+    }
+
+    /// Appends one whole frame whose `payload` is masked in place and written from its own
+    /// memory; `rsv1` is OR-ed into its first byte.
+    fn encode_owned_frame(&mut self, opcode: OpCode, rsv1: u8, mut payload: Vec<u8>) {
         self.absorb_owned();
         self.reset_if_written();
         let key = self.mask_key();
-        let opcode = opcode(message.message_type);
         let before = self.buffer.len();
         frame::encode_header(&mut self.buffer, true, opcode, payload.len(), key);
+        if rsv1 != 0 {
+            self.buffer[before] |= rsv1;
+        }
         self.encoded_total += (self.buffer.len() - before + payload.len()) as u64;
         if let Some(key) = key {
             frame::apply_mask(&mut payload, key);
