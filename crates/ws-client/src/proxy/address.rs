@@ -240,4 +240,25 @@ mod tests {
         );
         assert_eq!(debug, r#"Url("socks5://u:***@h.example")"#);
     }
+
+    /// A password with an unencoded `/`, `?` or `#` (common in generated passwords) makes
+    /// the URL unparsable; the error and `Debug` then show it in the clear.
+    #[test]
+    #[ignore = "finding: redacted() cuts the authority at the first '/', '?' or '#', so an unencoded one in the password leaks it"]
+    fn a_password_with_a_slash_question_mark_or_hash_never_shows() {
+        for url in [
+            "http://alice:s3cr/etpw@proxy.example:3128",
+            "socks5://alice:s3cr?etpw@proxy.example:1080",
+            "http://alice:s3cr#etpw@proxy.example:3128",
+        ] {
+            let debug = format!("{:?}", super::super::Proxy::url(url));
+            let target = url::Url::parse("ws://server.example/").unwrap();
+            let error = super::super::choose(&super::super::Proxy::url(url), &target)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            for shown in [debug, format!("{error:?}")] {
+                assert!(!shown.contains("etpw"), "{url}: {shown}");
+            }
+        }
+    }
 }
