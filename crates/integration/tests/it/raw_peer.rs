@@ -93,23 +93,8 @@ impl RawServer {
     /// its head is read), leaving the answer to the caller.
     pub(crate) async fn accept_request(&self) -> (TcpStream, UpgradeRequest) {
         let mut tcp = self.accept_tcp().await;
-        let mut request = Vec::new();
-        let mut byte = [0u8; 1];
-        while !request.ends_with(b"\r\n\r\n") {
-            assert_eq!(within(tcp.read(&mut byte)).await.unwrap(), 1, "no request");
-            request.push(byte[0]);
-        }
-        let head = String::from_utf8_lossy(&request).into_owned();
-        let key = head
-            .lines()
-            .find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("sec-websocket-key")
-                    .then(|| value.trim().to_owned())
-            })
-            .expect("a Sec-WebSocket-Key header");
-        let accept_key = derive_accept_key(key.as_bytes());
-        (tcp, UpgradeRequest { head, accept_key })
+        let request = read_upgrade_request(&mut tcp).await;
+        (tcp, request)
     }
 
     /// Accepts one connection, answers its upgrade, and reads and writes its frames with
@@ -136,6 +121,33 @@ impl RawServer {
             .await
             .expect("write the refusal");
     }
+}
+
+/// Reads an upgrade request from `stream`, byte by byte (nothing past its head is read).
+pub(crate) async fn read_upgrade_request<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+) -> UpgradeRequest {
+    let mut request = Vec::new();
+    let mut byte = [0u8; 1];
+    while !request.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            within(stream.read(&mut byte)).await.unwrap(),
+            1,
+            "no request"
+        );
+        request.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&request).into_owned();
+    let key = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| value.trim().to_owned())
+        })
+        .expect("a Sec-WebSocket-Key header");
+    let accept_key = derive_accept_key(key.as_bytes());
+    UpgradeRequest { head, accept_key }
 }
 
 /// A client's upgrade request, as a raw server read it.

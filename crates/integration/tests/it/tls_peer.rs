@@ -10,14 +10,14 @@ use bytes::BytesMut;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::ServerConfig;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use ws_client::wire::{Inbound, Outbound, ReadLimits, Role};
 use ws_client::{Message, MessageType, TransportConfig};
 
+use crate::raw_peer::read_upgrade_request;
 use crate::support::within;
 
 type Tls = TlsStream<TcpStream>;
@@ -74,25 +74,11 @@ impl TlsServer {
     pub(crate) async fn accept_peer(&self) -> TlsPeer {
         let (tcp, _) = within(self.listener.accept()).await.unwrap();
         let mut tls = within(self.acceptor.accept(tcp)).await.expect("TLS accept");
-        let mut request = Vec::new();
-        let mut byte = [0u8; 1];
-        while !request.ends_with(b"\r\n\r\n") {
-            assert_eq!(within(tls.read(&mut byte)).await.unwrap(), 1, "no request");
-            request.push(byte[0]);
-        }
-        let head = String::from_utf8_lossy(&request).into_owned();
-        let key = head
-            .lines()
-            .find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("sec-websocket-key")
-                    .then(|| value.trim().to_owned())
-            })
-            .expect("a Sec-WebSocket-Key header");
+        let request = read_upgrade_request(&mut tls).await;
         let response = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Accept: {}\r\n\r\n",
-            derive_accept_key(key.as_bytes())
+            request.accept_key
         );
         within(tls.write_all(response.as_bytes())).await.unwrap();
         within(tls.flush()).await.unwrap();
