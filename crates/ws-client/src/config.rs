@@ -118,7 +118,7 @@ pub struct TransportConfig {
     /// [`Error::HandshakeRejected`]. Default: `None`, not offered.
     ///
     /// Off by default, unlike browsers: it costs memory on every connection that uses it
-    /// (up to about 420 KiB with context takeover both ways, see [`DeflateConfig`]),
+    /// (up to about 480 KiB with context takeover both ways, see [`DeflateConfig`]),
     /// CPU on every message, and compressing secrets beside data an attacker chooses leaks
     /// them through the compressed size (CRIME, BREACH). Turn it on for compressible
     /// messages (JSON, text) over links where bandwidth matters.
@@ -131,13 +131,15 @@ pub struct TransportConfig {
 ///
 /// Memory, measured with zlib-rs (the backend this crate builds flate2 with): a
 /// compressor takes about 370 KiB with a 15-bit window and 245 KiB with 9 bits; an
-/// inflater about 46 KiB whatever the window. Both are made at the first compressed
+/// inflater about 46 KiB whatever the window, plus a copy of the last 32-64 KiB it
+/// inflated while the peer keeps its context (a peer may end a message with a final block
+/// and go on with the same window). All are made at the first compressed
 /// message, not at connect. Without context takeover nothing is kept between messages:
 /// the side that may not keep its context compresses with a compressor shared by all
 /// connections on the thread (reset for each message, about 4 us), and the side reading
 /// frees its inflater after each message; so a server that refuses context takeover both
 /// ways keeps no compression memory per idle connection. With context takeover both ways,
-/// a connection keeps a compressor and an inflater, about 420 KiB.
+/// a connection keeps a compressor, an inflater and that copy, about 480 KiB.
 ///
 /// The default (all `false`, windows of 15 bits, level 1, threshold 64 bytes) keeps
 /// context both ways, which compresses best.

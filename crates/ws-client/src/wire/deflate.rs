@@ -33,6 +33,11 @@ pub(crate) struct Inflater {
     state: Option<Decompress>,
     /// Whether the current message's data ended with a final block.
     ended: bool,
+    /// The last [`HISTORY`] bytes inflated (up to twice that before it is cut back), kept
+    /// only while the peer keeps its context: a sender that ends a message with a final
+    /// block starts its next stream with this window, which zlib's inflater cannot hand
+    /// back once its stream has ended.
+    history: Vec<u8>,
 }
 
 impl Inflater {
@@ -41,6 +46,7 @@ impl Inflater {
             peer_resets,
             state: None,
             ended: false,
+            history: Vec::new(),
         }
     }
 
@@ -101,19 +107,39 @@ impl Inflater {
         }
         if self.peer_resets {
             self.state = None;
-        } else if self.ended {
-            // A sender that ended its data with a final block starts a new stream; the
-            // history that stream may refer to is what this message left.
-            if let Some(state) = &mut self.state {
-                state.reset(false);
-                let history = &out[out.len().saturating_sub(HISTORY)..];
-                state
-                    .set_dictionary(history)
-                    .map_err(|e| Error::Protocol(format!("cannot restart the inflater ({e})")))?;
+        } else {
+            self.remember(out);
+            if self.ended {
+                // A sender that ended its data with a final block starts a new stream
+                // whose window is the last 32 KiB it compressed, across messages.
+                if let Some(state) = &mut self.state {
+                    state.reset(false);
+                    let history = &self.history[self.history.len().saturating_sub(HISTORY)..];
+                    state.set_dictionary(history).map_err(|e| {
+                        Error::Protocol(format!("cannot restart the inflater ({e})"))
+                    })?;
+                }
             }
         }
         self.ended = false;
         Ok(())
+    }
+
+    /// Adds a message's bytes to the history, cutting it back to [`HISTORY`] bytes once it
+    /// holds twice that (so each byte is moved at most once on average).
+    fn remember(&mut self, message: &[u8]) {
+        let tail = &message[message.len().saturating_sub(HISTORY)..];
+        if self.history.len() + tail.len() > 2 * HISTORY {
+            let keep = HISTORY - tail.len();
+            self.history.drain(..self.history.len() - keep);
+        }
+        let needed = self.history.len() + tail.len();
+        if needed > self.history.capacity() {
+            // Doubling, but never past the cut-back point.
+            let capacity = needed.max(2 * self.history.len()).min(2 * HISTORY);
+            self.history.reserve_exact(capacity - self.history.len());
+        }
+        self.history.extend_from_slice(tail);
     }
 }
 

@@ -228,7 +228,6 @@ fn a_message_ended_by_a_final_block_is_read_and_so_is_the_next() {
 /// final block) refers, in the next message, to everything in its 32 KiB window: the
 /// messages before the one that ended the stream too, not that one alone.
 #[test]
-#[ignore = "finding: after a final block Inflater::finish restarts with only the last message as history, not the whole window"]
 fn after_a_final_block_the_history_is_the_whole_window_not_the_last_message() {
     let first = json(2000, 1);
     let short = b"ok".to_vec();
@@ -255,4 +254,50 @@ fn after_a_final_block_the_history_is_the_whole_window_not_the_last_message() {
     let third = inflate(&mut receiver, &three, 100, 1 << 20);
     let third = third.map(|out| out == first).map_err(|e| e.to_string());
     assert_eq!(third, Ok(true));
+}
+
+/// The history is cut back as it grows yet always holds the last 32 KiB: after 100 KB of
+/// small messages, a final block and a new stream whose window is those 32 KiB, the next
+/// message still inflates.
+#[test]
+fn the_history_after_many_messages_is_the_last_32_kib() {
+    let mut sender = Compress::new_with_window_bits(Compression::new(6), false, 15);
+    let mut receiver = Inflater::new(false);
+    let mut sent = Vec::new();
+    for seed in 0..100 {
+        let payload = json(1000, seed * 37);
+        let flush = if seed == 99 {
+            FlushCompress::Finish
+        } else {
+            FlushCompress::Sync
+        };
+        let mut out = Vec::with_capacity(payload.len() + 64);
+        sender.compress_vec(&payload, &mut out, flush).unwrap();
+        if out.ends_with(&TAIL) {
+            out.truncate(out.len() - TAIL.len());
+        }
+        assert_eq!(inflate(&mut receiver, &out, 300, 1 << 20).unwrap(), payload);
+        sent.extend_from_slice(&payload);
+    }
+    assert!(receiver.history.capacity() <= 2 * HISTORY);
+    sender.reset();
+    sender
+        .set_dictionary(&sent[sent.len() - HISTORY..])
+        .unwrap();
+    // Text that matches what came 30 KB back, and nothing nearer.
+    let far_back = sent[sent.len() - 30_000..sent.len() - 29_000].to_vec();
+    let mut out = Vec::with_capacity(2000);
+    sender
+        .compress_vec(&far_back, &mut out, FlushCompress::Sync)
+        .unwrap();
+    assert!(
+        out.len() < 100,
+        "the sender used its window: {} bytes",
+        out.len()
+    );
+    out.truncate(out.len() - TAIL.len());
+    assert_eq!(
+        inflate(&mut receiver, &out, 300, 1 << 20).unwrap(),
+        far_back
+    );
 }
