@@ -4,15 +4,18 @@
 //! failed with the close code RFC 6455 and RFC 7692 call for, each within [`BOUND`]. The
 //! close code is checked on both sides: the error's, and the one the server received (its
 //! `scenario` event). The deflate bomb runs in a child process (this test binary again, on
-//! that one test), so that its peak resident memory is the client's alone.
+//! that one test), so that its peak resident memory is the client's alone. And the valid
+//! edges next to the refused answers (8 bits, a quoted value) are accepted.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use integration::TestServer;
 use serde_json::Value;
+use tokio::io::AsyncWriteExt;
 use ws_client::{DeflateConfig, Error, TransportConfig, WebSocketConnection};
 
+use crate::raw_peer::{RawServer, server_frame};
 use crate::support::{STEP_TIMEOUT, within, within_for};
 
 /// The most any of these scenarios may take, connect included.
@@ -235,4 +238,40 @@ async fn a_deflate_bomb_fails_with_1009_in_bounded_time_and_memory() {
         "{event}"
     );
     eprintln!("deflate-bomb, as the server saw it: {event}");
+}
+
+#[tokio::test]
+async fn the_valid_edges_of_an_answer_are_accepted_and_read() {
+    // RFC 7692 allows 8 bits (zlib-based senders use 9, which an inflater for 8 must
+    // still read: ws-client inflates with 15) and, by RFC 6455 section 9.1, a value as a
+    // quoted string.
+    // "compressed ping", deflated with a sync flush, its tail removed.
+    let deflated = b"\x4a\xce\xcf\x2d\x28\x4a\x2d\x2e\x4e\x4d\x51\x28\xc8\xcc\x4b\x07\x00";
+    for (answer, bits) in [
+        ("permessage-deflate; server_max_window_bits=8", 8),
+        ("permessage-deflate; server_max_window_bits=\"10\"", 10),
+    ] {
+        let server = RawServer::bind();
+        let offer = Some(DeflateConfig::default());
+        let config = config(server.url(), offer);
+        let serving = tokio::spawn(async move {
+            let (mut tcp, request) = server.accept_request().await;
+            let response = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Extensions: {answer}\r\n\r\n",
+                request.accept_key
+            );
+            within(tcp.write_all(response.as_bytes())).await.unwrap();
+            // RSV1 + text: 0x41 as the opcode byte `server_frame` takes.
+            let text = server_frame(0x41, true, deflated);
+            within(tcp.write_all(&text)).await.unwrap();
+            tcp
+        });
+        let mut connection = within(WebSocketConnection::open(config)).await.unwrap();
+        let agreed = connection.compression().copied().expect(answer);
+        assert_eq!(agreed.server_max_window_bits, bits, "{answer}");
+        let message = within(connection.receive_message()).await.unwrap();
+        assert_eq!(message.as_text().unwrap(), "compressed ping", "{answer}");
+        drop(serving.await.unwrap());
+    }
 }
