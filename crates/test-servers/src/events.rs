@@ -71,6 +71,27 @@ pub struct Stopped<'a> {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Printed by `security` mode each time a connection's scenario ends, so that a test can
+/// see what the client did from the server's side.
+#[derive(Debug, Serialize)]
+pub struct ScenarioEnded {
+    /// Always `"scenario"`.
+    pub event: &'static str,
+    /// The scenario's name.
+    pub name: &'static str,
+    /// How it ended: `finished`, `connection failed`, `scenario time reached` or
+    /// `shutdown`.
+    pub outcome: &'static str,
+    /// The code of the client's close frame (1005 when it had none); `null` when the
+    /// client sent no close frame.
+    pub client_close: Option<u16>,
+    /// Bytes the server wrote on the connection (the socket took them; the client may not
+    /// have read them all).
+    pub bytes_out: u64,
+    /// Milliseconds from the end of the upgrade request to the end of the scenario.
+    pub elapsed_ms: u64,
+}
+
 /// Writes `event` as one JSON line on stdout and flushes it. A closed stdout (the parent
 /// went away) is logged, not fatal: the server keeps serving until told to stop.
 pub fn emit(event: &impl Serialize) {

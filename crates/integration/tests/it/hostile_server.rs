@@ -1,5 +1,6 @@
 //! ws-client against every `security` scenario: each run must end within a time bound,
-//! without a panic, with the outcome RFC 6455 prescribes for that attack (the table
+//! without a panic, with the outcome RFC 6455 (and RFC 7692 for the `deflate` category,
+//! where the client offers permessage-deflate) prescribes for that attack (the table
 //! [`EXPECTED`]). The outcomes are printed on stderr (`--nocapture` shows them).
 
 use std::collections::BTreeMap;
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use integration::{TestServer, run_test_servers};
 use serde_json::Value;
-use ws_client::{Message, MessageType, TransportConfig, WebSocketConnection};
+use ws_client::{DeflateConfig, Message, MessageType, TransportConfig, WebSocketConnection};
 
 use crate::support::within_for;
 
@@ -90,12 +91,35 @@ const EXPECTED: &[(&str, &str)] = &[
         "connected; received {\"text\": 1}; sent 64 MiB; disconnect: CloseTimeout",
     ),
     ("reset-mid-frame", "connected; receive: ConnectionLost("),
+    // permessage-deflate offered: answers the offer did not allow are refused...
+    ("deflate-client-window-above-offer", REFUSED_101),
+    ("deflate-window-7", REFUSED_101),
+    ("deflate-window-16", REFUSED_101),
+    ("deflate-window-leading-zero", REFUSED_101),
+    ("deflate-window-no-value", REFUSED_101),
+    ("deflate-unknown-param", REFUSED_101),
+    ("deflate-param-twice", REFUSED_101),
+    ("deflate-flag-with-value", REFUSED_101),
+    ("deflate-answered-twice", REFUSED_101),
+    // ...a bomb stops at the message limit (1009), RSV1 where it may not be and data that
+    // does not inflate are protocol errors (1002), inflated text is checked (1007).
+    ("deflate-bomb", "connected; receive: MessageTooLarge"),
+    ("deflate-compressed-ping", "connected; receive: Protocol("),
+    ("deflate-compressed-close", "connected; receive: Protocol("),
+    ("deflate-rsv1-continuation", "connected; receive: Protocol("),
+    ("deflate-invalid-data", "connected; receive: Protocol("),
+    ("deflate-invalid-utf8", "connected; receive: InvalidUtf8"),
+    ("deflate-declined-rsv1", "connected; receive: Protocol("),
 ];
 
-/// Connects to `url`, reads until error or quiet, sends, then disconnects; describes
-/// every step's outcome.
-async fn exercise(url: String) -> String {
+/// A 101 response the client refused.
+const REFUSED_101: &str = "connect: HandshakeRejected { status: Some(101)";
+
+/// Connects to `url` (offering permessage-deflate if `deflate`), reads until error or
+/// quiet, sends, then disconnects; describes every step's outcome.
+async fn exercise(url: String, deflate: bool) -> String {
     let config = TransportConfig {
+        compression: deflate.then(DeflateConfig::default),
         connect_timeout: CLIENT_TIMEOUT,
         close_timeout: CLIENT_TIMEOUT,
         send_timeout: CLIENT_TIMEOUT,
@@ -162,18 +186,21 @@ async fn ws_client_meets_every_hostile_scenario_as_rfc_6455_prescribes() {
     let output = run_test_servers(&["security", "--list", "--json"]);
     assert!(output.status.success());
     let catalogue: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let names: Vec<String> = catalogue
+    let names: Vec<(String, bool)> = catalogue
         .as_array()
         .unwrap()
         .iter()
-        .map(|entry| entry["name"].as_str().unwrap().to_owned())
+        .map(|entry| {
+            let name = entry["name"].as_str().unwrap().to_owned();
+            (name, entry["category"] == "deflate")
+        })
         .collect();
     let server = TestServer::start_with("security", &["--max-scenario-time", "20s"]);
-    let runs = names.iter().map(|name| {
+    let runs = names.iter().map(|(name, deflate)| {
         let url = server.url_with_path(name);
         async move {
             let started = std::time::Instant::now();
-            let outcome = tokio::spawn(exercise(url)).await;
+            let outcome = tokio::spawn(exercise(url, *deflate)).await;
             (name, outcome, started.elapsed())
         }
     });

@@ -16,6 +16,7 @@ mod echo;
 mod errors;
 mod hardening;
 mod hostile_client;
+mod hostile_deflate;
 mod hostile_server;
 mod load;
 #[cfg(target_os = "linux")]

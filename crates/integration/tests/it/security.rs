@@ -63,10 +63,15 @@ struct Raw {
 impl Raw {
     /// Connects to `path` on `server`, sends an upgrade request, reads the response head.
     async fn open(server: &TestServer, path: &str) -> Raw {
+        Raw::open_with(server, path, "").await
+    }
+
+    /// The same with the `extra` header lines (each ending in CRLF) in the request.
+    async fn open_with(server: &TestServer, path: &str, extra: &str) -> Raw {
         let mut tcp = within(TcpStream::connect(server.addr())).await.unwrap();
         let request = format!(
             "GET /{path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n",
             server.addr()
         );
         within(tcp.write_all(request.as_bytes())).await.unwrap();
@@ -320,6 +325,44 @@ async fn payload_attacks_send_invalid_close_frames_then_answer_the_client() {
     let mut raw = upgraded(&server, "data-after-close").await;
     assert_eq!(raw.bytes(7).await, b"\x88\x05\x03\xe8bye");
     assert_eq!(raw.bytes(2).await, [0x81, 16]);
+}
+
+#[tokio::test]
+async fn deflate_attacks_answer_the_offer_as_promised() {
+    let server = TestServer::start("security");
+    let offer = "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; \
+                 server_max_window_bits=10; client_max_window_bits=12\r\n";
+    let agreed = "permessage-deflate; server_no_context_takeover; server_max_window_bits=10";
+    let mut raw = Raw::open_with(&server, "deflate-bomb", offer).await;
+    assert_eq!(raw.header("sec-websocket-extensions"), Some(agreed));
+    assert_eq!(raw.bytes(1).await, [0x42], "RSV1, binary, not final");
+    let raw = Raw::open_with(&server, "deflate-client-window-above-offer", offer).await;
+    let above = format!("{agreed}; client_max_window_bits=13");
+    assert_eq!(raw.header("sec-websocket-extensions"), Some(above.as_str()));
+    let raw = Raw::open_with(&server, "deflate-answered-twice", offer).await;
+    let answers = raw
+        .head
+        .lines()
+        .filter(|l| l.starts_with("Sec-WebSocket-Extensions:"));
+    assert_eq!(answers.count(), 2, "{}", raw.head);
+
+    // Declined, or not offered: a 101 without the extension, the same RSV1 frames.
+    let mut raw = upgraded(&server, "deflate-compressed-ping").await;
+    assert_eq!(raw.header("sec-websocket-extensions"), None);
+    assert_eq!(raw.bytes(2).await, [0xC9, 17], "FIN + RSV1 + ping");
+    let mut raw = Raw::open_with(&server, "deflate-declined-rsv1", offer).await;
+    assert_eq!(raw.header("sec-websocket-extensions"), None);
+    assert_eq!(raw.bytes(2).await, [0xC1, 45], "FIN + RSV1 + text");
+
+    // Each run's end is reported, with the client's close code.
+    raw.send_close(1002).await;
+    let _ = raw.until_end().await;
+    drop(raw);
+    let event = std::iter::from_fn(|| server.next_event(Duration::from_secs(5)))
+        .find(|e| e["event"] == "scenario" && e["name"] == "deflate-declined-rsv1")
+        .expect("a scenario event");
+    assert_eq!(event["client_close"], 1002, "{event}");
+    assert!(event["bytes_out"].as_u64().unwrap() > 47, "{event}");
 }
 
 #[tokio::test]

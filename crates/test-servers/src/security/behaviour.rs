@@ -56,11 +56,11 @@ enum Streamed {
 /// Bytes to stream: `first`, then `repeated` `times` times (`None`: until stopped), then
 /// `last`. Only these buffers are ever held.
 #[derive(Debug, Default)]
-struct Plan {
-    first: Vec<u8>,
-    repeated: Vec<u8>,
-    times: Option<u64>,
-    last: Vec<u8>,
+pub(super) struct Plan {
+    pub(super) first: Vec<u8>,
+    pub(super) repeated: Vec<u8>,
+    pub(super) times: Option<u64>,
+    pub(super) last: Vec<u8>,
 }
 
 impl BehaviourAttack {
@@ -162,7 +162,7 @@ impl BehaviourAttack {
 
 /// Streams `plan` while reading the client; a client that closes (or goes) stops the
 /// stream. If everything was written, the client's frames are then answered as usual.
-async fn stream_then_answer(conn: &mut Conn, plan: Plan) {
+pub(super) async fn stream_then_answer(conn: &mut Conn, plan: Plan) {
     let peer = conn.peer;
     let mut written = 0u64;
     let mut pongs = 0u64;
@@ -198,6 +198,7 @@ async fn stream_then_answer(conn: &mut Conn, plan: Plan) {
             }
         }
     };
+    conn.written += written;
     conn.stats
         .bytes_out
         .fetch_add(written, std::sync::atomic::Ordering::Relaxed);

@@ -31,6 +31,8 @@ pub struct Conn {
     pub close_sent: bool,
     /// The close code the client sent, once it did.
     pub client_close: Option<Option<u16>>,
+    /// Bytes written to the socket on this connection (handshake included).
+    pub written: u64,
     /// Counters shared by all connections.
     pub stats: Arc<Stats>,
 }
@@ -50,6 +52,7 @@ impl Conn {
             upgraded: false,
             close_sent: false,
             client_close: None,
+            written: 0,
             stats,
         }
     }
@@ -57,6 +60,7 @@ impl Conn {
     /// Writes `bytes` as they are.
     pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.tcp.write_all(bytes).await?;
+        self.written += bytes.len() as u64;
         self.stats
             .bytes_out
             .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -65,10 +69,16 @@ impl Conn {
 
     /// Sends the correct 101 response.
     pub async fn accept(&mut self) -> std::io::Result<()> {
-        let response = switching(&self.request.accept(), "");
+        self.accept_with("").await
+    }
+
+    /// Sends a 101 response with the right accept value and the `extra` header lines
+    /// (each ending in CRLF).
+    pub async fn accept_with(&mut self, extra: &str) -> std::io::Result<()> {
+        let response = switching(&self.request.accept(), extra);
         self.write(response.as_bytes()).await?;
         self.upgraded = true;
-        tracing::debug!(peer = %self.peer, "handshake completed");
+        tracing::debug!(peer = %self.peer, extra, "handshake completed");
         Ok(())
     }
 

@@ -7,10 +7,13 @@
 //! WebSocket library would not misbehave.
 //! Every connection is bounded by `--max-scenario-time` and memory stays bounded: the
 //! request is read up to 16 KiB, client frames are skimmed, large messages are streamed.
+//! Each connection's end is reported on stdout (a `scenario` event: the client's close
+//! code, bytes written, time taken).
 
 pub mod behaviour;
 pub mod catalogue;
 pub mod conn;
+pub mod deflate;
 pub mod frame;
 pub mod handshake;
 pub mod list;
@@ -19,7 +22,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde_json::{Map, Value};
@@ -27,6 +30,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::cli::SecurityArgs;
+use crate::events::ScenarioEnded;
 use crate::server::{self, Context, Service};
 use crate::stats::Stats;
 use catalogue::{Play, Scenario};
@@ -151,6 +155,7 @@ impl SecurityServer {
             .entry(scenario.name)
             .or_default() += 1;
         let peer = conn.peer;
+        let started = Instant::now();
         tracing::debug!(%peer, scenario = scenario.name, attack = scenario.attack, "playing");
         let outcome = tokio::select! {
             played = play(&mut conn, scenario) => match played {
@@ -163,6 +168,14 @@ impl SecurityServer {
         if outcome == "shutdown" {
             conn.going_away().await;
         }
+        crate::events::emit(&ScenarioEnded {
+            event: "scenario",
+            name: scenario.name,
+            outcome,
+            client_close: conn.client_close.map(|code| code.unwrap_or(1005)),
+            bytes_out: conn.written,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
         tracing::debug!(
             %peer,
             scenario = scenario.name,
@@ -188,5 +201,6 @@ async fn play(conn: &mut Conn, scenario: &Scenario) -> std::io::Result<()> {
             conn.accept().await?;
             attack.play(conn).await
         }
+        Play::Deflate(attack) => attack.play(conn).await,
     }
 }
