@@ -87,7 +87,9 @@ fn covers(entry: &str, host: &str, host_ip: Option<IpAddr>, port: u16) -> bool {
             _ => false,
         };
     }
-    let (name, entry_port) = split_port(entry);
+    let Some((name, entry_port)) = split_port(entry) else {
+        return false;
+    };
     if entry_port.is_some_and(|entry_port| entry_port != port) {
         return false;
     }
@@ -109,17 +111,20 @@ fn covers(entry: &str, host: &str, host_ip: Option<IpAddr>, port: u16) -> bool {
 }
 
 /// An entry's name or address and its port, if it has one: `name:port`, `[v6]:port`,
-/// `[v6]`, or a bare IPv6 address (more than one `:`, so no port).
-fn split_port(entry: &str) -> (&str, Option<u16>) {
+/// `[v6]`, or a bare IPv6 address (more than one `:`, so no port). `None` when what follows
+/// the `:` is not a port: such an entry covers nothing (not every port).
+fn split_port(entry: &str) -> Option<(&str, Option<u16>)> {
+    let port = |text: &str| text.parse::<u16>().ok().map(Some);
     if let Some(rest) = entry.strip_prefix('[') {
         return match rest.split_once(']') {
-            Some((address, tail)) => (address, tail.strip_prefix(':').and_then(|p| p.parse().ok())),
-            None => (rest, None),
+            Some((address, "")) => Some((address, None)),
+            Some((address, tail)) => Some((address, port(tail.strip_prefix(':')?)?)),
+            None => Some((rest, None)),
         };
     }
     match entry.split_once(':') {
-        Some((name, port)) if !port.contains(':') => (name, port.parse().ok()),
-        _ => (entry, None),
+        Some((name, tail)) if !tail.contains(':') => Some((name, port(tail)?)),
+        _ => Some((entry, None)),
     }
 }
 
@@ -237,6 +242,23 @@ mod tests {
             let read = chosen("ws://server.example/", vars);
             assert_eq!(read.as_deref(), Some("http://attacker.example:8080"));
         }
+    }
+
+    /// An entry whose port is not a port covers nothing (as in Go), not every port.
+    #[test]
+    fn an_entry_with_a_port_that_is_no_port_covers_nothing() {
+        for entry in [
+            "server.example:99999",
+            "server.example:http",
+            "server.example:",
+            "[fd00::7]:x",
+            "10.1.2.3:-1",
+        ] {
+            for host in ["server.example", "[fd00::7]", "10.1.2.3"] {
+                assert!(!bypasses(entry, host, 80), "{entry} covers {host}");
+            }
+        }
+        assert!(bypasses("[fd00::7]", "[fd00::7]", 80));
     }
 
     #[test]
