@@ -89,8 +89,10 @@ pub enum ProxyFailure {
     /// The proxy itself could not be reached: nothing listens at its address, its name does
     /// not resolve, or the network failed. Check the proxy address; retrying may help.
     Unreachable,
-    /// The proxy accepted the TCP connection but the tunnel was not made within
-    /// [`connect_timeout`](crate::TransportConfig::connect_timeout). Retrying may help.
+    /// The tunnel was not made within
+    /// [`connect_timeout`](crate::TransportConfig::connect_timeout): the proxy did not
+    /// answer in time, or (at an address that drops packets) did not even accept the TCP
+    /// connection. Retrying may help.
     Timeout,
     /// The proxy wants credentials and none were given (HTTP 407, or 401 as tinyproxy
     /// answers; a SOCKS5 proxy that accepts no method without a password): put
