@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use ws_client::rpc::RpcConfig;
 use ws_client::{DeflateConfig, Message, RpcClient, TransportConfig};
 
+use crate::perf::stats_line_where;
 use crate::support::{connect_with, within};
 
 /// JSON-like text of about `size` bytes.
@@ -137,4 +138,51 @@ async fn what_is_served_on_tungstenite_never_agrees() {
         }
         drop(connection);
     }
+}
+
+/// A server that keeps no context keeps no compression memory per idle connection (README,
+/// `DeflateConfig`), even after answering a large message that compresses to little: 40
+/// connections each echo 1.5 MiB of zeros (about 15 KiB compressed) and stay open. Before
+/// the fix each kept its compressor's output buffer, sized by the message (750 KiB): 30 MiB
+/// of heap in all, resident as far as the allocator had touched it before.
+#[tokio::test]
+async fn echoing_a_large_message_that_compresses_small_leaves_no_large_buffer_per_connection() {
+    let args = ["--deflate-no-context-takeover", "--threads", "1"];
+    let server = TestServer::start_with(
+        "echo",
+        &[&args[..], &["--stats-interval", "100ms"]].concat(),
+    );
+    let zeros = Message::binary(vec![0u8; 1_500_000]);
+    let mut connections = Vec::new();
+    let mut heap = Vec::new();
+    for round in [1u64, 41] {
+        while (connections.len() as u64) < round {
+            let mut connection = connect_with(offering(server.url().to_owned())).await;
+            within(connection.send_message(&zeros)).await.unwrap();
+            assert_eq!(within(connection.receive_message()).await.unwrap(), zeros);
+            connections.push(connection);
+        }
+        stats_line_where(&server, |line| line["messages_in"] == round);
+        // One more line: the last echo has been written and its memory freed by then.
+        stats_line_where(&server, |_| true);
+        let Some(bytes) = data_segment_bytes(&server) else {
+            return; // not Linux
+        };
+        heap.push(bytes);
+    }
+    let grown = heap[1].saturating_sub(heap[0]);
+    assert!(
+        grown < 12 << 20,
+        "40 idle connections hold {} KiB more",
+        grown >> 10
+    );
+}
+
+/// The server's data segment (heap and anonymous mappings, `VmData`), where the platform
+/// tells it (Linux): memory held, whether or not its pages were touched yet.
+fn data_segment_bytes(server: &TestServer) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmData:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

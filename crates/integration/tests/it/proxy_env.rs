@@ -13,7 +13,7 @@ use crate::test_proxy::{Answer, TestProxy};
 /// Set in the child: the URL it is to connect to.
 const CHILD_URL: &str = "WS_CLIENT_PROXY_ENV_CHILD_URL";
 /// Every variable `Proxy::FromEnv` reads, removed from the child before it gets its own.
-const PROXY_VARIABLES: [&str; 8] = [
+const PROXY_VARIABLES: [&str; 9] = [
     "http_proxy",
     "HTTP_PROXY",
     "https_proxy",
@@ -22,6 +22,7 @@ const PROXY_VARIABLES: [&str; 8] = [
     "ALL_PROXY",
     "no_proxy",
     "NO_PROXY",
+    "REQUEST_METHOD",
 ];
 
 #[tokio::test]
@@ -59,6 +60,21 @@ async fn from_env_takes_the_proxy_from_the_variables_and_honours_no_proxy() {
     ];
     run_child(server.url(), &vars).await;
     assert_eq!((http.tunnels().len(), socks.tunnels().len()), (1, 1));
+    // Under CGI a request's `Proxy:` header arrives as HTTP_PROXY (httpoxy): not read
+    // there, so the connection is direct; ALL_PROXY still applies.
+    run_child(
+        server.url(),
+        &[("REQUEST_METHOD", "GET"), ("HTTP_PROXY", &http_url)],
+    )
+    .await;
+    assert_eq!((http.tunnels().len(), socks.tunnels().len()), (1, 1));
+    let vars = [
+        ("REQUEST_METHOD", "POST"),
+        ("HTTP_PROXY", http_url.as_str()),
+        ("ALL_PROXY", &socks_url),
+    ];
+    run_child(server.url(), &vars).await;
+    assert_eq!((http.tunnels().len(), socks.tunnels().len()), (1, 2));
 }
 
 /// Runs this test again in a child process with `vars` (and no other proxy variable) set,

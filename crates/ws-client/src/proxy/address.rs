@@ -139,11 +139,20 @@ fn credentials(url: &url::Url, protocol: Protocol) -> Result<Option<Credentials>
 /// (which then makes the URL unparsable, and the text is shown in the error), and hiding
 /// too much of a malformed URL is better than showing a password.
 pub(crate) fn redacted(text: &str) -> String {
-    let Some(scheme_end) = text.find("://").map(|at| at + 3) else {
-        // No scheme (taken as http://): the user part starts the text.
-        return redact_authority(text, 0);
-    };
+    // No scheme (taken as http://): the user part starts the text. A `://` after anything
+    // but a scheme is inside a password.
+    let scheme_end = text
+        .find("://")
+        .filter(|&at| is_scheme(text[..at].trim_start()))
+        .map_or(0, |at| at + 3);
     redact_authority(text, scheme_end)
+}
+
+/// RFC 3986's scheme: a letter, then letters, digits, `+`, `-` and `.`.
+fn is_scheme(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
 }
 
 fn redact_authority(text: &str, start: usize) -> String {
@@ -261,5 +270,25 @@ mod tests {
                 assert!(!shown.contains("etpw"), "{url}: {shown}");
             }
         }
+    }
+
+    /// A URL without a scheme (taken as `http://`) whose password holds `://`: what comes
+    /// before that is no scheme, so the user part still starts the text.
+    #[test]
+    fn a_password_holding_a_scheme_separator_never_shows() {
+        let target = url::Url::parse("ws://server.example/").unwrap();
+        for url in ["alice:s3cr://etpw@proxy.example:3128", "alice:s3cr://etpw@"] {
+            let debug = format!("{:?}", super::super::Proxy::url(url));
+            let error = super::super::choose(&super::super::Proxy::url(url), &target)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            for shown in [debug, format!("{error:?}")] {
+                assert!(!shown.contains("etpw"), "{url}: {shown}");
+            }
+        }
+        assert_eq!(
+            redacted("alice:s3cr://etpw@proxy.example"),
+            "alice:***@proxy.example"
+        );
     }
 }

@@ -13,16 +13,27 @@ const PLAIN: [&str; 4] = ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"];
 const SECURE: [&str; 4] = ["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"];
 /// The exception list, lower case first.
 const EXCEPTIONS: [&str; 2] = ["no_proxy", "NO_PROXY"];
+/// Set (not empty) by a CGI server for each request it runs a program for. There a request
+/// header `Proxy:` becomes the variable `HTTP_PROXY` (httpoxy, CVE-2016-5385), so a client
+/// of that server could choose the proxy: `HTTP_PROXY` is then not read, as Go's
+/// `net/http` does (curl never reads it). `http_proxy` and the others no header can set.
+const CGI: &str = "REQUEST_METHOD";
+/// The variable a CGI request can set.
+const CGI_SETTABLE: &str = "HTTP_PROXY";
 
 /// The proxy the environment (read through `lookup`) names for `target`, or `None` for a
-/// direct connection. A value that is not a usable proxy URL fails with
+/// direct connection (`HTTP_PROXY` left out under CGI, see [`CGI`]). A value that is not a usable proxy URL fails with
 /// [`Error::InvalidConfig`] naming the variable.
 pub(crate) fn choose(
     target: &url::Url,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<Endpoint>, Error> {
+    let cgi = lookup(CGI).is_some_and(|value| !value.is_empty());
     let first_set = |names: &[&'static str]| {
         names.iter().find_map(|&name| {
+            if cgi && name == CGI_SETTABLE {
+                return None;
+            }
             let value = lookup(name)?;
             (!value.trim().is_empty()).then_some((name, value))
         })
@@ -76,7 +87,9 @@ fn covers(entry: &str, host: &str, host_ip: Option<IpAddr>, port: u16) -> bool {
             _ => false,
         };
     }
-    let (name, entry_port) = split_port(entry);
+    let Some((name, entry_port)) = split_port(entry) else {
+        return false;
+    };
     if entry_port.is_some_and(|entry_port| entry_port != port) {
         return false;
     }
@@ -98,17 +111,20 @@ fn covers(entry: &str, host: &str, host_ip: Option<IpAddr>, port: u16) -> bool {
 }
 
 /// An entry's name or address and its port, if it has one: `name:port`, `[v6]:port`,
-/// `[v6]`, or a bare IPv6 address (more than one `:`, so no port).
-fn split_port(entry: &str) -> (&str, Option<u16>) {
+/// `[v6]`, or a bare IPv6 address (more than one `:`, so no port). `None` when what follows
+/// the `:` is not a port: such an entry covers nothing (not every port).
+fn split_port(entry: &str) -> Option<(&str, Option<u16>)> {
+    let port = |text: &str| text.parse::<u16>().ok().map(Some);
     if let Some(rest) = entry.strip_prefix('[') {
         return match rest.split_once(']') {
-            Some((address, tail)) => (address, tail.strip_prefix(':').and_then(|p| p.parse().ok())),
-            None => (rest, None),
+            Some((address, "")) => Some((address, None)),
+            Some((address, tail)) => Some((address, port(tail.strip_prefix(':')?)?)),
+            None => Some((rest, None)),
         };
     }
     match entry.split_once(':') {
-        Some((name, port)) if !port.contains(':') => (name, port.parse().ok()),
-        _ => (entry, None),
+        Some((name, tail)) if !tail.contains(':') => Some((name, port(tail)?)),
+        _ => Some((entry, None)),
     }
 }
 
@@ -204,6 +220,45 @@ mod tests {
             ("NO_PROXY", "server.example"),
         ];
         assert!(chosen("ws://server.example/", &both).is_some());
+    }
+
+    /// httpoxy (CVE-2016-5385): under CGI (`REQUEST_METHOD` set) a request's `Proxy:`
+    /// header arrives as `HTTP_PROXY`, so a client could pick the proxy. It is not read
+    /// there (curl never reads it; Go ignores it under CGI); `http_proxy` and `ALL_PROXY`,
+    /// which no request header can set, still are.
+    #[test]
+    fn under_cgi_http_proxy_is_not_read() {
+        let attacker = ("HTTP_PROXY", "http://attacker.example:8080");
+        let cgi = ("REQUEST_METHOD", "GET");
+        assert_eq!(chosen("ws://server.example/", &[cgi, attacker]), None);
+        let all = ("ALL_PROXY", "socks5://proxy.example");
+        let fallback = chosen("ws://server.example/", &[cgi, attacker, all]);
+        assert_eq!(fallback.as_deref(), Some("socks5://proxy.example:1080"));
+        let lower = ("http_proxy", "http://proxy.example:3128");
+        let chosen_lower = chosen("ws://server.example/", &[cgi, attacker, lower]);
+        assert_eq!(chosen_lower.as_deref(), Some("http://proxy.example:3128"));
+        // Outside CGI (or with REQUEST_METHOD empty) it is read, as documented.
+        for vars in [&[attacker][..], &[("REQUEST_METHOD", ""), attacker]] {
+            let read = chosen("ws://server.example/", vars);
+            assert_eq!(read.as_deref(), Some("http://attacker.example:8080"));
+        }
+    }
+
+    /// An entry whose port is not a port covers nothing (as in Go), not every port.
+    #[test]
+    fn an_entry_with_a_port_that_is_no_port_covers_nothing() {
+        for entry in [
+            "server.example:99999",
+            "server.example:http",
+            "server.example:",
+            "[fd00::7]:x",
+            "10.1.2.3:-1",
+        ] {
+            for host in ["server.example", "[fd00::7]", "10.1.2.3"] {
+                assert!(!bypasses(entry, host, 80), "{entry} covers {host}");
+            }
+        }
+        assert!(bypasses("[fd00::7]", "[fd00::7]", 80));
     }
 
     #[test]

@@ -55,7 +55,8 @@ pub enum Proxy {
     /// - `wss://` URLs: `https_proxy`, then `HTTPS_PROXY`, then `all_proxy`, then `ALL_PROXY`;
     ///
     /// the first one set and not empty wins (its value is a proxy URL as above). None set:
-    /// a direct connection. `no_proxy` (else `NO_PROXY`) lists, separated by commas or
+    /// a direct connection. Under CGI (`REQUEST_METHOD` set) `HTTP_PROXY` is not read: there
+    /// it can come from a request's `Proxy:` header (httpoxy). `no_proxy` (else `NO_PROXY`) lists, separated by commas or
     /// spaces, the servers reached directly: `*` (all), a host name (`example.com`,
     /// `.example.com` and `*.example.com` all cover `example.com` and every name below it),
     /// an IP address (`10.1.2.3`, `::1` or `[::1]`), a network (`10.0.0.0/8`, `fd00::/8`),
@@ -88,8 +89,10 @@ pub enum ProxyFailure {
     /// The proxy itself could not be reached: nothing listens at its address, its name does
     /// not resolve, or the network failed. Check the proxy address; retrying may help.
     Unreachable,
-    /// The proxy accepted the TCP connection but the tunnel was not made within
-    /// [`connect_timeout`](crate::TransportConfig::connect_timeout). Retrying may help.
+    /// The tunnel was not made within
+    /// [`connect_timeout`](crate::TransportConfig::connect_timeout): the proxy did not
+    /// answer in time, or (at an address that drops packets) did not even accept the TCP
+    /// connection. Retrying may help.
     Timeout,
     /// The proxy wants credentials and none were given (HTTP 407, or 401 as tinyproxy
     /// answers; a SOCKS5 proxy that accepts no method without a password): put

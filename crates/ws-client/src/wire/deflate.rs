@@ -22,6 +22,10 @@ const INFLATE_WINDOW_BITS: u8 = 15;
 const HISTORY: usize = 1 << 15;
 /// Least growth of a message's memory while inflating.
 const MIN_GROWTH: usize = 4 << 10;
+/// Most memory set aside for a message's compressed bytes before they are produced (more
+/// is added as they are): the output buffer is kept for the next message, so it must not
+/// be sized by the input (a large message may compress to a few bytes).
+const RESERVE_OUT: usize = 16 << 10;
 
 /// The read side's decompressor for one connection.
 #[derive(Debug)]
@@ -233,7 +237,7 @@ fn new_compress(level: u32, window_bits: u8) -> Compress {
 /// if the compressor failed (it does not on valid input).
 fn run(compressor: &mut Compress, input: &[u8], out: &mut Vec<u8>) -> bool {
     let start = compressor.total_in();
-    out.reserve(input.len() / 2 + 64);
+    out.reserve((input.len() / 2 + 64).min(RESERVE_OUT));
     loop {
         if out.capacity() - out.len() < 64 {
             out.reserve(out.len().max(1024));
