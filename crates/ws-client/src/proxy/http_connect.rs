@@ -130,10 +130,7 @@ async fn read_head(tcp: &mut TcpStream, endpoint: &Endpoint) -> Result<Vec<u8>, 
         }
         let before = head.len();
         head.extend_from_slice(&chunk[..peeked]);
-        let end = head[before.saturating_sub(3)..]
-            .windows(4)
-            .position(|window| window == b"\r\n\r\n")
-            .map(|at| before.saturating_sub(3) + at + 4);
+        let end = end_of_head(&head, before.saturating_sub(2));
         let take = end.map_or(peeked, |end| end - before);
         tcp.read_exact(&mut chunk[..take]).await.map_err(failed)?;
         if let Some(end) = end {
@@ -149,6 +146,18 @@ async fn read_head(tcp: &mut TcpStream, endpoint: &Endpoint) -> Result<Vec<u8>, 
             ));
         }
     }
+}
+
+/// Where the head ends (just past its blank line), looking for it from `from`: a line may
+/// end with CRLF or a bare LF (RFC 9112 section 2.2 lets a recipient take either).
+fn end_of_head(head: &[u8], from: usize) -> Option<usize> {
+    (from..head.len()).find_map(|at| {
+        if head[at] != b'\n' {
+            return None;
+        }
+        let next = at + 1 + usize::from(head.get(at + 1) == Some(&b'\r'));
+        (head.get(next) == Some(&b'\n')).then_some(next + 1)
+    })
 }
 
 #[cfg(test)]
@@ -219,6 +228,34 @@ mod tests {
         let (outcome, rest) = exchange(answer, b" second").await;
         outcome.unwrap();
         assert_eq!(rest, b"first second");
+    }
+
+    /// A proxy that ends its lines with a bare LF is understood, not waited on until the
+    /// connect deadline; the bytes after its blank line still go to the server.
+    #[tokio::test]
+    async fn an_answer_with_bare_lf_line_ends_is_read() {
+        for answer in [
+            &b"HTTP/1.1 200 OK\nVia: lf-proxy\n\nfirst"[..],
+            b"HTTP/1.1 200 OK\r\nVia: mixed\n\r\nfirst",
+        ] {
+            let exchanged = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                exchange(answer.to_vec(), b" second"),
+            );
+            let (outcome, rest) = exchanged.await.expect("the answer's end was not seen");
+            outcome.unwrap();
+            assert_eq!(rest, b"first second");
+        }
+    }
+
+    #[test]
+    fn the_end_of_a_head_is_found_across_reads() {
+        let head = b"HTTP/1.1 200 OK\r\n\r\nrest";
+        for from in 0..=16 {
+            assert_eq!(end_of_head(head, from), Some(19), "from {from}");
+        }
+        assert_eq!(end_of_head(b"HTTP/1.1 200 OK\r\n\r", 0), None);
+        assert_eq!(end_of_head(b"HTTP/1.1 200 OK\n", 0), None);
     }
 
     #[tokio::test]
