@@ -94,23 +94,29 @@ fn stat(pid: u32) -> Option<Duration> {
 mod tests {
     use super::*;
 
-    /// Burns CPU for a while; returns something so it is not optimised away.
-    fn spin() -> u64 {
+    /// Burns CPU until `clock` has moved by 20 ms (or 10 s have passed: a clock that does
+    /// not move); returns how far it moved. On a busy machine this thread gets only part
+    /// of a core, so the wall time it takes says nothing.
+    fn spin_until_moved(clock: impl Fn() -> Duration) -> Duration {
+        let before = clock();
         let started = std::time::Instant::now();
         let mut x = 1u64;
-        while started.elapsed() < Duration::from_millis(30) {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        loop {
+            for _ in 0..10_000 {
+                x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+            }
+            let moved = clock().saturating_sub(before);
+            if moved >= Duration::from_millis(20) || started.elapsed() > Duration::from_secs(10) {
+                return moved;
+            }
         }
-        x
     }
 
     #[cfg(unix)]
     #[test]
     fn the_client_clock_moves_with_work() {
-        let before = client().unwrap();
-        std::hint::black_box(spin());
-        let used = client().unwrap() - before;
-        assert!(used >= Duration::from_millis(15), "{used:?}");
+        let moved = spin_until_moved(|| client().unwrap());
+        assert!(moved >= Duration::from_millis(20), "{moved:?}");
     }
 
     #[cfg(target_os = "linux")]
@@ -118,14 +124,10 @@ mod tests {
     fn a_process_is_read_by_pid_with_either_clock() {
         let pid = std::process::id();
         let clock = server_clock(pid).unwrap();
-        let before = server(pid, clock).unwrap();
-        std::hint::black_box(spin());
-        let used = server(pid, clock).unwrap() - before;
-        assert!(used >= Duration::from_millis(15), "{used:?}");
-        let before = stat(pid).unwrap();
-        while stat(pid).unwrap() == before {
-            std::hint::black_box(spin());
-        }
+        let moved = spin_until_moved(|| server(pid, clock).unwrap());
+        assert!(moved >= Duration::from_millis(20), "{clock:?}: {moved:?}");
+        let moved = spin_until_moved(|| stat(pid).unwrap());
+        assert!(moved >= Duration::from_millis(20), "stat: {moved:?}");
         assert!(server_clock(u32::MAX).is_none());
     }
 }

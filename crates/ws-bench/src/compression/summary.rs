@@ -50,14 +50,17 @@ fn spread(values: &[f64]) -> Value {
     })
 }
 
-/// A total of CPU time over the slices, per message, in microseconds (`null`: unknown).
+/// CPU time per message in microseconds over the slices where it is known (a server
+/// thread ending mid-slice leaves that slice unknown); `null` where none is.
 fn total_per_message(slices: &[Slice], cpu: impl Fn(&Slice) -> Option<Duration>) -> Value {
-    let messages: u64 = slices.iter().map(|s| s.messages).sum();
-    let total: Option<Duration> = slices.iter().map(cpu).sum();
-    match total {
-        Some(total) if messages > 0 => rounded(total.as_secs_f64() * 1e6 / messages as f64, 3),
-        _ => Value::Null,
+    let (time, messages) = slices
+        .iter()
+        .filter_map(|s| Some((cpu(s)?, s.messages)))
+        .fold((Duration::ZERO, 0), |(t, m), (cpu, n)| (t + cpu, m + n));
+    if messages == 0 {
+        return Value::Null;
     }
+    rounded(time.as_secs_f64() * 1e6 / messages as f64, 3)
 }
 
 /// One contender's figures in one case; `base` is the `off` contender's per-slice figures.
