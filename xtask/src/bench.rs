@@ -1,7 +1,8 @@
 //! `cargo xtask bench [--quick]`: builds release `test-servers` and `ws-bench`, starts the
 //! servers (test-servers echo/rpc/perf and ws-bench's baselines), runs the standard suite
-//! with raw TCP and bare tokio-tungstenite beside ws-client, prints a comparison with ratios
-//! and writes `target/bench/report.json` and a self-contained `report.html`.
+//! with raw TCP and bare tokio-tungstenite beside ws-client (and permessage-deflate's cost
+//! and savings, on servers `ws-bench compression` starts itself), prints a comparison with
+//! ratios and writes `target/bench/report.json` and a self-contained `report.html`.
 
 mod html;
 mod suite;
@@ -89,7 +90,11 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         tcp_sink: tcp_sink.url.clone(),
         rpc: rpc.url.clone(),
     };
-    let groups = suite::suite(&urls, args.quick);
+    let mut groups = suite::suite(&urls, args.quick);
+    if has_perf {
+        let test_servers = test_servers.to_string_lossy();
+        groups.extend(suite::compression(&test_servers, args.quick));
+    }
     let mut results = Vec::new();
     let mut failures = 0;
     for group in &groups {

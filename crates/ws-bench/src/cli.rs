@@ -37,6 +37,9 @@ pub(crate) enum Command {
     /// The resilient connection against a plain one in alternating slices of one run: the
     /// ratio of their rates per slice pair (median, quartiles, range).
     ResilientCost(ResilientCostArgs),
+    /// permessage-deflate off against on (and without context takeover) on JSON payloads,
+    /// in alternating slices of one run: wire bytes, MB/s and CPU per message both sides.
+    Compression(crate::compression::args::CompressionArgs),
     /// Echo clients on resilient connections and RPC clients at fixed rates for a while
     /// (meant to run through `test-servers chaos`): every message and call accounted for.
     Soak(SoakArgs),

@@ -7,6 +7,7 @@
 
 mod cli;
 mod clients;
+mod compression;
 mod net;
 mod output;
 mod progress;
@@ -53,6 +54,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::from(THRESHOLD_VIOLATED)
             });
+        }
+        Command::Compression(args) => {
+            // One thread: the client's CPU time is that thread's work.
+            let report = runtime(1)?.block_on(compression::run(args))?;
+            compression::emit(&report, args.json)?;
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Merge(args) => {
             let mut reports = Vec::new();

@@ -29,8 +29,11 @@ pub(super) fn render(document: &Value, table: &str) -> String {
         "<p>{} run on {} cores, wall time {:.1}s. Ratios compare each contender with the \
          first of its group (lower latency / higher rate is better); a resilient / plain row is \
          measured within one run, the two connections alternating in short slices (the median \
-         of the per-slice ratios, with quartiles and range). WebSocket sink: <code>{}</code>, \
-         echo: <code>{}</code>.</p>",
+         of the per-slice ratios, with quartiles and range); a deflate row comes from one \
+         compression run the same way (off, on and no context takeover taking turns, each on \
+         its own test-servers perf; wire: payload bytes after compression per byte before; vs \
+         off: medians of per-round ratios). WebSocket sink: <code>{}</code>, echo: \
+         <code>{}</code>.</p>",
         if document["quick"] == true {
             "Quick"
         } else {

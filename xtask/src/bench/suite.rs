@@ -1,13 +1,15 @@
 //! The standard suite of `cargo xtask bench`: which ws-bench runs make up each figure, with
-//! raw TCP and bare tokio-tungstenite beside ws-client, and the resilient connection's cost
-//! against a plain one (`resilient-cost`: both in one run, alternating slices).
+//! raw TCP and bare tokio-tungstenite beside ws-client, the resilient connection's cost
+//! against a plain one (`resilient-cost`: both in one run, alternating slices), and
+//! permessage-deflate off against on (`compression`, the same way).
 
 /// One benchmark figure: several contenders measured the same way.
 #[derive(Debug)]
 pub(super) struct Group {
     pub(super) name: &'static str,
-    /// "p50" (lower is better), "rate" (higher is better) or "ratio" (one run comparing two
-    /// contenders itself: `resilient-cost`'s median ratio, higher is better).
+    /// "p50" (lower is better), "rate" (higher is better), "ratio" (one run comparing two
+    /// contenders itself: `resilient-cost`'s median ratio, higher is better) or
+    /// "compression" (one `compression` run: a row per payload size and deflate setting).
     pub(super) metric: &'static str,
     pub(super) runs: Vec<(&'static str, Vec<String>)>,
 }
@@ -193,4 +195,45 @@ fn resilient_cost(urls: &Urls, quick: bool) -> Vec<Group> {
         }
     })
     .collect()
+}
+
+/// permessage-deflate off, on and without context takeover on 1 KiB and 64 KiB JSON, each
+/// run starting its own `test-servers perf` per contender (so it reads their CPU time and
+/// wire bytes): one-way into `/sink`, and (full run) echo through `/echo`.
+pub(super) fn compression(test_servers: &str, quick: bool) -> Vec<Group> {
+    let (slices, slice) = if quick {
+        ("6", "100ms")
+    } else {
+        ("20", "250ms")
+    };
+    let modes: &[(&'static str, &str)] = if quick {
+        &[("deflate: one-way, JSON", "one-way")]
+    } else {
+        &[
+            ("deflate: one-way, JSON", "one-way"),
+            ("deflate: echo, JSON", "echo"),
+        ]
+    };
+    modes
+        .iter()
+        .map(|&(name, mode)| {
+            let args = [
+                "compression",
+                "--server-bin",
+                test_servers,
+                "--mode",
+                mode,
+                "--slices",
+                slices,
+                "--slice",
+                slice,
+                "--json",
+            ];
+            Group {
+                name,
+                metric: "compression",
+                runs: vec![("ws-client", args.map(str::to_owned).to_vec())],
+            }
+        })
+        .collect()
 }

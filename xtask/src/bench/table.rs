@@ -1,6 +1,7 @@
 //! The comparison table of `cargo xtask bench`: one row per contender, with its ratio to
 //! the first contender of its group (or, for a run that compares two sides itself, the
-//! ratio it measured and its spread).
+//! ratio it measured and its spread; for a `compression` run, a row per payload size and
+//! deflate setting).
 
 use serde_json::Value;
 
@@ -33,6 +34,10 @@ pub(super) fn comparison(groups: &[Value]) -> String {
                 continue;
             }
             let report = &result["report"];
+            if metric == "compression" {
+                out.push_str(&compression_rows(name, report));
+                continue;
+            }
             let latency = &report["summary"]["latency"];
             let micros = |v: &Value| v.as_f64().map_or_else(|| "-".to_owned(), micros);
             let ratio = match (figure(result), baseline) {
@@ -68,6 +73,47 @@ fn measured_ratio(figures: &Value) -> String {
         get("ratio_min"),
         get("ratio_max")
     )
+}
+
+/// A `compression` run: per case, wire bytes per payload byte, CPU per message on both
+/// sides, and against deflate off the median ratios (MB/s with its quartiles).
+fn compression_rows(name: &str, report: &Value) -> String {
+    let mut out = String::new();
+    for case in report["figures"]["cases"].as_array().into_iter().flatten() {
+        let number = |v: &Value, places: usize| {
+            v.as_f64()
+                .map_or_else(|| "?".to_owned(), |v| format!("{v:.places$}"))
+        };
+        let size = case["size"].as_u64().unwrap_or(0);
+        let label = format!("{name}, {} KiB", size / 1024);
+        let deflate = case["deflate"].as_str().unwrap_or("?");
+        let mut text = format!(
+            "wire {}, CPU/msg client {}us server {}us",
+            number(&case["wire_ratio"], 3),
+            number(&case["client_cpu_us_per_msg"], 2),
+            number(&case["server_cpu_us_per_msg"], 2)
+        );
+        let versus = &case["vs_off"];
+        if versus.is_object() {
+            let median = |figure: &str| number(&versus[figure]["median"], 2);
+            text.push_str(&format!(
+                "; vs off: MB/s {}x ({}..{}), CPU/msg client {}x server {}x",
+                median("mb_per_s"),
+                number(&versus["mb_per_s"]["p25"], 2),
+                number(&versus["mb_per_s"]["p75"], 2),
+                median("client_cpu_per_msg"),
+                median("server_cpu_per_msg")
+            ));
+        }
+        out.push_str(&format!(
+            "{label:<32} {deflate:<24} {:>12.0} {:>10} {:>10} {:>10}  {text}\n",
+            case["msg_per_s"].as_f64().unwrap_or(0.0),
+            number(&case["mb_per_s"], 1),
+            "-",
+            "-"
+        ));
+    }
+    out
 }
 
 /// Microseconds with a fitting unit: `21.3us`, `4.21ms`, `1.50s`.
@@ -112,5 +158,34 @@ mod tests {
             ),
             "{table}"
         );
+    }
+
+    #[test]
+    fn a_compression_run_shows_a_row_per_case() {
+        let cases = json!([
+            {"size": 1024, "deflate": "off", "msg_per_s": 1000.0, "mb_per_s": 1.0,
+             "wire_ratio": 1.0, "client_cpu_us_per_msg": 0.5, "server_cpu_us_per_msg": null},
+            {"size": 1024, "deflate": "on", "msg_per_s": 500.0, "mb_per_s": 0.5,
+             "wire_ratio": 0.3, "client_cpu_us_per_msg": 2.0, "server_cpu_us_per_msg": 1.5,
+             "vs_off": {"mb_per_s": {"median": 0.5, "p25": 0.45, "p75": 0.55},
+                        "client_cpu_per_msg": {"median": 4.0}, "server_cpu_per_msg": {"median": 3.0}}},
+        ]);
+        let groups = vec![
+            json!({"name": "deflate: one-way, JSON", "metric": "compression",
+            "results": [{"contender": "ws-client", "report": {"figures": {"cases": cases}}}]}),
+        ];
+        let table = comparison(&groups);
+        assert!(
+            table.contains("wire 1.000, CPU/msg client 0.50us server ?us\n"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "wire 0.300, CPU/msg client 2.00us server 1.50us; vs off: MB/s 0.50x \
+                 (0.45..0.55), CPU/msg client 4.00x server 3.00x"
+            ),
+            "{table}"
+        );
+        assert!(table.contains("deflate: one-way, JSON, 1 KiB"), "{table}");
     }
 }

@@ -264,7 +264,7 @@ async fn close_plain(tx: &WsSender, rx: &mut WsReceiver) -> Result<()> {
 }
 
 /// Quantile `q` (0..=1) of sorted `values`, interpolated between neighbours.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     let Some(last) = sorted.len().checked_sub(1) else {
         return f64::NAN;
     };
@@ -273,7 +273,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[low] + (sorted[high] - sorted[low]) * (at - low as f64)
 }
 
-fn rounded(value: f64, places: i32) -> Value {
+pub(crate) fn rounded(value: f64, places: i32) -> Value {
     let scale = 10f64.powi(places);
     Value::from((value * scale).round() / scale)
 }
