@@ -9,6 +9,11 @@ use crate::report::Report;
 
 /// Writes `report` to stdout as JSON (one line) or as a table.
 pub(crate) fn emit(report: &Report, json: bool) -> Result<()> {
+    emit_with(report, json, table)
+}
+
+/// Writes `report` to stdout as JSON (one line) or as the text `table` makes of it.
+pub(crate) fn emit_with(report: &Report, json: bool, table: fn(&Report) -> String) -> Result<()> {
     let text = if json {
         let mut line = serde_json::to_string(report).context("serializing the report")?;
         line.push('\n');

@@ -3,10 +3,9 @@
 //! quartiles and range; as JSON (`--json`) or as a table.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::args::{CompressionArgs, DeflateChoice};
@@ -165,16 +164,7 @@ fn mode_name(mode: ThroughputMode) -> &'static str {
 
 /// Prints `report` as one JSON line or as the table.
 pub(crate) fn emit(report: &Report, json: bool) -> Result<()> {
-    let text = if json {
-        serde_json::to_string(report).context("serializing the report")? + "\n"
-    } else {
-        table(report)
-    };
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .context("writing to stdout")
+    crate::output::emit_with(report, json, table)
 }
 
 /// The table: one row per case and contender.
