@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run -p test-servers -- echo --port 0
-//! cargo run -p ws-client --example echo_client -- ws://127.0.0.1:PORT/
+//! cargo run -p tokio-ws-client --example echo_client -- ws://127.0.0.1:PORT/
 //! ```
 #![allow(clippy::print_stdout)] // An example reports to the terminal.
 
@@ -50,7 +50,7 @@ async fn main() -> Result<(), ws_client::Error> {
 /// Says how to run the example, then exits.
 fn usage() -> ! {
     eprintln!(
-        "usage: cargo run -p ws-client --example echo_client -- URL (the URL test-servers printed)"
+        "usage: cargo run -p tokio-ws-client --example echo_client -- URL (the URL test-servers printed)"
     );
     std::process::exit(2)
 }

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p test-servers -- echo --port 0
-//! cargo run --release -p ws-client --example echo_latency -- ws://127.0.0.1:PORT/ 20000
+//! cargo run --release -p tokio-ws-client --example echo_latency -- ws://127.0.0.1:PORT/ 20000
 //! ```
 #![allow(clippy::print_stdout)] // An example reports to the terminal.
 
@@ -51,7 +51,7 @@ async fn main() -> Result<(), ws_client::Error> {
 /// Says how to run the example, then exits.
 fn usage() -> ! {
     eprintln!(
-        "usage: cargo run -p ws-client --example echo_latency -- URL (the URL test-servers printed)"
+        "usage: cargo run -p tokio-ws-client --example echo_latency -- URL (the URL test-servers printed)"
     );
     std::process::exit(2)
 }

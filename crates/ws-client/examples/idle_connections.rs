@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p test-servers -- echo --port 0 &
-//! cargo run --release -p ws-client --example idle_connections -- ws://127.0.0.1:PORT/ 2000 SERVER_PID
+//! cargo run --release -p tokio-ws-client --example idle_connections -- ws://127.0.0.1:PORT/ 2000 SERVER_PID
 //! ```
 #![allow(clippy::print_stdout)] // An example reports to the terminal.
 
@@ -66,7 +66,7 @@ async fn main() -> Result<(), ws_client::Error> {
 /// Says how to run the example, then exits.
 fn usage() -> ! {
     eprintln!(
-        "usage: cargo run -p ws-client --example idle_connections -- URL (the URL test-servers printed)"
+        "usage: cargo run -p tokio-ws-client --example idle_connections -- URL (the URL test-servers printed)"
     );
     std::process::exit(2)
 }

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run -p test-servers -- echo --port 9001
-//! cargo run -p ws-client --example resilient_echo -- ws://127.0.0.1:9001/
+//! cargo run -p tokio-ws-client --example resilient_echo -- ws://127.0.0.1:9001/
 //! ```
 #![allow(clippy::print_stdout)] // An example reports to the terminal.
 

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run -p test-servers -- rpc --port 9002
-//! cargo run -p ws-client --example resilient_rpc -- ws://127.0.0.1:9002/
+//! cargo run -p tokio-ws-client --example resilient_rpc -- ws://127.0.0.1:9002/
 //! ```
 #![allow(clippy::print_stdout)] // An example reports to the terminal.
 

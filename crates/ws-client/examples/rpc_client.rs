@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run -p test-servers -- rpc --port 0
-//! cargo run -p ws-client --example rpc_client -- ws://127.0.0.1:PORT/
+//! cargo run -p tokio-ws-client --example rpc_client -- ws://127.0.0.1:PORT/
 //! ```
 #![allow(clippy::print_stdout)] // An example reports to the terminal.
 
@@ -53,7 +53,7 @@ async fn main() -> Result<(), ws_client::Error> {
 /// Says how to run the example, then exits.
 fn usage() -> ! {
     eprintln!(
-        "usage: cargo run -p ws-client --example rpc_client -- URL (the URL test-servers printed)"
+        "usage: cargo run -p tokio-ws-client --example rpc_client -- URL (the URL test-servers printed)"
     );
     std::process::exit(2)
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p test-servers -- rpc --port 0
-//! cargo run --release -p ws-client --example rpc_throughput -- ws://127.0.0.1:PORT/ 256 100000
+//! cargo run --release -p tokio-ws-client --example rpc_throughput -- ws://127.0.0.1:PORT/ 256 100000
 //! ```
 #![allow(clippy::print_stdout)] // An example reports to the terminal.
 
@@ -58,6 +58,8 @@ async fn main() -> Result<(), ws_client::Error> {
 
 /// Says how to run the example, then exits.
 fn usage() -> ! {
-    eprintln!("usage: cargo run -p ws-client --example rpc_throughput -- URL [WINDOW] [CALLS]");
+    eprintln!(
+        "usage: cargo run -p tokio-ws-client --example rpc_throughput -- URL [WINDOW] [CALLS]"
+    );
     std::process::exit(2)
 }
