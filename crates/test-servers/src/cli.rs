@@ -245,6 +245,8 @@ pub struct ServerArgs {
     /// Accept upgrades only from this `Origin` (e.g. https://app.example; repeat for
     /// more); others, and requests without one, get HTTP 403 [default: any origin].
     /// Scheme and host are compared case-insensitively, the rest exactly.
+    // The doc comment is also the --help text, where a URL reads better bare.
+    #[allow(rustdoc::bare_urls)]
     #[arg(long = "allowed-origin", value_name = "ORIGIN", value_parser = ServerArgs::parse_origin)]
     pub allowed_origins: Vec<String>,
 

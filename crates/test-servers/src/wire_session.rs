@@ -1,7 +1,7 @@
 //! `WireSession`: a server session on ws-client's own framing (`ws_client::wire`, server
 //! role) instead of tungstenite's, for `echo` mode, the paths of `perf` mode that must
 //! never be the bottleneck (`/sink`, `/echo`) and `rpc` mode. Same contract as
-//! [`Session`](crate::session::Session): idle timeout, shutdown with 1001, pings answered,
+//! [`Session`]: idle timeout, shutdown with 1001, pings answered,
 //! 1002/1007/1009 on bad input; and permessage-deflate when the handshake agreed to it,
 //! its bytes before and after compression added to the stats.
 //!

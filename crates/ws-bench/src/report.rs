@@ -155,8 +155,8 @@ impl EncodedHistogram {
 }
 
 impl Report {
-    /// A report for `scenario` run with `client` against `url`; fill in the figures, then
-    /// call [`finish`](Self::finish).
+    /// A report for `scenario` run with `client` against `url`; fill in the figures with
+    /// [`timed`](Self::timed), [`histogram`](Self::histogram) and [`param`](Self::param).
     pub(crate) fn new(scenario: &str, client: &str, url: &str, rate_unit: &str) -> Self {
         Self {
             scenario: scenario.into(),

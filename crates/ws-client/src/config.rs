@@ -64,7 +64,7 @@ pub struct TransportConfig {
     pub close_timeout: Duration,
     /// Upper bound on one send (including its flush) when the peer stops reading and the
     /// socket's buffers are full. On expiry the connection is dropped and the send fails
-    /// with [`Error::SendTimeout`](crate::Error::SendTimeout). Default:
+    /// with [`Error::SendTimeout`]. Default:
     /// [`DEFAULT_SEND_TIMEOUT`] (30 s).
     pub send_timeout: Duration,
     /// Extra HTTP headers sent with the upgrade request, as `(name, value)` pairs
@@ -74,7 +74,7 @@ pub struct TransportConfig {
     /// that picks one not offered is refused. Default: none.
     pub subprotocols: Vec<String>,
     /// Largest message accepted or sent, in bytes; a larger incoming message closes the
-    /// connection with 1009 and yields [`Error::MessageTooLarge`](crate::Error::MessageTooLarge).
+    /// connection with 1009 and yields [`Error::MessageTooLarge`].
     /// `usize::MAX` means no limit beyond what the platform can hold in one buffer
     /// (`isize::MAX` bytes); zero is refused. Default: [`DEFAULT_MAX_MESSAGE_SIZE`] (16 MiB).
     pub max_message_size: usize,
@@ -99,13 +99,13 @@ pub struct TransportConfig {
     /// CA certificates trusted for `wss://` besides the built-in webpki roots (Mozilla's
     /// root program, compiled in: the result does not depend on the platform's store).
     /// Each entry is PEM (one or more `CERTIFICATE` blocks) or one DER certificate; a
-    /// malformed entry fails the connect with [`Error::InvalidConfig`](crate::Error::InvalidConfig).
+    /// malformed entry fails the connect with [`Error::InvalidConfig`].
     /// [`with_ca_file`](Self::with_ca_file) adds one from a file. Default: none.
     pub extra_root_certificates: Vec<Vec<u8>>,
     /// The proxy to connect through: none, a proxy URL (HTTP `CONNECT`, SOCKS5), or the
     /// proxy environment variables (opt-in, read at each connect); see [`Proxy`] for the URL
     /// forms and the variables' precedence. A failure on the way through the proxy is
-    /// [`Error::Proxy`](crate::Error::Proxy). Default: [`Proxy::None`] (direct, the
+    /// [`Error::Proxy`]. Default: [`Proxy::None`] (direct, the
     /// environment is not read).
     pub proxy: Proxy,
     /// Disable Nagle's algorithm (`TCP_NODELAY`) so small messages leave at once.
@@ -255,7 +255,7 @@ impl TransportConfig {
     /// Adds the CA certificate(s) in the PEM or DER file at `path` to
     /// [`extra_root_certificates`](Self::extra_root_certificates), for example the
     /// `ca_cert` a `test-servers --tls` ready line names. Fails with
-    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) if the file cannot be read or
+    /// [`Error::InvalidConfig`] if the file cannot be read or
     /// holds no certificate.
     pub fn with_ca_file(mut self, path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
         let path = path.as_ref();

@@ -2,7 +2,7 @@
 //! bounded delay line, and a writer that sends each chunk when it is due (latency ± jitter),
 //! paced by the bandwidth limit and the slicer, held by a black hole, cut by the byte limits.
 //!
-//! The delay line holds at most [`DELAY_LINE_BYTES`] (and [`DELAY_LINE_CHUNKS`] chunks);
+//! The delay line holds at most `DELAY_LINE_BYTES` (and `DELAY_LINE_CHUNKS` chunks);
 //! when it is full the reader stops reading, so a slow or delayed way pushes back on its
 //! sender through TCP instead of growing memory. Chunks leave in the order they came, each
 //! at its own due time, so latency does not limit throughput to one chunk per delay.
