@@ -76,12 +76,6 @@ impl Sample {
         sample
     }
 
-    /// Adds a metric.
-    pub(crate) fn with(mut self, name: &'static str, value: f64) -> Self {
-        self.metrics.push((name, value));
-        self
-    }
-
     /// The value of metric `name` (NaN when absent).
     pub(crate) fn get(&self, name: &str) -> f64 {
         self.metrics
@@ -208,17 +202,6 @@ impl Spread {
             "count": self.count,
         })
     }
-
-    /// `0.62 (0.60..0.65)`, or `-` when empty.
-    pub(crate) fn text(&self, places: usize) -> String {
-        if self.count == 0 {
-            return "-".into();
-        }
-        format!(
-            "{:.places$} ({:.places$}..{:.places$})",
-            self.median, self.p25, self.p75
-        )
-    }
 }
 
 /// A [`Spread::json`] as `0.62 (0.60..0.65)`, or `-`.
@@ -268,7 +251,7 @@ mod tests {
     fn spreads_skip_unknown_values() {
         let s = Spread::of(&[2.0, f64::NAN, 1.0, 3.0, 4.0]);
         assert_eq!((s.median, s.min, s.max, s.count), (2.5, 1.0, 4.0, 4));
-        assert_eq!(s.text(2), "2.50 (1.75..3.25)");
+        assert_eq!(spread_text(&s.json(2)), "2.50 (1.75..3.25)");
         assert_eq!(Spread::of(&[f64::NAN]).json(2), Value::Null);
     }
 
@@ -285,7 +268,10 @@ mod tests {
                 order.push((turn.round, turn.contender));
                 // Contender 1 is twice as fast as 0, and both speed up each round.
                 let rate = f64::from(turn.round) * (turn.contender as f64 + 1.0);
-                Ok(Sample::default().with("rate", rate))
+                Ok(Sample {
+                    metrics: vec![("rate", rate)],
+                    ..Sample::default()
+                })
             })
             .await
             .unwrap();

@@ -17,7 +17,7 @@ pub(crate) mod args;
 mod contender;
 mod cpu;
 mod payload;
-mod server;
+pub(crate) mod server;
 mod summary;
 
 use anyhow::{Result, bail};
