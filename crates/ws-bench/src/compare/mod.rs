@@ -104,9 +104,11 @@ pub(crate) async fn run(args: &CompareArgs) -> Result<Report> {
         let kind = contender.kind;
         sent.push((kind, contender.close().await?));
     }
-    verify(servers, &sent, echo)?;
+    let counted = verify(servers, &sent, echo)?;
     let url = servers_url(args, &test_servers);
-    Ok(report::report(args, &url, &rounds))
+    let mut report = report::report(args, &url, &rounds);
+    report::accounted(&mut report, &sent, counted);
+    Ok(report)
 }
 
 fn plan(args: &CompareArgs) -> Plan {
@@ -164,8 +166,14 @@ fn tls_of(perf: &PerfServer) -> Result<Tls> {
     Ok(Tls { ca_file, config })
 }
 
-/// Every server counted what its contenders sent (and the echo servers sent it all back).
-fn verify(servers: Servers, sent: &[(ContenderKind, u64)], echo: bool) -> Result<()> {
+/// Every server counted what its contenders sent (and the echo servers sent it all back);
+/// returns each server's `stopped` line by role (`perf`, `fws`, `tcp`).
+fn verify(
+    servers: Servers,
+    sent: &[(ContenderKind, u64)],
+    echo: bool,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut lines = serde_json::Map::new();
     use ContenderKind as K;
     let total = |kinds: &[ContenderKind]| -> u64 {
         sent.iter()
@@ -175,12 +183,13 @@ fn verify(servers: Servers, sent: &[(ContenderKind, u64)], echo: bool) -> Result
     };
     let checks = [
         (
+            "perf",
             servers.perf,
             total(&[K::WsClient, K::Tungstenite, K::Fastwebsockets]),
         ),
-        (servers.fws, total(&[K::WsClientFwsServer])),
+        ("fws", servers.fws, total(&[K::WsClientFwsServer])),
     ];
-    for (server, expected) in checks {
+    for (role, server, expected) in checks {
         let Some(server) = server else { continue };
         let line = server.stop_line()?;
         let (inbound, outbound) = (line["messages_in"].as_u64(), line["messages_out"].as_u64());
@@ -191,11 +200,12 @@ fn verify(servers: Servers, sent: &[(ContenderKind, u64)], echo: bool) -> Result
                  {line}"
             );
         }
+        lines.insert(role.into(), line);
     }
     if let Some(tcp) = servers.tcp {
-        tcp.stop_line()?;
+        lines.insert("tcp".into(), tcp.stop_line()?);
     }
-    Ok(())
+    Ok(lines)
 }
 
 fn servers_url(args: &CompareArgs, test_servers: &Path) -> String {

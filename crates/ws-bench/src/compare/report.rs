@@ -82,6 +82,24 @@ pub(crate) fn report(args: &CompareArgs, url: &str, rounds: &Rounds) -> Report {
     report
 }
 
+/// Adds what each contender sent (warm-up included) and each server's `stopped` line.
+pub(crate) fn accounted(
+    report: &mut Report,
+    sent: &[(super::args::ContenderKind, u64)],
+    servers: Map<String, Value>,
+) {
+    if let Some(Value::Object(contenders)) = report.figures.get_mut("contenders") {
+        for (kind, sent) in sent {
+            if let Some(Value::Object(own)) = contenders.get_mut(kind.name()) {
+                own.insert("sent_with_warmup".into(), (*sent).into());
+            }
+        }
+    }
+    report
+        .figures
+        .insert("servers".into(), Value::Object(servers));
+}
+
 /// The rounds with an `mb_per_s` metric beside each rate.
 fn with_mb_per_s(rounds: &Rounds, args: &CompareArgs) -> Rounds {
     let mut rounds = rounds.clone();
@@ -142,7 +160,7 @@ fn table(report: &Report) -> String {
         .map(|o| {
             o.keys()
                 .map(String::as_str)
-                .filter(|k| *k != "count" && *k != "seconds")
+                .filter(|k| !matches!(*k, "count" | "seconds" | "sent_with_warmup"))
                 .collect()
         })
         .unwrap_or_default();
@@ -155,7 +173,13 @@ fn table(report: &Report) -> String {
     }
     out.push_str(header.trim_end());
     out.push('\n');
-    for (name, own) in contenders {
+    let order = param("contenders");
+    let names = order
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str);
+    for (name, own) in names.filter_map(|n| Some((n, contenders.get(n)?))) {
         let mut row = format!("  {name:<22}");
         for metric in &metric_names {
             let spread = &own[*metric];
