@@ -36,7 +36,9 @@ pub(crate) enum Tx {
     Tcp(OwnedWriteHalf, Vec<u8>),
     Tung(SplitSink<Tung<TcpStream>, TungMessage>),
     TungTls(SplitSink<Tung<TlsTcp>, TungMessage>),
-    Fws(Box<WebSocketWrite<BufWriter<OwnedWriteHalf>>>),
+    /// With a scratch buffer: the payload is copied into it and masked there in place
+    /// (a `Payload::Borrowed` would be copied into a new allocation for masking).
+    Fws(Box<WebSocketWrite<BufWriter<OwnedWriteHalf>>>, Vec<u8>),
 }
 
 /// The receiving half.
@@ -89,8 +91,10 @@ impl Tx {
             }
             Tx::Tung(tx) => tx.feed(binary(payload)).await?,
             Tx::TungTls(tx) => tx.feed(binary(payload)).await?,
-            Tx::Fws(tx) => {
-                tx.write_frame(Frame::binary(Payload::Borrowed(payload)))
+            Tx::Fws(tx, scratch) => {
+                scratch.clear();
+                scratch.extend_from_slice(payload);
+                tx.write_frame(Frame::binary(Payload::BorrowedMut(scratch)))
                     .await?;
             }
         }
@@ -104,7 +108,7 @@ impl Tx {
             Tx::Tcp(writer, out) => write_out(writer, out).await?,
             Tx::Tung(tx) => tx.flush().await?,
             Tx::TungTls(tx) => tx.flush().await?,
-            Tx::Fws(tx) => tx.flush().await?,
+            Tx::Fws(tx, _) => tx.flush().await?,
         }
         Ok(())
     }
@@ -131,7 +135,7 @@ impl Tx {
                 tx.send(TungMessage::Ping(Bytes::copy_from_slice(&bytes)))
                     .await?;
             }
-            Tx::Fws(tx) => {
+            Tx::Fws(tx, _) => {
                 tx.write_frame(Frame::new(
                     true,
                     OpCode::Ping,
@@ -155,7 +159,7 @@ impl Tx {
             }
             Tx::Tung(tx) => tx.send(TungMessage::Close(None)).await?,
             Tx::TungTls(tx) => tx.send(TungMessage::Close(None)).await?,
-            Tx::Fws(tx) => {
+            Tx::Fws(tx, _) => {
                 tx.write_frame(Frame::close(1000, b"")).await?;
                 tx.flush().await?;
             }
@@ -339,7 +343,7 @@ pub(crate) fn fws_halves(stream: TcpStream) -> (Tx, Rx) {
         BufWriter::with_capacity(GATHER, write),
         Role::Client,
     );
-    (Tx::Fws(Box::new(tx)), Rx::Fws(Box::new(rx)))
+    (Tx::Fws(Box::new(tx), Vec::new()), Rx::Fws(Box::new(rx)))
 }
 
 /// The halves of a tokio-tungstenite connection (plain or TLS).
