@@ -1,6 +1,8 @@
 //! `ws-bench serve`: the baseline servers (raw TCP echo/sink/counting sink, bare
-//! tokio-tungstenite echo/sink, fastwebsockets echo/sink), with test-servers' contract: a JSON ready line on stdout once accepting, a
-//! `stopped` line at exit, stop on Ctrl-C or (with --exit-on-stdin-eof) when stdin closes.
+//! tokio-tungstenite echo/sink, fastwebsockets echo/sink), with test-servers' contract: a
+//! JSON ready line on stdout once accepting, a `stopped` line at exit (with message counts
+//! where the mode keeps them), stop on Ctrl-C or (with --exit-on-stdin-eof) when stdin
+//! closes.
 
 use std::io::Write;
 use std::sync::Arc;
