@@ -4,6 +4,7 @@
 //! and savings, on servers `ws-bench compression` starts itself), prints a comparison with
 //! ratios and writes `target/bench/report.json` and a self-contained `report.html`.
 
+mod compare;
 mod html;
 mod suite;
 mod table;
@@ -69,8 +70,6 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     } else {
         None
     };
-    let tcp_echo = Server::start("tcp-echo", ws_bench, &["serve", "tcp-echo"], Stdio::null())?;
-    let tcp_sink = Server::start("tcp-sink", ws_bench, &["serve", "tcp-sink"], Stdio::null())?;
     let tung_sink = Server::start(
         "tungstenite-sink",
         ws_bench,
@@ -83,17 +82,15 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     };
 
     let urls = Urls {
-        echo: echo.url.clone(),
         ws_echo,
         ws_sink,
-        tcp_echo: tcp_echo.url.clone(),
-        tcp_sink: tcp_sink.url.clone(),
         rpc: rpc.url.clone(),
     };
     let mut groups = suite::suite(&urls, args.quick);
     if has_perf {
         let test_servers = test_servers.to_string_lossy();
         groups.extend(suite::compression(&test_servers, args.quick));
+        groups.extend(compare::groups(&test_servers, args.quick));
     }
     let mut results = Vec::new();
     let mut failures = 0;
@@ -110,9 +107,16 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 }
             }
         }
-        results.push(json!({"name": group.name, "metric": group.metric, "results": measured}));
+        let targets: Vec<Value> = measured
+            .iter()
+            .flat_map(|m| compare::judge(group.name, &m["report"]))
+            .collect();
+        results.push(
+            json!({"name": group.name, "metric": group.metric, "results": measured,
+                            "targets": targets}),
+        );
     }
-    drop((echo, rpc, perf, tcp_echo, tcp_sink, tung_sink));
+    drop((echo, rpc, perf, tung_sink));
 
     let table = table::comparison(&results);
     println!("{table}");

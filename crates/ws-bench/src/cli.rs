@@ -47,6 +47,10 @@ pub(crate) enum Command {
     Merge(MergeArgs),
     /// Run a baseline server (prints a JSON ready line on stdout, like test-servers).
     Serve(ServeArgs),
+    /// Contenders (ws-client, raw TCP, tokio-tungstenite, fastwebsockets) in alternating
+    /// slices of one run, on servers it starts: ws-client's figure over each other's per
+    /// round (median, quartiles, range).
+    Compare(crate::compare::args::CompareArgs),
 }
 
 /// Which client implementation drives the connection.
@@ -343,6 +347,13 @@ pub(crate) enum ServeMode {
     TungsteniteEcho,
     /// Bare tokio-tungstenite: discards every message, answers close.
     TungsteniteSink,
+    /// fastwebsockets (hyper upgrade): echoes text and binary messages.
+    FwsEcho,
+    /// fastwebsockets (hyper upgrade): discards every message, answers ping and close.
+    FwsSink,
+    /// Raw TCP, 4-byte length prefixes: counts messages; a prefix of 0xffffffff asks for
+    /// the count so far (8 bytes back, big-endian).
+    TcpCountSink,
 }
 
 #[derive(Debug, Args)]

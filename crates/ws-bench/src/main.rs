@@ -7,7 +7,9 @@
 
 mod cli;
 mod clients;
+mod compare;
 mod compression;
+mod interleave;
 mod net;
 mod output;
 mod progress;
@@ -15,6 +17,7 @@ mod report;
 mod rpc_baseline;
 mod scenario;
 mod serve;
+mod serve_fws;
 mod soak;
 mod threshold;
 
@@ -60,6 +63,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = runtime(1)?.block_on(compression::run(args))?;
             compression::emit(&report, args.json)?;
             return Ok(ExitCode::SUCCESS);
+        }
+        Command::Compare(args) => {
+            // One thread: every contender's client work on the same thread, as in a slice.
+            let report = runtime(1)?.block_on(compare::run(args))?;
+            compare::emit(&report, args.common.json)?;
+            let violations = threshold::check(&report, &args.common.thresholds);
+            for violation in &violations {
+                eprintln!("{violation}");
+            }
+            return Ok(if violations.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(THRESHOLD_VIOLATED)
+            });
         }
         Command::Merge(args) => {
             let mut reports = Vec::new();

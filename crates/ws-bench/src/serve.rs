@@ -1,6 +1,8 @@
-//! `ws-bench serve`: the baseline servers (raw TCP echo/sink, bare tokio-tungstenite
-//! echo/sink), with test-servers' contract: a JSON ready line on stdout once accepting, a
-//! `stopped` line at exit, stop on Ctrl-C or (with --exit-on-stdin-eof) when stdin closes.
+//! `ws-bench serve`: the baseline servers (raw TCP echo/sink/counting sink, bare
+//! tokio-tungstenite echo/sink, fastwebsockets echo/sink), with test-servers' contract: a
+//! JSON ready line on stdout once accepting, a `stopped` line at exit (with message counts
+//! where the mode keeps them), stop on Ctrl-C or (with --exit-on-stdin-eof) when stdin
+//! closes.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 use crate::cli::{ServeArgs, ServeMode};
+use crate::serve_fws;
 
 /// Most echoes written between two flushes.
 const MAX_BURST: usize = 256;
@@ -24,6 +27,9 @@ fn mode_name(mode: ServeMode) -> &'static str {
         ServeMode::TcpSink => "tcp-sink",
         ServeMode::TungsteniteEcho => "tungstenite-echo",
         ServeMode::TungsteniteSink => "tungstenite-sink",
+        ServeMode::FwsEcho => "fws-echo",
+        ServeMode::FwsSink => "fws-sink",
+        ServeMode::TcpCountSink => "tcp-count-sink",
     }
 }
 
@@ -34,8 +40,11 @@ pub(crate) async fn run(args: &ServeArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
     let addr = listener.local_addr().context("no local address")?;
     let scheme = match args.mode {
-        ServeMode::TcpEcho | ServeMode::TcpSink => "tcp",
-        ServeMode::TungsteniteEcho | ServeMode::TungsteniteSink => "ws",
+        ServeMode::TcpEcho | ServeMode::TcpSink | ServeMode::TcpCountSink => "tcp",
+        ServeMode::TungsteniteEcho
+        | ServeMode::TungsteniteSink
+        | ServeMode::FwsEcho
+        | ServeMode::FwsSink => "ws",
     };
     let stop = stop_signal(args.exit_on_stdin_eof);
     emit(&Event {
@@ -45,6 +54,7 @@ pub(crate) async fn run(args: &ServeArgs) -> Result<()> {
         url: Some(format!("{scheme}://{addr}/")),
         reason: None,
         connections: None,
+        counts: None,
     })?;
 
     let accepted = Arc::new(AtomicU64::new(0));
@@ -59,7 +69,13 @@ pub(crate) async fn run(args: &ServeArgs) -> Result<()> {
                 let mode = args.mode;
                 tokio::spawn(async move {
                     if let Err(e) = serve(mode, stream).await {
-                        eprintln!("connection ended with an error: {e:#}");
+                        // `compare connect` resets its raw TCP connections on purpose.
+                        let reset = e.downcast_ref::<std::io::Error>().is_some_and(|e| {
+                            e.kind() == std::io::ErrorKind::ConnectionReset
+                        });
+                        if !reset {
+                            eprintln!("connection ended with an error: {e:#}");
+                        }
                     }
                 });
             }
@@ -72,6 +88,7 @@ pub(crate) async fn run(args: &ServeArgs) -> Result<()> {
         url: None,
         reason: Some(reason),
         connections: Some(accepted.load(Ordering::Relaxed)),
+        counts: Some(Counts::now()),
     })
 }
 
@@ -88,6 +105,29 @@ struct Event {
     reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     connections: Option<u64>,
+    /// Messages and bytes in and out (fws and tcp-count-sink modes count them).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    counts: Option<Counts>,
+}
+
+#[derive(Debug, Serialize)]
+struct Counts {
+    messages_in: u64,
+    messages_out: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+impl Counts {
+    fn now() -> Self {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Self {
+            messages_in: get(&serve_fws::MESSAGES_IN),
+            messages_out: get(&serve_fws::MESSAGES_OUT),
+            bytes_in: get(&serve_fws::BYTES_IN),
+            bytes_out: get(&serve_fws::BYTES_OUT),
+        }
+    }
 }
 
 /// Resolves with the reason to stop: Ctrl-C, or stdin closing when asked to watch it.
@@ -154,6 +194,9 @@ async fn serve(mode: ServeMode, mut stream: TcpStream) -> Result<()> {
                 message?;
             }
         }
+        ServeMode::FwsEcho => serve_fws::fastwebsockets(stream, true).await?,
+        ServeMode::FwsSink => serve_fws::fastwebsockets(stream, false).await?,
+        ServeMode::TcpCountSink => serve_fws::tcp_count_sink(stream).await?,
     }
     Ok(())
 }

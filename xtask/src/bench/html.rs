@@ -58,6 +58,9 @@ pub(super) fn render(document: &Value, table: &str) -> String {
         if group["metric"] == "rate" {
             body.push_str(&rate_bars(&results));
         }
+        if group["metric"] == "compare" {
+            body.push_str(&compare_table(group));
+        }
     }
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -67,6 +70,69 @@ pub(super) fn render(document: &Value, table: &str) -> String {
          svg{{display:block;margin:.5rem 0 1.5rem}} text{{font-size:11px;fill:#374151}}\
          </style></head><body><h1>ws-client benchmarks</h1>\n{body}</body></html>\n"
     )
+}
+
+/// A `compare` group: each contender's own figures and ws-client's ratio to it (median,
+/// quartiles, range), with the targets on it met or missed.
+fn compare_table(group: &Value) -> String {
+    let mut out = String::from(
+        "<table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse;font-size:.8rem\">\
+         <tr><th>contender</th><th>own figures (median)</th><th>ws-client / contender: median \
+         (p25..p75, min..max)</th><th>target</th></tr>\n",
+    );
+    for result in group["results"].as_array().into_iter().flatten() {
+        let figures = &result["report"]["figures"];
+        let names = result["report"]["params"]["contenders"].as_array().cloned();
+        for name in names.unwrap_or_default().iter().filter_map(Value::as_str) {
+            let own: Vec<String> = figures["contenders"][name]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some(format!("{k} {:.1}", v["median"].as_f64()?)))
+                .collect();
+            let mut ratios = Vec::new();
+            let mut verdicts = Vec::new();
+            for (metric, r) in figures["ratios"][name].as_object().into_iter().flatten() {
+                if metric == "mb_per_s" {
+                    continue;
+                }
+                let get = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+                ratios.push(format!(
+                    "{metric} {:.3} ({:.3}..{:.3}, {:.3}..{:.3})",
+                    get("median"),
+                    get("p25"),
+                    get("p75"),
+                    get("min"),
+                    get("max")
+                ));
+            }
+            for target in group["targets"].as_array().into_iter().flatten() {
+                if target["contender"] != name {
+                    continue;
+                }
+                let (verdict, color) = match target["met"].as_bool() {
+                    Some(true) => ("met", "#059669"),
+                    Some(false) => ("missed", "#dc2626"),
+                    None => ("unknown", "#6b7280"),
+                };
+                verdicts.push(format!(
+                    "{} {}: <b style=\"color:{color}\">{verdict}</b>",
+                    escape(target["metric"].as_str().unwrap_or("")),
+                    escape(target["target"].as_str().unwrap_or(""))
+                ));
+            }
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(name),
+                escape(&own.join(", ")),
+                escape(&ratios.join("; ")),
+                verdicts.join("<br>")
+            );
+        }
+    }
+    out.push_str("</table>\n");
+    out
 }
 
 /// Latency at each percentile, one line per contender, on a log scale of microseconds.

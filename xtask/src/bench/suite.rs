@@ -1,5 +1,6 @@
-//! The standard suite of `cargo xtask bench`: which ws-bench runs make up each figure, with
-//! raw TCP and bare tokio-tungstenite beside ws-client, the resilient connection's cost
+//! The standard suite of `cargo xtask bench`: which ws-bench runs make up each figure (the
+//! client comparisons are `compare` runs, in bench/compare.rs), JSON-RPC with bare
+//! tokio-tungstenite beside ws-client, the resilient connection's cost
 //! against a plain one (`resilient-cost`: both in one run, alternating slices), and
 //! permessage-deflate off against on (`compression`, the same way).
 
@@ -9,7 +10,8 @@ pub(super) struct Group {
     pub(super) name: &'static str,
     /// "p50" (lower is better), "rate" (higher is better), "ratio" (one run comparing two
     /// contenders itself: `resilient-cost`'s median ratio, higher is better) or
-    /// "compression" (one `compression` run: a row per payload size and deflate setting).
+    /// "compression" (one `compression` run: a row per payload size and deflate setting) or
+    /// "compare" (one `compare` run: a row per contender, ratios with spread and targets).
     pub(super) metric: &'static str,
     pub(super) runs: Vec<(&'static str, Vec<String>)>,
 }
@@ -17,11 +19,8 @@ pub(super) struct Group {
 /// Where each kind of server listens.
 #[derive(Debug)]
 pub(super) struct Urls {
-    pub(super) echo: String,
     pub(super) ws_echo: String,
     pub(super) ws_sink: String,
-    pub(super) tcp_echo: String,
-    pub(super) tcp_sink: String,
     pub(super) rpc: String,
 }
 
@@ -29,98 +28,13 @@ pub(super) struct Urls {
 /// tokio-tungstenite and ws-client the same way, against the same kind of server.
 pub(super) fn suite(urls: &Urls, quick: bool) -> Vec<Group> {
     let time = if quick { "1s" } else { "5s" };
-    let connects = if quick { "1000" } else { "5000" };
     let with = |parts: &[&str]| -> Vec<String> {
         let mut args: Vec<String> = parts.iter().map(|p| (*p).to_owned()).collect();
         args.push("--json".into());
         args
     };
-    let mut groups = vec![Group {
-        name: "echo round trip, 16 B",
-        metric: "p50",
-        runs: vec![
-            (
-                "raw TCP",
-                with(&["rtt", &urls.tcp_echo, "--client", "tcp", "--duration", time]),
-            ),
-            (
-                "tungstenite",
-                with(&[
-                    "rtt",
-                    &urls.echo,
-                    "--client",
-                    "tungstenite",
-                    "--duration",
-                    time,
-                ]),
-            ),
-            ("ws-client", with(&["rtt", &urls.echo, "--duration", time])),
-        ],
-    }];
-    for (size, label_one_way, label_echo) in [
-        ("16", "pipelined one-way, 16 B", "pipelined echo, 16 B"),
-        (
-            "65536",
-            "pipelined one-way, 64 KiB",
-            "pipelined echo, 64 KiB",
-        ),
-    ] {
-        let one_way = |client: &str, url: &str| {
-            with(&[
-                "throughput",
-                url,
-                "--client",
-                client,
-                "--size",
-                size,
-                "--duration",
-                time,
-            ])
-        };
-        groups.push(Group {
-            name: label_one_way,
-            metric: "rate",
-            runs: vec![
-                ("raw TCP", one_way("tcp", &urls.tcp_sink)),
-                ("tungstenite", one_way("tungstenite", &urls.ws_sink)),
-                ("ws-client", one_way("ws-client", &urls.ws_sink)),
-            ],
-        });
-        let echo = |client: &str, url: &str| {
-            with(&[
-                "throughput",
-                url,
-                "--mode",
-                "echo",
-                "--client",
-                client,
-                "--size",
-                size,
-                "--duration",
-                time,
-            ])
-        };
-        groups.push(Group {
-            name: label_echo,
-            metric: "rate",
-            runs: vec![
-                ("raw TCP", echo("tcp", &urls.tcp_echo)),
-                ("tungstenite", echo("tungstenite", &urls.ws_echo)),
-                ("ws-client", echo("ws-client", &urls.ws_echo)),
-            ],
-        });
-    }
-    let connect =
-        |client: &str, url: &str| with(&["connect", url, "--client", client, "--count", connects]);
-    groups.push(Group {
-        name: "connect + handshake + close",
-        metric: "p50",
-        runs: vec![
-            ("raw TCP", connect("tcp", &urls.tcp_echo)),
-            ("tungstenite", connect("tungstenite", &urls.echo)),
-            ("ws-client", connect("ws-client", &urls.echo)),
-        ],
-    });
+    // Round trips, one-way and echo rates and connects: `compare` runs (bench/compare.rs).
+    let mut groups = Vec::new();
     for (window, name) in [
         ("1", "JSON-RPC calls, 1 in flight"),
         ("256", "JSON-RPC calls, 256 in flight"),

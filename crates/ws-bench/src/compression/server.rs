@@ -1,4 +1,5 @@
-//! A `test-servers perf` child that `compression` starts for one contender: started with
+//! A server child (`test-servers perf`, or a `ws-bench serve` mode for `compare`) that
+//! `compression` starts for one contender: started with
 //! `--port 0 --exit-on-stdin-eof`, its ready line read within a timeout, stopped by closing
 //! its stdin, and its `stopped` line (the counters, wire bytes included) read back.
 
@@ -23,6 +24,8 @@ pub(crate) struct PerfServer {
     lines: mpsc::Receiver<String>,
     /// The ready line's `url` (ending in `/`).
     pub(crate) url: String,
+    /// The whole ready line (e.g. `ca_cert` with `--tls`).
+    pub(crate) ready: Value,
 }
 
 /// The counters of a server's `stopped` line that `compression` checks and reports.
@@ -57,20 +60,20 @@ pub(crate) fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
 impl PerfServer {
     /// Starts `program perf --threads 1` and reads its ready line.
     pub(crate) fn start(program: &Path) -> Result<Self> {
+        Self::start_with(program, &["perf", "--threads", "1"])
+    }
+
+    /// Starts `program ARGS --port 0 --exit-on-stdin-eof` (a test-servers mode, or
+    /// `ws-bench serve MODE`) and reads its ready line.
+    pub(crate) fn start_with(program: &Path, args: &[&str]) -> Result<Self> {
         let mut command = Command::new(program);
         if std::env::var_os("RUST_LOG").is_none() {
             // Its start and stop notes would bury the table; warnings still show.
             command.env("RUST_LOG", "warn");
         }
         let mut child = command
-            .args([
-                "perf",
-                "--threads",
-                "1",
-                "--port",
-                "0",
-                "--exit-on-stdin-eof",
-            ])
+            .args(args)
+            .args(["--port", "0", "--exit-on-stdin-eof"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -92,17 +95,19 @@ impl PerfServer {
             stdin,
             lines,
             url: String::new(),
+            ready: Value::Null,
         };
         let line = server
             .lines
             .recv_timeout(READY_TIMEOUT)
-            .context("test-servers perf printed no ready line")?;
+            .with_context(|| format!("{} {} printed no ready line", program.display(), args[0]))?;
         let ready: Value = serde_json::from_str(line.trim())
             .with_context(|| format!("the ready line is not JSON: {line:?}"))?;
         server.url = ready["url"]
             .as_str()
             .with_context(|| format!("the ready line has no url: {ready}"))?
             .to_owned();
+        server.ready = ready;
         Ok(server)
     }
 
@@ -111,39 +116,44 @@ impl PerfServer {
         self.child.id()
     }
 
-    /// Closes its stdin, waits for its `stopped` line and returns its counters.
-    pub(crate) fn stop(mut self) -> Result<Stopped> {
+    /// Closes its stdin, waits for its `stopped` line and returns it.
+    pub(crate) fn stop_line(mut self) -> Result<Value> {
         drop(self.stdin.take());
         loop {
             let line = self
                 .lines
                 .recv_timeout(STOP_TIMEOUT)
-                .context("test-servers perf printed no stopped line")?;
+                .context("the server printed no stopped line")?;
             let Ok(event) = serde_json::from_str::<Value>(line.trim()) else {
                 continue;
             };
             if event["event"] != "stopped" {
                 continue;
             }
-            let get = |name: &str| {
-                event[name]
-                    .as_u64()
-                    .with_context(|| format!("the stopped line has no {name}: {event}"))
-            };
-            let stopped = Stopped {
-                messages_in: get("messages_in")?,
-                messages_out: get("messages_out")?,
-                bytes_in: get("bytes_in")?,
-                bytes_out: get("bytes_out")?,
-                wire_bytes_in: get("wire_bytes_in")?,
-                wire_bytes_out: get("wire_bytes_out")?,
-            };
             // It exits right after the stopped line.
             self.child
                 .wait()
-                .context("waiting for test-servers perf to exit")?;
-            return Ok(stopped);
+                .context("waiting for the server to exit")?;
+            return Ok(event);
         }
+    }
+
+    /// Closes its stdin, waits for its `stopped` line and returns its counters.
+    pub(crate) fn stop(self) -> Result<Stopped> {
+        let event = self.stop_line()?;
+        let get = |name: &str| {
+            event[name]
+                .as_u64()
+                .with_context(|| format!("the stopped line has no {name}: {event}"))
+        };
+        Ok(Stopped {
+            messages_in: get("messages_in")?,
+            messages_out: get("messages_out")?,
+            bytes_in: get("bytes_in")?,
+            bytes_out: get("bytes_out")?,
+            wire_bytes_in: get("wire_bytes_in")?,
+            wire_bytes_out: get("wire_bytes_out")?,
+        })
     }
 }
 
