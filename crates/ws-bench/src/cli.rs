@@ -219,6 +219,28 @@ pub(crate) enum RpcMethodArg {
     Echo,
 }
 
+/// Which JSON-RPC client makes the calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RpcClientKind {
+    /// ws-client's RpcClient.
+    #[value(name = "ws-client")]
+    WsClient,
+    /// Bare tokio-tungstenite + serde_json, calls matched by id (rpc_baseline.rs).
+    Tungstenite,
+    /// jsonrpsee's WebSocket client (jsonrpsee_rpc.rs).
+    Jsonrpsee,
+}
+
+impl RpcClientKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            RpcClientKind::WsClient => "ws-client",
+            RpcClientKind::Tungstenite => "tungstenite",
+            RpcClientKind::Jsonrpsee => "jsonrpsee",
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct RpcArgs {
     /// URL of a JSON-RPC server (e.g. test-servers rpc).
@@ -228,9 +250,8 @@ pub(crate) struct RpcArgs {
     pub(crate) window: u32,
     #[arg(long, value_enum, default_value_t = RpcMethodArg::Add)]
     pub(crate) method: RpcMethodArg,
-    /// ws-client's RpcClient, or bare tokio-tungstenite + serde_json (tcp is not offered).
-    #[arg(long, value_enum, default_value_t = ClientKind::WsClient)]
-    pub(crate) client: ClientKind,
+    #[arg(long, value_enum, default_value_t = RpcClientKind::WsClient)]
+    pub(crate) client: RpcClientKind,
     #[command(flatten)]
     pub(crate) budget: BudgetArgs,
     #[command(flatten)]
@@ -343,6 +364,8 @@ pub(crate) enum ServeMode {
     TungsteniteEcho,
     /// Bare tokio-tungstenite: discards every message, answers close.
     TungsteniteSink,
+    /// jsonrpsee's WebSocket server with `add` and `echo` answering as test-servers rpc.
+    JsonrpseeRpc,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@
 mod cli;
 mod clients;
 mod compression;
+mod jsonrpsee_rpc;
 mod net;
 mod output;
 mod progress;

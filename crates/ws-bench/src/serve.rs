@@ -1,5 +1,5 @@
 //! `ws-bench serve`: the baseline servers (raw TCP echo/sink, bare tokio-tungstenite
-//! echo/sink), with test-servers' contract: a JSON ready line on stdout once accepting, a
+//! echo/sink, a jsonrpsee JSON-RPC server), with test-servers' contract: a JSON ready line on stdout once accepting, a
 //! `stopped` line at exit, stop on Ctrl-C or (with --exit-on-stdin-eof) when stdin closes.
 
 use std::io::Write;
@@ -24,18 +24,22 @@ fn mode_name(mode: ServeMode) -> &'static str {
         ServeMode::TcpSink => "tcp-sink",
         ServeMode::TungsteniteEcho => "tungstenite-echo",
         ServeMode::TungsteniteSink => "tungstenite-sink",
+        ServeMode::JsonrpseeRpc => "jsonrpsee-rpc",
     }
 }
 
 pub(crate) async fn run(args: &ServeArgs) -> Result<()> {
     let name = mode_name(args.mode);
+    if args.mode == ServeMode::JsonrpseeRpc {
+        return serve_jsonrpsee(args, name).await;
+    }
     let listener = TcpListener::bind((args.host, args.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
     let addr = listener.local_addr().context("no local address")?;
     let scheme = match args.mode {
         ServeMode::TcpEcho | ServeMode::TcpSink => "tcp",
-        ServeMode::TungsteniteEcho | ServeMode::TungsteniteSink => "ws",
+        ServeMode::TungsteniteEcho | ServeMode::TungsteniteSink | ServeMode::JsonrpseeRpc => "ws",
     };
     let stop = stop_signal(args.exit_on_stdin_eof);
     emit(&Event {
@@ -72,6 +76,31 @@ pub(crate) async fn run(args: &ServeArgs) -> Result<()> {
         url: None,
         reason: Some(reason),
         connections: Some(accepted.load(Ordering::Relaxed)),
+    })
+}
+
+/// jsonrpsee runs its own accept loop: start it, print the ready line, stop it on the signal.
+async fn serve_jsonrpsee(args: &ServeArgs, name: &'static str) -> Result<()> {
+    let (addr, handle) = crate::jsonrpsee_rpc::start_server((args.host, args.port).into()).await?;
+    let stop = stop_signal(args.exit_on_stdin_eof);
+    emit(&Event {
+        event: "listening",
+        mode: name,
+        addr: Some(addr.to_string()),
+        url: Some(format!("ws://{addr}/")),
+        reason: None,
+        connections: None,
+    })?;
+    let reason = stop.await;
+    let _ = handle.stop();
+    handle.stopped().await;
+    emit(&Event {
+        event: "stopped",
+        mode: name,
+        addr: None,
+        url: None,
+        reason: Some(reason),
+        connections: None,
     })
 }
 
@@ -154,6 +183,7 @@ async fn serve(mode: ServeMode, mut stream: TcpStream) -> Result<()> {
                 message?;
             }
         }
+        ServeMode::JsonrpseeRpc => anyhow::bail!("jsonrpsee accepts its own connections"),
     }
     Ok(())
 }
