@@ -8,6 +8,8 @@
 mod cli;
 mod clients;
 mod compression;
+#[allow(dead_code)] // Parts are for `compare`, coming next.
+mod interleave;
 mod jsonrpsee_rpc;
 mod net;
 mod output;

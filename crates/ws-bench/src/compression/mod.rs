@@ -25,6 +25,7 @@ use anyhow::{Result, bail};
 use self::args::{CompressionArgs, DeflateChoice};
 use self::contender::{Contender, Load, Outcome, Target};
 use crate::cli::ThroughputMode;
+use crate::interleave::{Plan, Sample, Turn};
 use crate::progress::{Planned, Progress};
 use crate::report::Report;
 
@@ -77,12 +78,15 @@ async fn run_case(args: &CompressionArgs, target: Target<'_>, size: usize) -> Re
     for &choice in &args.contenders {
         contenders.push(Contender::open(choice, args.mode, target).await?);
     }
-    let rounds = args.slices + 1;
-    let per_round = (args.slice + args.gap) * args.contenders.len() as u32;
+    let plan = Plan {
+        rounds: args.slices,
+        slice: args.slice,
+        gap: args.gap,
+    };
     let label = format!("compression {size} B");
     let progress = Progress::new(
         &label,
-        Planned::Time(per_round * rounds),
+        Planned::Time(plan.planned(contenders.len())),
         args.stall_timeout,
     );
     let window = match args.mode {
@@ -100,17 +104,15 @@ async fn run_case(args: &CompressionArgs, target: Target<'_>, size: usize) -> Re
         },
         done: progress.counter(),
     };
+    // Each contender keeps its own slices (with CPU times) for the summary.
     progress
-        .watch(async {
-            for round in 0..rounds {
-                for contender in &mut contenders {
-                    let until = std::time::Instant::now() + args.slice;
-                    contender.take_slice(&load, until, round > 0).await?;
-                    tokio::time::sleep(args.gap).await;
-                }
-            }
-            anyhow::Ok(())
-        })
+        .watch(plan.run(contenders.len(), async |turn: Turn| {
+            let contender = &mut contenders[turn.contender];
+            contender
+                .take_slice(&load, turn.until, turn.measured())
+                .await?;
+            Ok(Sample::default())
+        }))
         .await?;
     let mut outcomes = Vec::with_capacity(contenders.len());
     for contender in contenders {

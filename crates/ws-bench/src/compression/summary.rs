@@ -13,8 +13,8 @@ use super::args::{CompressionArgs, DeflateChoice};
 use super::contender::{Outcome, Slice};
 use super::{Case, cpu::ServerClock};
 use crate::cli::ThroughputMode;
+use crate::interleave::{Spread, rounded, spread_text};
 use crate::report::Report;
-use crate::scenario::resilient_cost::{quantile, rounded};
 
 /// Per-slice figures of one contender: MB/s, client and server CPU microseconds per message
 /// (NaN where unknown or where a slice did nothing).
@@ -35,19 +35,7 @@ fn per_slice(slices: &[Slice], size: usize) -> [Vec<f64>; 3] {
 
 /// Median, quartiles and range of the finite `values` (`null` when there are none).
 fn spread(values: &[f64]) -> Value {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if sorted.is_empty() {
-        return Value::Null;
-    }
-    sorted.sort_by(f64::total_cmp);
-    json!({
-        "median": rounded(quantile(&sorted, 0.5), 4),
-        "p25": rounded(quantile(&sorted, 0.25), 4),
-        "p75": rounded(quantile(&sorted, 0.75), 4),
-        "min": rounded(sorted[0], 4),
-        "max": rounded(sorted[sorted.len() - 1], 4),
-        "count": sorted.len(),
-    })
+    Spread::of(values).json(4)
 }
 
 /// CPU time per message in microseconds over the slices where it is known (a server
@@ -251,15 +239,6 @@ pub(crate) fn table(report: &Report) -> String {
         out.push('\n');
     }
     out
-}
-
-/// `0.62 (0.60..0.65)`, or `-`.
-fn spread_text(spread: &Value) -> String {
-    let get = |name: &str| spread[name].as_f64();
-    match (get("median"), get("p25"), get("p75")) {
-        (Some(m), Some(low), Some(high)) => format!("{m:.2} ({low:.2}..{high:.2})"),
-        _ => "-".into(),
-    }
 }
 
 /// `1 KiB`, `64 KiB`, `100 B`.

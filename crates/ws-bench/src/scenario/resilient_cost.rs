@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -24,21 +24,9 @@ use ws_client::resilient::{ResilientConfig, ResilientConnection, ResilientSender
 use ws_client::{Message, MessageType, TransportConfig, WebSocketConnection, WsReceiver, WsSender};
 
 use crate::cli::{ResilientCostArgs, ThroughputMode};
+use crate::interleave::{Plan, Rounds, Sample, Turn, rounded};
 use crate::progress::{Planned, Progress};
 use crate::report::Report;
-
-/// One slice's work: how many messages and how long.
-#[derive(Debug, Clone, Copy)]
-struct Slice {
-    count: u64,
-    took: Duration,
-}
-
-impl Slice {
-    fn rate(self) -> f64 {
-        self.count as f64 / self.took.as_secs_f64().max(1e-9)
-    }
-}
 
 /// What every slice sends.
 #[derive(Debug)]
@@ -73,9 +61,12 @@ pub(crate) async fn run(args: &ResilientCostArgs) -> Result<Report> {
         Contender::Plain(tx, rx),
         Contender::Resilient(resilient.sender(), Box::new(resilient)),
     ];
-    let pairs = args.slices as usize;
-    let per_pair = 2 * (args.slice + args.gap);
-    let planned = Planned::Time(per_pair * u32::try_from(pairs + 1).unwrap_or(u32::MAX));
+    let plan = Plan {
+        rounds: args.slices,
+        slice: args.slice,
+        gap: args.gap,
+    };
+    let planned = Planned::Time(plan.planned(2));
     let progress = Progress::new("resilient-cost", planned, args.common.stall_timeout);
     let window = pipeline.window as usize;
     let load = Load {
@@ -86,7 +77,11 @@ pub(crate) async fn run(args: &ResilientCostArgs) -> Result<Report> {
         done: progress.counter(),
     };
     let measured = progress
-        .watch(measure(&mut contenders, &load, args, pairs))
+        .watch(plan.run(2, async |turn: Turn| {
+            let started = Instant::now();
+            let count = contenders[turn.contender].slice(&load, turn.until).await?;
+            Ok(Sample::rate(count, started.elapsed()))
+        }))
         .await?;
     let [
         Contender::Plain(tx, mut rx),
@@ -106,35 +101,6 @@ pub(crate) async fn run(args: &ResilientCostArgs) -> Result<Report> {
         .await
         .context("closing the resilient connection")?;
     Ok(report(args, &measured))
-}
-
-/// Runs the warm-up pair and `pairs` measured pairs; returns the measured ones.
-async fn measure(
-    contenders: &mut [Contender; 2],
-    load: &Load,
-    args: &ResilientCostArgs,
-    pairs: usize,
-) -> Result<Vec<[Slice; 2]>> {
-    let mut measured = Vec::with_capacity(pairs);
-    for pair in 0..=pairs {
-        let mut slices = [Slice {
-            count: 0,
-            took: Duration::ZERO,
-        }; 2];
-        for (slice, contender) in slices.iter_mut().zip(contenders.iter_mut()) {
-            let started = Instant::now();
-            let count = contender.slice(load, started + args.slice).await?;
-            *slice = Slice {
-                count,
-                took: started.elapsed(),
-            };
-            tokio::time::sleep(args.gap).await;
-        }
-        if pair > 0 {
-            measured.push(slices);
-        }
-    }
-    Ok(measured)
 }
 
 impl Contender {
@@ -263,86 +229,42 @@ async fn close_plain(tx: &WsSender, rx: &mut WsReceiver) -> Result<()> {
     }
 }
 
-/// Quantile `q` (0..=1) of sorted `values`, interpolated between neighbours.
-pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let Some(last) = sorted.len().checked_sub(1) else {
-        return f64::NAN;
-    };
-    let at = q * last as f64;
-    let (low, high) = (at.floor() as usize, at.ceil() as usize);
-    sorted[low] + (sorted[high] - sorted[low]) * (at - low as f64)
-}
-
-pub(crate) fn rounded(value: f64, places: i32) -> Value {
-    let scale = 10f64.powi(places);
-    Value::from((value * scale).round() / scale)
-}
-
 /// The report: the resilient side's totals as the run's count and rate, the plain side's
 /// beside them, and the ratios (median, quartiles, range, each pair's).
-fn report(args: &ResilientCostArgs, pairs: &[[Slice; 2]]) -> Report {
+fn report(args: &ResilientCostArgs, rounds: &Rounds) -> Report {
     let pipeline = &args.pipeline;
     let mut report = Report::new("resilient-cost", "ws-client", &pipeline.url, "msg/s")
         .param("mode", pipeline.mode_name())
         .param("size", pipeline.size)
-        .param("slices", pairs.len())
+        .param("slices", rounds.samples.len())
         .param("slice_ms", args.slice.as_millis() as u64)
         .param("gap_ms", args.gap.as_millis() as u64);
     if pipeline.mode == ThroughputMode::Echo {
         report = report.param("window", pipeline.window);
     }
-    let total = |side: usize| -> (u64, Duration) {
-        pairs
-            .iter()
-            .fold((0, Duration::ZERO), |(count, took), pair| {
-                (count + pair[side].count, took + pair[side].took)
-            })
-    };
-    let (plain_count, plain_took) = total(0);
-    let (count, took) = total(1);
+    let (plain_count, plain_took) = rounds.total(0);
+    let (count, took) = rounds.total(1);
     report.timed(count, count * pipeline.size as u64, took);
-    let ratios: Vec<f64> = pairs.iter().map(|[p, r]| r.rate() / p.rate()).collect();
-    let mut sorted = ratios.clone();
-    sorted.sort_by(f64::total_cmp);
+    let ratios = rounds.ratios("rate", 1, 0);
+    let spread = rounds.ratio("rate", 1, 0);
+    let list = |values: Vec<f64>, places| values.into_iter().map(|v| rounded(v, places)).collect();
     let figures = [
-        ("ratio", rounded(quantile(&sorted, 0.5), 4)),
-        ("ratio_p25", rounded(quantile(&sorted, 0.25), 4)),
-        ("ratio_p75", rounded(quantile(&sorted, 0.75), 4)),
-        ("ratio_min", rounded(quantile(&sorted, 0.0), 4)),
-        ("ratio_max", rounded(quantile(&sorted, 1.0), 4)),
+        ("ratio", rounded(spread.median, 4)),
+        ("ratio_p25", rounded(spread.p25, 4)),
+        ("ratio_p75", rounded(spread.p75, 4)),
+        ("ratio_min", rounded(spread.min, 4)),
+        ("ratio_max", rounded(spread.max, 4)),
         ("plain_count", Value::from(plain_count)),
         (
             "plain_rate",
             rounded(plain_count as f64 / plain_took.as_secs_f64().max(1e-9), 0),
         ),
-        ("ratios", ratios.iter().map(|r| rounded(*r, 4)).collect()),
-        (
-            "plain_rates",
-            pairs.iter().map(|p| rounded(p[0].rate(), 0)).collect(),
-        ),
-        (
-            "resilient_rates",
-            pairs.iter().map(|p| rounded(p[1].rate(), 0)).collect(),
-        ),
+        ("ratios", list(ratios, 4)),
+        ("plain_rates", list(rounds.values("rate", 0), 0)),
+        ("resilient_rates", list(rounds.values("rate", 1), 0)),
     ];
     for (name, value) in figures {
         report.figures.insert(name.into(), value);
     }
     report
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantiles_interpolate_between_neighbours() {
-        let sorted = [0.8, 0.9, 1.0, 1.1];
-        assert!((quantile(&sorted, 0.5) - 0.95).abs() < 1e-12);
-        assert!((quantile(&sorted, 0.25) - 0.875).abs() < 1e-12);
-        assert_eq!(quantile(&sorted, 0.0), 0.8);
-        assert_eq!(quantile(&sorted, 1.0), 1.1);
-        assert_eq!(quantile(&[2.0], 0.75), 2.0);
-        assert!(quantile(&[], 0.5).is_nan());
-    }
 }
