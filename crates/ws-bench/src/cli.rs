@@ -32,6 +32,10 @@ pub(crate) enum Command {
     Idle(IdleArgs),
     /// JSON-RPC calls with W in flight on one connection.
     Rpc(RpcArgs),
+    /// The RPC figures in alternating slices of one run: ws-client's RpcClient against
+    /// jsonrpsee's client, test-servers rpc against a jsonrpsee server, and RPC calls/s
+    /// against ws-client's own 16 B pipelined echo.
+    RpcCompare(crate::scenario::rpc_compare::RpcCompareArgs),
     /// N connections each sending at a fixed rate; latency from the intended send time.
     OpenModel(OpenModelArgs),
     /// The resilient connection against a plain one in alternating slices of one run: the

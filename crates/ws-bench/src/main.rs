@@ -90,6 +90,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             &args.common,
         ),
         Command::Rpc(args) => (on(&args.common, scenario::rpc::run(args))?, &args.common),
+        Command::RpcCompare(args) => (
+            on(&args.common, scenario::rpc_compare::run(args))?,
+            &args.common,
+        ),
         Command::OpenModel(args) => (
             on(&args.common, scenario::open_model::run(args))?,
             &args.common,
