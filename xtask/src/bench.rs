@@ -77,6 +77,12 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         &["serve", "tungstenite-sink"],
         Stdio::null(),
     )?;
+    let jsonrpsee_rpc = Server::start(
+        "jsonrpsee-rpc",
+        ws_bench,
+        &["serve", "jsonrpsee-rpc"],
+        Stdio::null(),
+    )?;
     let (ws_echo, ws_sink) = match &perf {
         Some(perf) => (perf.path("echo"), perf.path("sink")),
         None => (echo.url.clone(), tung_sink.url.clone()),
@@ -89,6 +95,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         tcp_echo: tcp_echo.url.clone(),
         tcp_sink: tcp_sink.url.clone(),
         rpc: rpc.url.clone(),
+        jsonrpsee_rpc: jsonrpsee_rpc.url.clone(),
     };
     let mut groups = suite::suite(&urls, args.quick);
     if has_perf {
@@ -112,7 +119,15 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         }
         results.push(json!({"name": group.name, "metric": group.metric, "results": measured}));
     }
-    drop((echo, rpc, perf, tcp_echo, tcp_sink, tung_sink));
+    drop((
+        echo,
+        rpc,
+        perf,
+        tcp_echo,
+        tcp_sink,
+        tung_sink,
+        jsonrpsee_rpc,
+    ));
 
     let table = table::comparison(&results);
     println!("{table}");

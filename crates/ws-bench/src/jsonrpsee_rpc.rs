@@ -110,3 +110,29 @@ pub(crate) async fn call(client: &JsonrpseeClient, method: &str, params: &Value)
         .await
         .map_err(|e| anyhow!("{method} failed: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add_text(params: &str) -> Result<Value, ErrorObjectOwned> {
+        add(&Params::new(Some(params)))
+    }
+
+    #[test]
+    fn add_answers_as_test_servers_does() {
+        assert_eq!(add_text("[1,2]").unwrap(), json!({"result": 3}));
+        assert_eq!(add_text(r#"{"a":5,"b":3}"#).unwrap(), json!({"result": 8}));
+        assert_eq!(add_text("[0.5,1]").unwrap(), json!({"result": 1.5}));
+        for bad in [
+            "[1]",
+            r#"{"a":1}"#,
+            r#"["x",1]"#,
+            "7",
+            "[9223372036854775807,1]",
+        ] {
+            let error = add_text(bad).unwrap_err();
+            assert_eq!(error.code(), INVALID_PARAMS, "{bad}");
+        }
+    }
+}
