@@ -144,6 +144,7 @@ pub(super) fn suite(urls: &Urls, quick: bool) -> Vec<Group> {
             metric: "rate",
             runs: vec![
                 ("tungstenite+serde_json", rpc("tungstenite")),
+                ("jsonrpsee", rpc("jsonrpsee")),
                 ("ws-client", rpc("ws-client")),
             ],
         });

@@ -23,6 +23,7 @@ use tokio::sync::Semaphore;
 use ws_client::{MessageType, TransportConfig, WebSocketConnection, WsReceiver, WsSender};
 
 use crate::cli::{CommonArgs, RpcClientKind, RpcMethodArg};
+use crate::compression::cpu;
 use crate::interleave::{Plan, Rounds, Sample, Turn, rounded};
 use crate::progress::{Planned, Progress};
 use crate::report::Report;
@@ -159,13 +160,23 @@ pub(crate) async fn run(args: &RpcCompareArgs) -> Result<Report> {
     let rounds = progress
         .watch(plan.run(contenders.len(), async |turn: Turn| {
             let contender = &mut contenders[turn.contender];
+            let cpu_before = cpu::client();
             let started = Instant::now();
             let count = match &mut contender.side {
                 Side::Rpc(caller) => calls.slice(caller, turn.until).await,
                 Side::Echo(tx, rx) => calls.echo(tx, rx, turn.until).await,
             }
             .with_context(|| format!("{} (round {})", contender.name, turn.round))?;
-            Ok(Sample::rate(count, started.elapsed()))
+            let took = started.elapsed();
+            // This process's CPU per call (message), on the one runtime thread: the client's
+            // own cost, whatever the machine's other load does to the wall clock.
+            let cpu_us = match (cpu_before, cpu::client()) {
+                (Some(before), Some(after)) if count > 0 => {
+                    after.saturating_sub(before).as_secs_f64() * 1e6 / count as f64
+                }
+                _ => f64::NAN,
+            };
+            Ok(Sample::rate(count, took).with("cpu_us", cpu_us))
         }))
         .await?;
     for contender in &mut contenders {
@@ -255,8 +266,9 @@ impl Calls {
     }
 }
 
-/// The reference's totals as the run's rate; per figure the ratio's spread and target; per
-/// contender its own rate's spread. A run of one figure also gives it as `ratio`,
+/// The reference's totals as the run's rate; per figure the ratio's spread and target (and
+/// `client_cpu_ratio`: the base's CPU per call over ours); per contender its own rate's and
+/// client CPU per call's spread. A run of one figure also gives it as `ratio`,
 /// `ratio_p25`, `ratio_p75`, `ratio_min`, `ratio_max` and `ratios` (one per round), as
 /// `resilient-cost` does, for `--threshold 'ratio>=...'` and the bench table.
 fn report(
@@ -276,6 +288,8 @@ fn report(
     let mut ratios = serde_json::Map::new();
     for figure in figures {
         let spread = rounds.ratio("rate", 0, figure.base);
+        // Base CPU per call over ours: the rate ratio the client's CPU alone would allow.
+        let cpu = rounds.ratio("cpu_us", figure.base, 0);
         ratios.insert(
             figure.name.into(),
             serde_json::json!({
@@ -283,15 +297,19 @@ fn report(
                 "base": contenders[figure.base].name,
                 "target": figure.target,
                 "ratio": spread.json(4),
+                "client_cpu_ratio": cpu.json(4),
             }),
         );
     }
     let mut rates = serde_json::Map::new();
+    let mut cpu = serde_json::Map::new();
     for (index, contender) in contenders.iter().enumerate() {
         rates.insert(contender.name.into(), rounds.own("rate", index).json(0));
+        cpu.insert(contender.name.into(), rounds.own("cpu_us", index).json(3));
     }
     report.figures.insert("comparisons".into(), ratios.into());
     report.figures.insert("rates".into(), rates.into());
+    report.figures.insert("client_cpu_us".into(), cpu.into());
     if let [figure] = figures {
         let spread = rounds.ratio("rate", 0, figure.base);
         let flat = [
