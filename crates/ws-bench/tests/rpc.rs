@@ -144,6 +144,13 @@ fn rpc_compare_reports_every_figure_with_its_spread() {
             rate["min"].as_f64().unwrap_or(0.0) > 0.0,
             "{contender}: {report}"
         );
+        // Client CPU per call: present and not negative (a slice may use less than the
+        // clock's resolution, so zero is possible).
+        let cpu = &figures["client_cpu_us"][contender];
+        assert!(
+            cpu["median"].as_f64().is_some_and(|v| v >= 0.0),
+            "{contender}: {report}"
+        );
     }
     // More than one figure: no flat `ratio` (which figure would it be?).
     assert!(figures.get("ratio").is_none(), "{report}");
