@@ -76,6 +76,12 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         &["serve", "tungstenite-sink"],
         Stdio::null(),
     )?;
+    let jsonrpsee_rpc = Server::start(
+        "jsonrpsee-rpc",
+        ws_bench,
+        &["serve", "jsonrpsee-rpc"],
+        Stdio::null(),
+    )?;
     let (ws_echo, ws_sink) = match &perf {
         Some(perf) => (perf.path("echo"), perf.path("sink")),
         None => (echo.url.clone(), tung_sink.url.clone()),
@@ -85,6 +91,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         ws_echo,
         ws_sink,
         rpc: rpc.url.clone(),
+        jsonrpsee_rpc: jsonrpsee_rpc.url.clone(),
     };
     let mut groups = suite::suite(&urls, args.quick);
     if has_perf {
@@ -116,7 +123,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                             "targets": targets}),
         );
     }
-    drop((echo, rpc, perf, tung_sink));
+    drop((echo, rpc, perf, tung_sink, jsonrpsee_rpc));
 
     let table = table::comparison(&results);
     println!("{table}");

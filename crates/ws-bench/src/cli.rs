@@ -32,6 +32,10 @@ pub(crate) enum Command {
     Idle(IdleArgs),
     /// JSON-RPC calls with W in flight on one connection.
     Rpc(RpcArgs),
+    /// The RPC figures in alternating slices of one run: ws-client's RpcClient against
+    /// jsonrpsee's client, test-servers rpc against a jsonrpsee server, and RPC calls/s
+    /// against ws-client's own 16 B pipelined echo.
+    RpcCompare(crate::scenario::rpc_compare::RpcCompareArgs),
     /// N connections each sending at a fixed rate; latency from the intended send time.
     OpenModel(OpenModelArgs),
     /// The resilient connection against a plain one in alternating slices of one run: the
@@ -223,6 +227,28 @@ pub(crate) enum RpcMethodArg {
     Echo,
 }
 
+/// Which JSON-RPC client makes the calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RpcClientKind {
+    /// ws-client's RpcClient.
+    #[value(name = "ws-client")]
+    WsClient,
+    /// Bare tokio-tungstenite + serde_json, calls matched by id (rpc_baseline.rs).
+    Tungstenite,
+    /// jsonrpsee's WebSocket client (jsonrpsee_rpc.rs).
+    Jsonrpsee,
+}
+
+impl RpcClientKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            RpcClientKind::WsClient => "ws-client",
+            RpcClientKind::Tungstenite => "tungstenite",
+            RpcClientKind::Jsonrpsee => "jsonrpsee",
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct RpcArgs {
     /// URL of a JSON-RPC server (e.g. test-servers rpc).
@@ -232,9 +258,8 @@ pub(crate) struct RpcArgs {
     pub(crate) window: u32,
     #[arg(long, value_enum, default_value_t = RpcMethodArg::Add)]
     pub(crate) method: RpcMethodArg,
-    /// ws-client's RpcClient, or bare tokio-tungstenite + serde_json (tcp is not offered).
-    #[arg(long, value_enum, default_value_t = ClientKind::WsClient)]
-    pub(crate) client: ClientKind,
+    #[arg(long, value_enum, default_value_t = RpcClientKind::WsClient)]
+    pub(crate) client: RpcClientKind,
     #[command(flatten)]
     pub(crate) budget: BudgetArgs,
     #[command(flatten)]
@@ -354,6 +379,8 @@ pub(crate) enum ServeMode {
     /// Raw TCP, 4-byte length prefixes: counts messages; a prefix of 0xffffffff asks for
     /// the count so far (8 bytes back, big-endian).
     TcpCountSink,
+    /// jsonrpsee's WebSocket server with `add` and `echo` answering as test-servers rpc.
+    JsonrpseeRpc,
 }
 
 #[derive(Debug, Args)]

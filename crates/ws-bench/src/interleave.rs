@@ -76,6 +76,12 @@ impl Sample {
         sample
     }
 
+    /// Adds a metric.
+    pub(crate) fn with(mut self, name: &'static str, value: f64) -> Self {
+        self.metrics.push((name, value));
+        self
+    }
+
     /// The value of metric `name` (NaN when absent).
     pub(crate) fn get(&self, name: &str) -> f64 {
         self.metrics

@@ -10,6 +10,7 @@ mod clients;
 mod compare;
 mod compression;
 mod interleave;
+mod jsonrpsee_rpc;
 mod net;
 mod output;
 mod progress;
@@ -104,6 +105,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             &args.common,
         ),
         Command::Rpc(args) => (on(&args.common, scenario::rpc::run(args))?, &args.common),
+        Command::RpcCompare(args) => (
+            on(&args.common, scenario::rpc_compare::run(args))?,
+            &args.common,
+        ),
         Command::OpenModel(args) => (
             on(&args.common, scenario::open_model::run(args))?,
             &args.common,

@@ -1,8 +1,8 @@
 //! `ws-bench serve`: the baseline servers (raw TCP echo/sink/counting sink, bare
-//! tokio-tungstenite echo/sink, fastwebsockets echo/sink), with test-servers' contract: a
-//! JSON ready line on stdout once accepting, a `stopped` line at exit (with message counts
-//! where the mode keeps them), stop on Ctrl-C or (with --exit-on-stdin-eof) when stdin
-//! closes.
+//! tokio-tungstenite echo/sink, fastwebsockets echo/sink, a jsonrpsee JSON-RPC server), with
+//! test-servers' contract: a JSON ready line on stdout once accepting, a `stopped` line at
+//! exit (with message counts where the mode keeps them), stop on Ctrl-C or (with
+//! --exit-on-stdin-eof) when stdin closes.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -30,11 +30,15 @@ fn mode_name(mode: ServeMode) -> &'static str {
         ServeMode::FwsEcho => "fws-echo",
         ServeMode::FwsSink => "fws-sink",
         ServeMode::TcpCountSink => "tcp-count-sink",
+        ServeMode::JsonrpseeRpc => "jsonrpsee-rpc",
     }
 }
 
 pub(crate) async fn run(args: &ServeArgs) -> Result<()> {
     let name = mode_name(args.mode);
+    if args.mode == ServeMode::JsonrpseeRpc {
+        return serve_jsonrpsee(args, name).await;
+    }
     let listener = TcpListener::bind((args.host, args.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
@@ -44,7 +48,8 @@ pub(crate) async fn run(args: &ServeArgs) -> Result<()> {
         ServeMode::TungsteniteEcho
         | ServeMode::TungsteniteSink
         | ServeMode::FwsEcho
-        | ServeMode::FwsSink => "ws",
+        | ServeMode::FwsSink
+        | ServeMode::JsonrpseeRpc => "ws",
     };
     let stop = stop_signal(args.exit_on_stdin_eof);
     emit(&Event {
@@ -89,6 +94,33 @@ pub(crate) async fn run(args: &ServeArgs) -> Result<()> {
         reason: Some(reason),
         connections: Some(accepted.load(Ordering::Relaxed)),
         counts: Some(Counts::now()),
+    })
+}
+
+/// jsonrpsee runs its own accept loop: start it, print the ready line, stop it on the signal.
+async fn serve_jsonrpsee(args: &ServeArgs, name: &'static str) -> Result<()> {
+    let (addr, handle) = crate::jsonrpsee_rpc::start_server((args.host, args.port).into()).await?;
+    let stop = stop_signal(args.exit_on_stdin_eof);
+    emit(&Event {
+        event: "listening",
+        mode: name,
+        addr: Some(addr.to_string()),
+        url: Some(format!("ws://{addr}/")),
+        reason: None,
+        connections: None,
+        counts: None,
+    })?;
+    let reason = stop.await;
+    let _ = handle.stop();
+    handle.stopped().await;
+    emit(&Event {
+        event: "stopped",
+        mode: name,
+        addr: None,
+        url: None,
+        reason: Some(reason),
+        connections: None,
+        counts: None,
     })
 }
 
@@ -197,6 +229,7 @@ async fn serve(mode: ServeMode, mut stream: TcpStream) -> Result<()> {
         ServeMode::FwsEcho => serve_fws::fastwebsockets(stream, true).await?,
         ServeMode::FwsSink => serve_fws::fastwebsockets(stream, false).await?,
         ServeMode::TcpCountSink => serve_fws::tcp_count_sink(stream).await?,
+        ServeMode::JsonrpseeRpc => anyhow::bail!("jsonrpsee accepts its own connections"),
     }
     Ok(())
 }

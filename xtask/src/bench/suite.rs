@@ -22,6 +22,8 @@ pub(super) struct Urls {
     pub(super) ws_echo: String,
     pub(super) ws_sink: String,
     pub(super) rpc: String,
+    /// `ws-bench serve jsonrpsee-rpc`.
+    pub(super) jsonrpsee_rpc: String,
 }
 
 /// The standard suite: every group measures raw TCP (where it applies), bare
@@ -56,12 +58,62 @@ pub(super) fn suite(urls: &Urls, quick: bool) -> Vec<Group> {
             metric: "rate",
             runs: vec![
                 ("tungstenite+serde_json", rpc("tungstenite")),
+                ("jsonrpsee", rpc("jsonrpsee")),
                 ("ws-client", rpc("ws-client")),
             ],
         });
     }
     groups.extend(resilient_cost(urls, quick));
+    groups.extend(rpc_compare(urls, quick));
     groups
+}
+
+/// The RPC figures, each from one `rpc-compare` run of alternating slices, 256 in flight:
+/// ws-client's RpcClient against jsonrpsee's client (same test-servers rpc), test-servers
+/// rpc against a jsonrpsee server (same RpcClient), RPC calls/s against ws-client's 16 B
+/// pipelined echo.
+fn rpc_compare(urls: &Urls, quick: bool) -> Vec<Group> {
+    let (rounds, slice) = if quick {
+        ("6", "100ms")
+    } else {
+        ("20", "250ms")
+    };
+    let jsonrpsee = [
+        "--no-jsonrpsee-client",
+        "--jsonrpsee-url",
+        &urls.jsonrpsee_rpc,
+    ];
+    let echo = ["--no-jsonrpsee-client", "--echo-url", &urls.ws_echo];
+    [
+        ("RPC 256 in flight: ws-client / jsonrpsee client", &[][..]),
+        (
+            "RPC 256 in flight: test-servers / jsonrpsee server",
+            &jsonrpsee[..],
+        ),
+        ("RPC 256 in flight / own 16 B pipelined echo", &echo[..]),
+    ]
+    .into_iter()
+    .map(|(name, extra)| {
+        let mut args: Vec<String> = [
+            "rpc-compare",
+            &urls.rpc,
+            "--rounds",
+            rounds,
+            "--slice",
+            slice,
+        ]
+        .iter()
+        .chain(extra)
+        .map(|a| (*a).to_owned())
+        .collect();
+        args.push("--json".into());
+        Group {
+            name,
+            metric: "ratio",
+            runs: vec![("ws-client vs contender", args)],
+        }
+    })
+    .collect()
 }
 
 /// The resilient connection against a plain one, each figure from one run of alternating

@@ -65,12 +65,15 @@ pub(super) fn comparison(groups: &[Value]) -> String {
     out
 }
 
-/// A ratio a run measured itself (`resilient-cost`): median, quartiles, range, count.
+/// A ratio a run measured itself (`resilient-cost`, `rpc-compare`): median, quartiles,
+/// range, count.
 fn measured_ratio(figures: &Value) -> String {
     let get = |name: &str| figures[name].as_f64().unwrap_or(f64::NAN);
     let slices = figures["ratios"].as_array().map_or(0, Vec::len);
+    // `rpc-compare` names its figure; `resilient-cost` does not.
+    let what = figures["figure"].as_str().unwrap_or("resilient/plain");
     format!(
-        "{:.3} resilient/plain (p25..p75 {:.3}..{:.3}, min..max {:.3}..{:.3}, {slices} slices)",
+        "{:.3} {what} (p25..p75 {:.3}..{:.3}, min..max {:.3}..{:.3}, {slices} slices)",
         get("ratio"),
         get("ratio_p25"),
         get("ratio_p75"),

@@ -5,6 +5,7 @@ pub(crate) mod idle;
 pub(crate) mod open_model;
 pub(crate) mod resilient_cost;
 pub(crate) mod rpc;
+pub(crate) mod rpc_compare;
 pub(crate) mod rtt;
 pub(crate) mod throughput;
 

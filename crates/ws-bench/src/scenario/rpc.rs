@@ -1,5 +1,6 @@
 //! `rpc`: JSON-RPC calls on one connection with W in flight, through ws-client's
-//! `RpcClient` or the bare tokio-tungstenite baseline; calls/s and latency percentiles.
+//! `RpcClient`, the bare tokio-tungstenite baseline or jsonrpsee's client; calls/s and
+//! latency percentiles.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,35 +11,68 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use ws_client::rpc::{RpcClient, RpcConfig, RpcMethod};
 
-use crate::cli::{ClientKind, RpcArgs, RpcMethodArg};
+use crate::cli::{RpcArgs, RpcClientKind, RpcMethodArg};
+use crate::jsonrpsee_rpc::{self, JsonrpseeClient};
 use crate::progress::{Budget, Progress};
 use crate::report::{self, LATENCY, Report};
 use crate::rpc_baseline::TungRpc;
 
-/// The client under test.
+/// The client under test. Cheap to clone.
 #[derive(Debug, Clone)]
-enum Caller {
+pub(crate) enum Caller {
     Ws(RpcClient),
     Tung(TungRpc),
+    Jsonrpsee(Arc<JsonrpseeClient>),
 }
 
 impl Caller {
-    async fn call(&self, method: &str, params: Value) -> Result<Value> {
+    /// Connects the client of `kind` to `url` for `window` calls in flight.
+    pub(crate) async fn connect(kind: RpcClientKind, url: &str, window: usize) -> Result<Self> {
+        Ok(match kind {
+            RpcClientKind::WsClient => {
+                let config = RpcConfig {
+                    max_in_flight: window.max(ws_client::rpc::DEFAULT_MAX_IN_FLIGHT),
+                    ..RpcConfig::new(url)
+                };
+                let client = RpcClient::connect(config)
+                    .await
+                    .with_context(|| format!("RpcClient cannot connect to {url}"))?;
+                Caller::Ws(client)
+            }
+            RpcClientKind::Tungstenite => Caller::Tung(TungRpc::connect(url, window).await?),
+            RpcClientKind::Jsonrpsee => {
+                Caller::Jsonrpsee(Arc::new(jsonrpsee_rpc::connect(url, window).await?))
+            }
+        })
+    }
+
+    pub(crate) async fn call(&self, method: &str, params: &Value) -> Result<Value> {
         match self {
             Caller::Ws(client) => Ok(client
-                .call(method, params, RpcMethod::Call)
+                .call(method, params.clone(), RpcMethod::Call)
                 .await?
                 .into_result()?),
-            Caller::Tung(client) => client.call(method, params).await,
+            Caller::Tung(client) => client.call(method, params.clone()).await,
+            Caller::Jsonrpsee(client) => jsonrpsee_rpc::call(client, method, params).await,
         }
     }
 
-    async fn close(&self) -> Result<()> {
+    /// Closes the connection (jsonrpsee's client closes when dropped).
+    pub(crate) async fn close(&self) -> Result<()> {
         match self {
             Caller::Ws(client) => client.close().await?,
             Caller::Tung(client) => client.close().await?,
+            Caller::Jsonrpsee(_) => {}
         }
         Ok(())
+    }
+}
+
+/// What the calls of `method` send and must get back from test-servers rpc.
+pub(crate) fn call_of(method: RpcMethodArg) -> (&'static str, Value, Value) {
+    match method {
+        RpcMethodArg::Add => ("add", json!([1, 2]), json!({"result": 3})),
+        RpcMethodArg::Echo => ("echo", json!([1, 2]), json!([1, 2])),
     }
 }
 
@@ -59,29 +93,10 @@ struct Shared {
 
 pub(crate) async fn run(args: &RpcArgs) -> Result<Report> {
     let window = args.window as usize;
-    let caller = match args.client {
-        ClientKind::WsClient => {
-            let config = RpcConfig {
-                max_in_flight: window.max(ws_client::rpc::DEFAULT_MAX_IN_FLIGHT),
-                ..RpcConfig::new(args.url.as_str())
-            };
-            let client = RpcClient::connect(config)
-                .await
-                .with_context(|| format!("RpcClient cannot connect to {}", args.url))?;
-            Caller::Ws(client)
-        }
-        ClientKind::Tungstenite => Caller::Tung(TungRpc::connect(&args.url, window).await?),
-        ClientKind::Tcp => bail!("rpc runs over WebSocket: use --client ws-client or tungstenite"),
-    };
-    let (method, params, expected) = match args.method {
-        RpcMethodArg::Add => ("add", json!([1, 2]), json!({"result": 3})),
-        RpcMethodArg::Echo => ("echo", json!([1, 2]), json!([1, 2])),
-    };
+    let caller = Caller::connect(args.client, &args.url, window).await?;
+    let (method, params, expected) = call_of(args.method);
     // One call first, so a wrong server fails at once with a clear message.
-    let answer = caller
-        .call(method, params.clone())
-        .await
-        .context("first call")?;
+    let answer = caller.call(method, &params).await.context("first call")?;
     if answer != expected {
         bail!("{method} answered {answer}, expected {expected}: is this test-servers rpc?");
     }
@@ -147,10 +162,7 @@ async fn worker(shared: Arc<Shared>) {
             return;
         }
         let started = Instant::now();
-        let outcome = shared
-            .caller
-            .call(shared.method, shared.params.clone())
-            .await;
+        let outcome = shared.caller.call(shared.method, &shared.params).await;
         let elapsed = started.elapsed();
         match outcome {
             Ok(answer) if answer == shared.expected => {
