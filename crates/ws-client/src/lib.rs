@@ -21,9 +21,10 @@
 //!
 //! Module map: [`config`] (limits and timeouts), `connect` (set-up), `connection` (the
 //! connection type), `proxy` (HTTP CONNECT and SOCKS5 tunnels), `tls` (`wss://` on rustls),
-//! `split` (halves for two tasks), `link` (shared send/receive steps), [`wire`] (handshake
+//! `split` (halves for two tasks), `batch` (many messages, one flush), `link` (shared send/receive steps), [`wire`] (handshake
 //! and framing), [`message`], `error`, and [`rpc`] (the JSON-RPC 2.0 client on top).
 
+mod batch;
 pub mod config;
 mod connect;
 mod connection;
@@ -38,6 +39,7 @@ mod split;
 mod tls;
 pub mod wire;
 
+pub use batch::BatchError;
 pub use config::{DeflateConfig, Proxy, TransportConfig};
 pub use connection::WebSocketConnection;
 pub use error::{Error, ProxyFailure, TlsFailure};
