@@ -32,6 +32,7 @@ mod raw_peer;
 mod real_proxies;
 mod resilient;
 mod resilient_batch;
+mod resilient_batch_send;
 mod resilient_chaos;
 mod resilient_faults;
 mod resilient_figures;

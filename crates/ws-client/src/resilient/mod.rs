@@ -124,6 +124,7 @@
 //! | `ws_client_heartbeat_srtt_seconds` | gauge | the smoothed round trip |
 //! | `ws_client_reconnect_seconds` | histogram | from a drop to the next connection up |
 
+mod batch;
 mod classify;
 mod config;
 mod connection;
@@ -136,6 +137,7 @@ mod session;
 mod shared;
 mod task;
 
+pub use batch::{BatchDelivery, BatchFailed, BatchRefused};
 pub(crate) use classify::copy_error;
 pub use classify::{Classifier, RETRIED_CLOSE_CODES, RetryClass, default_class};
 pub use config::{
