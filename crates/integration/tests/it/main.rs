@@ -1,6 +1,7 @@
 //! One integration-test binary: ws-client against the real `test-servers` over loopback.
 //! Each module covers one area; `support` holds the small helpers they share.
 
+mod batch_send;
 mod cancel_safety;
 mod chaos;
 mod chaos_faults;
