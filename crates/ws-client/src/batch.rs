@@ -112,7 +112,8 @@ impl Progress {
 
 /// Sends `items` in order, each as one message: encoded into the write buffer while it has
 /// room (no await per message), the buffer written out whenever it reaches the link's
-/// write buffer size and once at the end. Returns how many messages were sent.
+/// write buffer size, and once at the end if `flush` is set (otherwise what is left waits
+/// for the next write, as after `queue`). Returns how many messages were sent.
 ///
 /// Memory: the buffer holds at most the write buffer size plus one message (a message is
 /// encoded whenever fewer than that many bytes are waiting), whatever the batch's length.
@@ -120,6 +121,7 @@ pub(crate) async fn send<P: Part>(
     out: &mut Outbound,
     link: &Link,
     items: impl IntoIterator<Item = P>,
+    flush: bool,
 ) -> Result<usize, BatchError> {
     let mut progress = Progress {
         encoded: 0,
@@ -143,6 +145,9 @@ pub(crate) async fn send<P: Part>(
         out.encode(message_type, data);
         progress.encoded += 1;
         progress.ends.push(out.encoded_total());
+    }
+    if !flush && out.pending() < link.write_buffer_size {
+        return Ok(progress.encoded);
     }
     match link::flush_bounded(out, link).await {
         Ok(()) => {

@@ -194,7 +194,24 @@ impl WebSocketConnection {
     {
         let open = self.open.as_mut().ok_or_else(not_connected)?;
         let items = payloads.into_iter().map(|p| Typed(message_type, p));
-        batch::send(&mut open.outbound, &open.link, items).await
+        batch::send(&mut open.outbound, &open.link, items, true).await
+    }
+
+    /// [`send_batch`](Self::send_batch) without the flush at the end: the last part of the
+    /// batch waits in the write buffer for the next write (see [`queue`](Self::queue)), so
+    /// a producer that sends batch after batch writes full buffers only.
+    pub async fn queue_batch<I>(
+        &mut self,
+        message_type: MessageType,
+        payloads: I,
+    ) -> Result<usize, crate::BatchError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let open = self.open.as_mut().ok_or_else(not_connected)?;
+        let items = payloads.into_iter().map(|p| Typed(message_type, p));
+        batch::send(&mut open.outbound, &open.link, items, false).await
     }
 
     /// [`send_batch`](Self::send_batch) for whole messages of any type (owned or borrowed),
@@ -206,7 +223,7 @@ impl WebSocketConnection {
     {
         let open = self.open.as_mut().ok_or_else(not_connected)?;
         let items = messages.into_iter().map(Whole);
-        batch::send(&mut open.outbound, &open.link, items).await
+        batch::send(&mut open.outbound, &open.link, items, true).await
     }
 
     /// Writes out every queued message.

@@ -105,7 +105,23 @@ impl WsSender {
     {
         let mut outbound = self.outbound.lock().await;
         let items = payloads.into_iter().map(|p| Typed(message_type, p));
-        batch::send(&mut outbound, &self.link, items).await
+        batch::send(&mut outbound, &self.link, items, true).await
+    }
+
+    /// [`send_batch`](Self::send_batch) without the flush at the end (see
+    /// [`WebSocketConnection::queue_batch`](crate::WebSocketConnection::queue_batch)).
+    pub async fn queue_batch<I>(
+        &self,
+        message_type: MessageType,
+        payloads: I,
+    ) -> Result<usize, BatchError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let mut outbound = self.outbound.lock().await;
+        let items = payloads.into_iter().map(|p| Typed(message_type, p));
+        batch::send(&mut outbound, &self.link, items, false).await
     }
 
     /// [`send_batch`](Self::send_batch) for whole messages of any type (see
@@ -117,7 +133,7 @@ impl WsSender {
     {
         let mut outbound = self.outbound.lock().await;
         let items = messages.into_iter().map(Whole);
-        batch::send(&mut outbound, &self.link, items).await
+        batch::send(&mut outbound, &self.link, items, true).await
     }
 
     /// Writes out every queued message.

@@ -76,6 +76,7 @@ async fn a_long_batch_arrives_whole_and_in_order() {
         &mut out,
         &link,
         payloads.iter().map(|p| Typed(MessageType::Binary, p)),
+        true,
     ))
     .await
     .unwrap();
@@ -95,7 +96,7 @@ async fn a_refused_message_stops_the_batch_after_writing_what_came_before() {
         message_type: MessageType::Text,
         data: vec![0xff, 0xfe],
     };
-    let error = within(send(&mut out, &link, messages.iter().map(Whole)))
+    let error = within(send(&mut out, &link, messages.iter().map(Whole), true))
         .await
         .unwrap_err();
     assert!(matches!(error.error, Error::InvalidUtf8), "{error:?}");
@@ -103,7 +104,7 @@ async fn a_refused_message_stops_the_batch_after_writing_what_came_before() {
     assert_eq!(link.state(), ConnectionState::Open);
     let after = [Message::text("after")];
     assert_eq!(
-        within(send(&mut out, &link, after.iter().map(Whole)))
+        within(send(&mut out, &link, after.iter().map(Whole), true))
             .await
             .unwrap(),
         1
@@ -124,7 +125,7 @@ async fn a_message_after_a_close_in_the_batch_is_refused() {
         Message::close(1000, "bye"),
         Message::binary(vec![2]),
     ];
-    let error = within(send(&mut out, &link, messages.iter().map(Whole)))
+    let error = within(send(&mut out, &link, messages.iter().map(Whole), true))
         .await
         .unwrap_err();
     assert!(matches!(error.error, Error::ConnectionClosed), "{error:?}");
@@ -146,7 +147,9 @@ async fn a_batch_cut_by_a_stalled_peer_counts_the_messages_written_whole() {
     // Far more than the socket buffers of both ends hold.
     let count = 200_000u32;
     let payloads = (0..count).map(|i| Typed(MessageType::Binary, numbered(i, size)));
-    let error = within(send(&mut out, &link, payloads)).await.unwrap_err();
+    let error = within(send(&mut out, &link, payloads, true))
+        .await
+        .unwrap_err();
     assert!(
         matches!(error.error, Error::SendTimeout { .. }),
         "{error:?}"
@@ -168,4 +171,29 @@ async fn a_batch_cut_by_a_stalled_peer_counts_the_messages_written_whole() {
     }
     // A frame cut at the end is not readable; every whole one written is.
     assert_eq!(received as usize, error.written);
+}
+
+/// Without the final flush, the batch's tail waits in the buffer (less than the write buffer
+/// size) and goes out with the next write; the counts are the same.
+#[tokio::test]
+async fn a_queued_batch_leaves_its_tail_for_the_next_write() {
+    let (mut out, link, mut peer) = pair(&config(4096, Duration::from_secs(10))).await;
+    let payloads: Vec<Vec<u8>> = (0..1000).map(|i| numbered(i, 10)).collect();
+    let items = payloads.iter().map(|p| Typed(MessageType::Binary, p));
+    assert_eq!(
+        within(send(&mut out, &link, items, false)).await.unwrap(),
+        1000
+    );
+    assert!(
+        out.pending() > 0 && out.pending() < 4096,
+        "{}",
+        out.pending()
+    );
+    within(crate::link::flush_bounded(&mut out, &link))
+        .await
+        .unwrap();
+    for i in 0..1000u32 {
+        let message = within(peer.next()).await.unwrap().unwrap();
+        assert_eq!(message.data[..4], i.to_be_bytes());
+    }
 }
