@@ -47,6 +47,9 @@ pub(crate) enum Command {
     Merge(MergeArgs),
     /// Run a baseline server (prints a JSON ready line on stdout, like test-servers).
     Serve(ServeArgs),
+    /// ws-client's batch send path against its per-message path and raw TCP, in
+    /// alternating slices of one run (median ratio, quartiles, range).
+    BatchCost(crate::scenario::batch_cost::BatchCostArgs),
 }
 
 /// Which client implementation drives the connection.
@@ -319,6 +322,9 @@ pub(crate) struct ResilientCostArgs {
     /// socket buffers.
     #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
     pub(crate) gap: Duration,
+    /// Send each message on its own (`queue_slice`, `enqueue`) instead of a batch per chunk.
+    #[arg(long)]
+    pub(crate) per_message: bool,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }
