@@ -126,6 +126,7 @@ impl Link {
     }
 
     /// Fails fast when the connection can no longer send.
+    #[inline]
     fn check_can_send(&self) -> Result<(), Error> {
         match self.state() {
             ConnectionState::Open => Ok(()),
@@ -203,6 +204,7 @@ fn prepare(link: &Link, message_type: MessageType, data: &[u8]) -> Result<(), Er
 }
 
 /// Checks a message against the link's state and limits.
+#[inline]
 pub(crate) fn check(link: &Link, message_type: MessageType, data: &[u8]) -> Result<(), Error> {
     link.check_can_send()?;
     if data.len() > link.max_message_size {
@@ -217,6 +219,7 @@ pub(crate) fn check(link: &Link, message_type: MessageType, data: &[u8]) -> Resu
 /// For a message about to be encoded (nothing awaited in between): a close moves the link
 /// to `Closing`, after which nothing may be sent. Done only once there is room for the
 /// frame, so a close cancelled while waiting for room was not sent and leaves the link open.
+#[inline]
 pub(crate) fn begin(link: &Link, message_type: MessageType) -> Result<(), Error> {
     if message_type == MessageType::Close {
         link.begin_close()?;

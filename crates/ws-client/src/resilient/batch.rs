@@ -153,3 +153,52 @@ impl BatchReceipt {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::resilient::queue::Outgoing;
+
+    /// The receipt answers once every message settled: written, handed back, or dropped
+    /// unanswered (the task ended); those not written come back in batch order.
+    #[tokio::test]
+    async fn the_receipt_lists_every_message_not_written_in_batch_order() {
+        let (receipt, delivery) = BatchReceipt::new(4);
+        let receipt = Arc::new(receipt);
+        let mut outgoing: Vec<Outgoing> = (0..4)
+            .map(|i| Outgoing::in_batch(Message::text(format!("m{i}")), Arc::clone(&receipt), i))
+            .collect();
+        drop(receipt);
+        let third = outgoing.pop().unwrap();
+        let second = outgoing.pop().unwrap();
+        let first = outgoing.pop().unwrap();
+        let zeroth = outgoing.pop().unwrap();
+        // Out of order: the last one fails first.
+        third.fail(Error::ConnectionDown);
+        zeroth.succeed();
+        drop(second);
+        first.succeed();
+        let failed = delivery.await.unwrap_err();
+        assert_eq!(failed.count, 4);
+        let back: Vec<(usize, String)> = failed
+            .unsent
+            .iter()
+            .map(|(i, f)| (*i, f.message.as_text().unwrap().to_string()))
+            .collect();
+        assert_eq!(back, [(2, "m2".to_string()), (3, "m3".to_string())]);
+        assert!(matches!(failed.unsent[0].1.error, Error::ConnectionClosed));
+        assert!(matches!(failed.unsent[1].1.error, Error::ConnectionDown));
+    }
+
+    #[tokio::test]
+    async fn a_batch_written_whole_is_ok() {
+        let (receipt, delivery) = BatchReceipt::new(2);
+        let receipt = Arc::new(receipt);
+        for i in 0..2 {
+            Outgoing::in_batch(Message::binary(vec![i as u8]), Arc::clone(&receipt), i).succeed();
+        }
+        assert!(delivery.await.is_ok());
+    }
+}

@@ -126,7 +126,7 @@ pub(crate) async fn run(
 }
 
 /// Most messages written with one flush.
-const BATCH_MESSAGES: usize = 64;
+const BATCH_MESSAGES: usize = 256;
 /// Most payload bytes gathered for one flush (a larger message is written alone).
 const BATCH_BYTES: usize = 256 << 10;
 
