@@ -202,7 +202,7 @@ impl ResilientSender {
     /// not take whole, and during an outage each waits in the outage queue within its bounds
     /// (those that do not fit come back with [`Error::OutageQueueFull`]). The receipt
     /// resolves once every message is written (`Ok`) or, if any was given up on, with
-    /// [`BatchFailed`] listing those, each with its index and reason.
+    /// [`BatchFailed`](super::BatchFailed) listing those, each with its index and reason.
     ///
     /// A batch takes one place in the send buffer whatever its length, so the memory held
     /// by batches waiting there is up to [`ResilientConfig::send_buffer`] batches.
