@@ -4,15 +4,21 @@
 //! slices of one run: queue, batch, tcp, queue, batch, tcp... after one unmeasured warm-up
 //! round, with a short unmeasured gap after each slice. Each round gives ratios of rates
 //! measured moments apart; a figure is the median of the rounds' ratios, with quartiles
-//! and range.
+//! and range. With `--resilient` the contenders are a resilient connection handing each
+//! message over (`enqueue`), one handing each chunk over as a batch (`enqueue_batch`), and
+//! the plain connection's batch path.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use tokio::sync::Semaphore;
+use ws_client::Message;
+use ws_client::resilient::{
+    BatchDelivery, Delivery, ResilientConfig, ResilientConnection, ResilientSender,
+};
 
 use crate::cli::{ClientKind, CommonArgs, PipelineArgs, ThroughputMode};
 use crate::clients::{Conn, Rx, Tx};
@@ -29,9 +35,9 @@ pub(crate) struct BatchCostArgs {
     #[command(flatten)]
     pub(crate) pipeline: PipelineArgs,
     /// The raw TCP baseline's server, host:port (`ws-bench serve --mode tcp-sink` for
-    /// one-way, `tcp-echo` for echo).
-    #[arg(long)]
-    pub(crate) tcp_url: String,
+    /// one-way, `tcp-echo` for echo); needed unless `--resilient`.
+    #[arg(long, required_unless_present = "resilient")]
+    pub(crate) tcp_url: Option<String>,
     /// Measured rounds (each contender takes one slice per round).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) slices: u32,
@@ -41,17 +47,33 @@ pub(crate) struct BatchCostArgs {
     /// Unmeasured pause after each slice.
     #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
     pub(crate) gap: Duration,
+    /// Resilient connections (`enqueue` and `enqueue_batch`) against the plain batch path,
+    /// instead of the per-message path and raw TCP.
+    #[arg(long)]
+    pub(crate) resilient: bool,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }
 
-/// The contenders' names, in slice order.
+/// The contenders' names, in slice order, and the ratios reported (name, a, b: a / b).
 const NAMES: [&str; 3] = ["queue", "batch", "tcp"];
+const RATIOS: [(&str, usize, usize); 3] = [
+    ("batch_over_queue", 1, 0),
+    ("batch_over_tcp", 1, 2),
+    ("queue_over_tcp", 0, 2),
+];
+const RESILIENT_NAMES: [&str; 3] = ["enqueue", "enqueue_batch", "plain_batch"];
+const RESILIENT_RATIOS: [(&str, usize, usize); 3] = [
+    ("enqueue_batch_over_enqueue", 1, 0),
+    ("enqueue_batch_over_plain_batch", 1, 2),
+    ("enqueue_over_plain_batch", 0, 2),
+];
 
-/// One contender's connection: whole for one-way, split for echo.
+/// One contender's connection: whole for one-way, split for echo; or resilient.
 enum Side {
     Whole(Conn),
     Split(Tx, Rx),
+    Resilient(ResilientSender, Box<ResilientConnection>),
 }
 
 struct Contender {
@@ -61,6 +83,7 @@ struct Contender {
 
 /// What every slice sends.
 struct Load {
+    one_way: bool,
     payload: Vec<u8>,
     window: usize,
     chunk: usize,
@@ -70,11 +93,30 @@ struct Load {
 pub(crate) async fn run(args: &BatchCostArgs) -> Result<Report> {
     let pipeline = &args.pipeline;
     let mut contenders = Vec::new();
-    for (kind, url, batch) in [
-        (ClientKind::WsClient, &pipeline.url, false),
-        (ClientKind::WsClient, &pipeline.url, true),
-        (ClientKind::Tcp, &args.tcp_url, false),
-    ] {
+    if args.resilient {
+        for batch in [false, true] {
+            let connection = ResilientConnection::connect(ResilientConfig::new(&pipeline.url))
+                .await
+                .with_context(|| {
+                    format!(
+                        "the resilient connection cannot connect to {}",
+                        pipeline.url
+                    )
+                })?;
+            let side = Side::Resilient(connection.sender(), Box::new(connection));
+            contenders.push(Contender { batch, side });
+        }
+    }
+    let plain = match &args.tcp_url {
+        _ if args.resilient => vec![(ClientKind::WsClient, &pipeline.url, true)],
+        Some(tcp_url) => vec![
+            (ClientKind::WsClient, &pipeline.url, false),
+            (ClientKind::WsClient, &pipeline.url, true),
+            (ClientKind::Tcp, tcp_url, false),
+        ],
+        None => bail!("--tcp-url is needed without --resilient"),
+    };
+    for (kind, url, batch) in plain {
         let conn = Conn::open(kind, url).await?;
         let side = match pipeline.mode {
             ThroughputMode::OneWay => Side::Whole(conn),
@@ -90,6 +132,7 @@ pub(crate) async fn run(args: &BatchCostArgs) -> Result<Report> {
     let progress = Progress::new("batch-cost", planned, args.common.stall_timeout);
     let window = pipeline.window as usize;
     let load = Load {
+        one_way: pipeline.mode == ThroughputMode::OneWay,
         payload: vec![0x2a; pipeline.size],
         window,
         chunk: (window / 4).max(1),
@@ -119,6 +162,13 @@ pub(crate) async fn run(args: &BatchCostArgs) -> Result<Report> {
             Side::Split(mut tx, mut rx) => {
                 tx.close().await?;
                 while rx.recv().await?.is_some() {}
+            }
+            Side::Resilient(sender, mut connection) => {
+                drop(sender);
+                if connection.metrics().disconnects > 0 {
+                    bail!("a resilient connection reconnected during the run");
+                }
+                connection.close().await?;
             }
         }
     }
@@ -183,7 +233,79 @@ impl Contender {
                     failed = receiving => failed,
                 }
             }
+            Side::Resilient(sender, connection) => {
+                resilient_slice(sender, connection, self.batch, load, until).await
+            }
         }
+    }
+}
+
+/// A resilient contender's slice: each chunk handed over as a batch or message by message;
+/// one-way ends when the last is written, echo when the last echo is in.
+async fn resilient_slice(
+    sender: &ResilientSender,
+    connection: &mut ResilientConnection,
+    batch: bool,
+    load: &Load,
+    until: Instant,
+) -> Result<u64> {
+    let message = || Message::binary(load.payload.clone());
+    let hand_over = async |n: usize| -> Result<(Option<Delivery>, Option<BatchDelivery>)> {
+        if batch {
+            let receipt = sender.enqueue_batch((0..n).map(|_| message())).await;
+            return Ok((None, Some(receipt.map_err(|refused| refused.error)?)));
+        }
+        let mut last = None;
+        for _ in 0..n {
+            last = Some(sender.enqueue(message()).await.map_err(|f| f.error)?);
+        }
+        Ok((last, None))
+    };
+    if load.one_way {
+        let mut sent = 0;
+        let mut last = (None, None);
+        while Instant::now() < until {
+            last = hand_over(ONE_WAY_CHUNK).await?;
+            sent += load.bump(ONE_WAY_CHUNK);
+        }
+        // Written in order: the last one written means all were.
+        if let Some(delivery) = last.0 {
+            delivery.await.map_err(|failed| failed.error)?;
+        }
+        if let Some(receipt) = last.1 {
+            receipt.await?;
+        }
+        return Ok(sent);
+    }
+    let room = Semaphore::new(load.window);
+    let sending = async {
+        let mut sent = 0;
+        while Instant::now() < until {
+            room.acquire_many(load.chunk as u32).await?.forget();
+            // Their echoes prove them written: the receipts are not needed.
+            drop(hand_over(load.chunk).await?);
+            sent += load.bump(load.chunk);
+        }
+        let _all_in = room.acquire_many(load.window as u32).await?;
+        anyhow::Ok(sent)
+    };
+    let receiving = async {
+        loop {
+            let echo = connection.receive().await?;
+            if echo.data.len() != load.payload.len() {
+                bail!(
+                    "sent {} bytes, the echo has {}",
+                    load.payload.len(),
+                    echo.data.len()
+                );
+            }
+            room.add_permits(1);
+        }
+    };
+    // `receive` is cancel-safe.
+    tokio::select! {
+        sent = sending => sent,
+        failed = receiving => failed,
     }
 }
 
@@ -209,9 +331,10 @@ fn rounded(value: f64, places: i32) -> Value {
     Value::from((value * scale).round() / scale)
 }
 
-/// The batch contender's mean rate as the run's rate; per contender its median rate; per
-/// ratio (`batch_over_queue`, `batch_over_tcp`, `queue_over_tcp`) the median of the rounds'
-/// ratios with quartiles and range.
+/// The second contender's mean rate as the run's rate; per contender its median rate; per
+/// ratio (`batch_over_queue`, `batch_over_tcp`, `queue_over_tcp`; with `--resilient`
+/// `enqueue_batch_over_enqueue`, `enqueue_batch_over_plain_batch`,
+/// `enqueue_over_plain_batch`) the median of the rounds' ratios with quartiles and range.
 fn report(args: &BatchCostArgs, rounds: &[[f64; 3]]) -> Report {
     let pipeline = &args.pipeline;
     let mut report = Report::new("batch-cost", "ws-client", &pipeline.url, "msg/s")
@@ -234,7 +357,12 @@ fn report(args: &BatchCostArgs, rounds: &[[f64; 3]]) -> Report {
             "max": rounded(quantile(&sorted, 1.0), 4),
         })
     };
-    for (i, name) in NAMES.iter().enumerate() {
+    let (names, ratios) = if args.resilient {
+        (RESILIENT_NAMES, RESILIENT_RATIOS)
+    } else {
+        (NAMES, RATIOS)
+    };
+    for (i, name) in names.iter().enumerate() {
         let rates: Vec<f64> = rounds.iter().map(|r| r[i]).collect();
         let mut sorted = rates.clone();
         sorted.sort_by(f64::total_cmp);
@@ -242,11 +370,7 @@ fn report(args: &BatchCostArgs, rounds: &[[f64; 3]]) -> Report {
             .figures
             .insert(format!("{name}_rate"), rounded(quantile(&sorted, 0.5), 0));
     }
-    for (name, a, b) in [
-        ("batch_over_queue", 1, 0),
-        ("batch_over_tcp", 1, 2),
-        ("queue_over_tcp", 0, 2),
-    ] {
+    for (name, a, b) in ratios {
         let ratios = rounds.iter().map(|r| r[a] / r[b]).collect();
         report.figures.insert(name.into(), spread(ratios));
     }
