@@ -55,6 +55,9 @@ pub(crate) enum Command {
     /// slices of one run, on servers it starts: ws-client's figure over each other's per
     /// round (median, quartiles, range).
     Compare(crate::compare::args::CompareArgs),
+    /// ws-client's batch send path against its per-message path and raw TCP, in
+    /// alternating slices of one run (median ratio, quartiles, range).
+    BatchCost(crate::scenario::batch_cost::BatchCostArgs),
 }
 
 /// Which client implementation drives the connection.
@@ -348,6 +351,9 @@ pub(crate) struct ResilientCostArgs {
     /// socket buffers.
     #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
     pub(crate) gap: Duration,
+    /// Send each message on its own (`queue_slice`, `enqueue`) instead of a batch per chunk.
+    #[arg(long)]
+    pub(crate) per_message: bool,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }

@@ -2,9 +2,10 @@
 //! and raw TCP with a 4-byte length prefix; whole (`Conn`) or split (`Tx` + `Rx`).
 //!
 //! Every contender sends the caller's payload the cheapest way its API offers: ws-client
-//! copies it straight into its write buffer (`queue_slice`); tungstenite needs an owned
-//! `Bytes` per message (its frame encoder then copies it into its own buffer); raw TCP
-//! writes it as it is.
+//! copies it straight into its write buffer (`queue_slice`; a run of messages as one batch,
+//! `queue_batch` / `send_batch`: no await per message); tungstenite needs an owned `Bytes`
+//! per message (its frame encoder then copies it into its own buffer); raw TCP writes it
+//! as it is.
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
@@ -108,6 +109,30 @@ impl Conn {
         Ok(())
     }
 
+    /// Queues `n` copies of `payload`, one message each: ws-client as one batch, the others
+    /// one at a time. Written when buffers fill or on [`close`](Self::close).
+    pub(crate) async fn queue_many(&mut self, payload: &[u8], n: usize) -> Result<()> {
+        if let Conn::Ws(ws) = self {
+            let copies = std::iter::repeat_n(payload, n);
+            ws.queue_batch(MessageType::Binary, copies).await?;
+            return Ok(());
+        }
+        for _ in 0..n {
+            self.queue(payload).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes out everything queued.
+    pub(crate) async fn flush(&mut self) -> Result<()> {
+        match self {
+            Conn::Ws(ws) => ws.flush().await?,
+            Conn::Tung(ws) => ws.flush().await?,
+            Conn::Tcp(_, writer, _) => writer.flush().await?,
+        }
+        Ok(())
+    }
+
     /// The next data message, skipping control frames; `None` once the peer closed.
     pub(crate) async fn recv(&mut self) -> Result<Option<Received>> {
         match self {
@@ -183,6 +208,20 @@ impl Tx {
             Tx::Tcp(writer) => write_frame(writer, payload).await?,
         }
         Ok(())
+    }
+
+    /// Sends `n` copies of `payload`, one message each, and flushes: ws-client as one batch
+    /// (one hold of the write side), the others queued one at a time.
+    pub(crate) async fn send_many(&mut self, payload: &[u8], n: usize) -> Result<()> {
+        if let Tx::Ws(tx) = self {
+            let copies = std::iter::repeat_n(payload, n);
+            tx.send_batch(MessageType::Binary, copies).await?;
+            return Ok(());
+        }
+        for _ in 0..n {
+            self.queue(payload).await?;
+        }
+        self.flush().await
     }
 
     /// Writes out everything queued.

@@ -117,6 +117,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             on(&args.common, scenario::resilient_cost::run(args))?,
             &args.common,
         ),
+        Command::BatchCost(args) => (
+            on(&args.common, scenario::batch_cost::run(args))?,
+            &args.common,
+        ),
     };
     output::emit(&report, common.json)?;
     let violations = threshold::check(&report, &common.thresholds);

@@ -1,6 +1,9 @@
 //! `WebSocketConnection`: one client connection, driven directly from the caller's task.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
+
+use crate::batch::{self, Typed, Whole};
 
 use crate::config::TransportConfig;
 use crate::connect;
@@ -168,6 +171,61 @@ impl WebSocketConnection {
         link::send_slice(&mut open.outbound, &open.link, message_type, data, false).await
     }
 
+    /// Sends each of `payloads` as one message of `message_type`, in order, and flushes:
+    /// the frames are encoded straight into the write buffer with no await per message,
+    /// and written with one system call per [`TransportConfig::write_buffer_size`] of
+    /// frames (one flush at the end). The way to send many small messages. Returns how
+    /// many were sent.
+    ///
+    /// Memory stays bounded whatever the batch's length: the buffer holds at most the write
+    /// buffer size plus one message, and 8 bytes per message encoded since the last write.
+    /// With permessage-deflate each message is still compressed on its own (at or over the
+    /// threshold). A batch stopped by an error says which of its messages were written
+    /// whole ([`BatchError`](crate::BatchError)); one cancelled part-way has encoded a
+    /// prefix of the batch that goes out with the next write (as with [`queue`](Self::queue)).
+    pub async fn send_batch<I>(
+        &mut self,
+        message_type: MessageType,
+        payloads: I,
+    ) -> Result<usize, crate::BatchError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let open = self.open.as_mut().ok_or_else(not_connected)?;
+        let items = payloads.into_iter().map(|p| Typed(message_type, p));
+        batch::send(&mut open.outbound, &open.link, items, true).await
+    }
+
+    /// [`send_batch`](Self::send_batch) without the flush at the end: the last part of the
+    /// batch waits in the write buffer for the next write (see [`queue`](Self::queue)), so
+    /// a producer that sends batch after batch writes full buffers only.
+    pub async fn queue_batch<I>(
+        &mut self,
+        message_type: MessageType,
+        payloads: I,
+    ) -> Result<usize, crate::BatchError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let open = self.open.as_mut().ok_or_else(not_connected)?;
+        let items = payloads.into_iter().map(|p| Typed(message_type, p));
+        batch::send(&mut open.outbound, &open.link, items, false).await
+    }
+
+    /// [`send_batch`](Self::send_batch) for whole messages of any type (owned or borrowed),
+    /// each checked as [`send`](Self::send) checks it.
+    pub async fn send_messages<I>(&mut self, messages: I) -> Result<usize, crate::BatchError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<Message>,
+    {
+        let open = self.open.as_mut().ok_or_else(not_connected)?;
+        let items = messages.into_iter().map(Whole);
+        batch::send(&mut open.outbound, &open.link, items, true).await
+    }
+
     /// Writes out every queued message.
     pub async fn flush(&mut self) -> Result<(), Error> {
         let open = self.open.as_mut().ok_or(Error::NotConnected)?;
@@ -292,5 +350,14 @@ impl WebSocketConnection {
             open.link,
             open.pending,
         ))
+    }
+}
+
+/// A batch on a connection that is not open: nothing encoded.
+fn not_connected() -> crate::BatchError {
+    crate::BatchError {
+        written: 0,
+        encoded: 0,
+        error: Error::NotConnected,
     }
 }

@@ -49,6 +49,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! For a batch already in hand, `send_batch` (one message type, many payloads) and
+//! `send_messages` encode the whole batch under one lock with no await per message and
+//! flush once; an error says how many messages were written whole
+//! ([`WebSocketConnection::send_batch`]).
+//!
 //! # Two tasks: split
 //!
 //! [`WebSocketConnection::split`] gives a cloneable [`WsSender`] and a [`WsReceiver`], for a
@@ -142,11 +147,13 @@
 //!
 //! Module map: [`config`] (limits and timeouts), `connect` (set-up), `connection` (the
 //! connection type), `proxy` (HTTP CONNECT and SOCKS5 tunnels), `tls` (`wss://` on rustls),
-//! `split` (halves for two tasks), `link` (shared send/receive steps), [`wire`] (handshake
-//! and framing), [`message`], `error`, and [`rpc`] (the JSON-RPC 2.0 client on top).
+//! `split` (halves for two tasks), `batch` (many messages, one flush), `link` (shared
+//! send/receive steps), [`wire`] (handshake and framing), [`message`], `error`, and [`rpc`]
+//! (the JSON-RPC 2.0 client on top).
 
 #![deny(missing_docs)]
 
+mod batch;
 pub mod config;
 mod connect;
 mod connection;
@@ -161,6 +168,7 @@ mod split;
 mod tls;
 pub mod wire;
 
+pub use batch::BatchError;
 pub use config::{DeflateConfig, Proxy, TransportConfig};
 pub use connection::WebSocketConnection;
 pub use error::{Error, ProxyFailure, TlsFailure};

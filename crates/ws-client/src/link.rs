@@ -126,6 +126,7 @@ impl Link {
     }
 
     /// Fails fast when the connection can no longer send.
+    #[inline]
     fn check_can_send(&self) -> Result<(), Error> {
         match self.state() {
             ConnectionState::Open => Ok(()),
@@ -203,7 +204,8 @@ fn prepare(link: &Link, message_type: MessageType, data: &[u8]) -> Result<(), Er
 }
 
 /// Checks a message against the link's state and limits.
-fn check(link: &Link, message_type: MessageType, data: &[u8]) -> Result<(), Error> {
+#[inline]
+pub(crate) fn check(link: &Link, message_type: MessageType, data: &[u8]) -> Result<(), Error> {
     link.check_can_send()?;
     if data.len() > link.max_message_size {
         return Err(Error::MessageTooLarge {
@@ -217,7 +219,8 @@ fn check(link: &Link, message_type: MessageType, data: &[u8]) -> Result<(), Erro
 /// For a message about to be encoded (nothing awaited in between): a close moves the link
 /// to `Closing`, after which nothing may be sent. Done only once there is room for the
 /// frame, so a close cancelled while waiting for room was not sent and leaves the link open.
-fn begin(link: &Link, message_type: MessageType) -> Result<(), Error> {
+#[inline]
+pub(crate) fn begin(link: &Link, message_type: MessageType) -> Result<(), Error> {
     if message_type == MessageType::Close {
         link.begin_close()?;
     }

@@ -112,6 +112,7 @@ impl Message {
 
 /// Checks what RFC 6455 requires of a message before it is sent: UTF-8 text, control
 /// payloads of at most 125 bytes, a well-formed close payload.
+#[inline]
 pub(crate) fn check_sendable(message_type: MessageType, data: &[u8]) -> Result<(), Error> {
     let is_control = !matches!(message_type, MessageType::Text | MessageType::Binary);
     if is_control && data.len() > MAX_CONTROL_PAYLOAD {

@@ -1,5 +1,6 @@
 //! `WsSender` and `WsReceiver`: the two halves of a split connection, for use from two tasks.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 // futures' mutex rather than tokio's: unlocking it is one atomic operation when nobody
@@ -7,6 +8,7 @@ use std::sync::Arc;
 // echo's CPU in a profile).
 use futures_util::lock::{Mutex, MutexGuard};
 
+use crate::batch::{self, BatchError, Typed, Whole};
 use crate::error::Error;
 use crate::link::{self, ConnectionState, Link};
 use crate::message::{Message, MessageType};
@@ -86,6 +88,52 @@ impl WsSender {
     pub async fn queue_slice(&self, message_type: MessageType, data: &[u8]) -> Result<(), Error> {
         let mut outbound = self.outbound.lock().await;
         link::send_slice(&mut outbound, &self.link, message_type, data, false).await
+    }
+
+    /// Sends each of `payloads` as one message of `message_type` and flushes, under one
+    /// hold of the write side (see
+    /// [`WebSocketConnection::send_batch`](crate::WebSocketConnection::send_batch)): other
+    /// clones' messages go before or after the batch, never inside it.
+    pub async fn send_batch<I>(
+        &self,
+        message_type: MessageType,
+        payloads: I,
+    ) -> Result<usize, BatchError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let mut outbound = self.outbound.lock().await;
+        let items = payloads.into_iter().map(|p| Typed(message_type, p));
+        batch::send(&mut outbound, &self.link, items, true).await
+    }
+
+    /// [`send_batch`](Self::send_batch) without the flush at the end (see
+    /// [`WebSocketConnection::queue_batch`](crate::WebSocketConnection::queue_batch)).
+    pub async fn queue_batch<I>(
+        &self,
+        message_type: MessageType,
+        payloads: I,
+    ) -> Result<usize, BatchError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let mut outbound = self.outbound.lock().await;
+        let items = payloads.into_iter().map(|p| Typed(message_type, p));
+        batch::send(&mut outbound, &self.link, items, false).await
+    }
+
+    /// [`send_batch`](Self::send_batch) for whole messages of any type (see
+    /// [`WebSocketConnection::send_messages`](crate::WebSocketConnection::send_messages)).
+    pub async fn send_messages<I>(&self, messages: I) -> Result<usize, BatchError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<Message>,
+    {
+        let mut outbound = self.outbound.lock().await;
+        let items = messages.into_iter().map(Whole);
+        batch::send(&mut outbound, &self.link, items, true).await
     }
 
     /// Writes out every queued message.

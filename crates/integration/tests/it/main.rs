@@ -1,6 +1,7 @@
 //! One integration-test binary: ws-client against the real `test-servers` over loopback.
 //! Each module covers one area; `support` holds the small helpers they share.
 
+mod batch_send;
 mod cancel_safety;
 mod chaos;
 mod chaos_faults;
@@ -32,6 +33,7 @@ mod raw_peer;
 mod real_proxies;
 mod resilient;
 mod resilient_batch;
+mod resilient_batch_send;
 mod resilient_chaos;
 mod resilient_faults;
 mod resilient_figures;

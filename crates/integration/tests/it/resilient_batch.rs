@@ -18,17 +18,17 @@ use crate::tls_peer::{TlsPeer, TlsServer};
 
 /// Messages sent: far more than the socket buffers hold, so a flush stalls part-way
 /// through a batch.
-const COUNT: u32 = 2_000;
+pub(crate) const COUNT: u32 = 2_000;
 /// Each message's size: small enough to be gathered many to a flush.
-const SIZE: usize = 4096;
+pub(crate) const SIZE: usize = 4096;
 
 /// The sequence number a [`numbered`] message carries.
-fn number(message: &ws_client::Message) -> u32 {
+pub(crate) fn number(message: &ws_client::Message) -> u32 {
     u32::from_be_bytes(message.data[..4].try_into().expect("4 bytes"))
 }
 
 /// Message `i`: its number, then filler to `len` bytes.
-fn numbered(i: u32, len: usize) -> Vec<u8> {
+pub(crate) fn numbered(i: u32, len: usize) -> Vec<u8> {
     let mut data = vec![0xA5; len];
     data[..4].copy_from_slice(&i.to_be_bytes());
     data
@@ -39,7 +39,7 @@ fn numbered(i: u32, len: usize) -> Vec<u8> {
 /// the reconnected socket: its pings wait behind megabytes of messages in the kernel's
 /// buffers, which a debug-build peer on a busy machine reads at a few MB/s (300 ms, then
 /// 2 s, were not always enough on a loaded machine).
-fn cut_config(config: ResilientConfig) -> ResilientConfig {
+pub(crate) fn cut_config(config: ResilientConfig) -> ResilientConfig {
     ResilientConfig {
         heartbeat: Some(HeartbeatConfig {
             interval: Duration::from_millis(300),
@@ -55,7 +55,7 @@ fn cut_config(config: ResilientConfig) -> ResilientConfig {
 }
 
 /// One end a cut test reads from: a plain or a TLS peer.
-trait Peer {
+pub(crate) trait Peer {
     async fn next_message(&mut self) -> Option<Message>;
     async fn send(&mut self, message_type: MessageType, data: &[u8]);
 }
@@ -82,15 +82,31 @@ impl Peer for TlsPeer {
 /// until the heartbeat declares it dead, then reads what the first socket took and what the
 /// reconnected one (`healthy`, answering pings) brings: together, each message once and in
 /// order, every delivery `Ok`.
-async fn cut_and_resume<S: Peer, H: Peer>(
+/// How [`cut_and_resume`] hands its messages over: one at a time, or in batches of this
+/// many (`enqueue_batch`).
+pub(crate) type BatchOf = Option<u32>;
+
+pub(crate) async fn cut_and_resume<S: Peer, H: Peer>(
     connection: ResilientConnection,
     mut stalled: S,
     healthy: impl Future<Output = H>,
+    batch_of: BatchOf,
 ) {
     let mut events = connection.events();
     let mut deliveries = Vec::new();
-    for i in 0..COUNT {
-        deliveries.push(within(connection.enqueue(numbered(i, SIZE))).await.unwrap());
+    let mut batches = Vec::new();
+    match batch_of {
+        None => {
+            for i in 0..COUNT {
+                deliveries.push(within(connection.enqueue(numbered(i, SIZE))).await.unwrap());
+            }
+        }
+        Some(n) => {
+            for start in (0..COUNT).step_by(n as usize) {
+                let batch = (start..COUNT.min(start + n)).map(|i| numbered(i, SIZE));
+                batches.push(within(connection.enqueue_batch(batch)).await.unwrap());
+            }
+        }
     }
     match wait_for(&mut events, |e| matches!(e, Event::Disconnected { .. })).await {
         Event::Disconnected { error, .. } => {
@@ -154,6 +170,11 @@ async fn cut_and_resume<S: Peer, H: Peer>(
             .await
             .expect("written on one connection or the other");
     }
+    for batch in batches {
+        within(batch)
+            .await
+            .expect("every message written on one connection or the other");
+    }
     let metrics = connection.metrics();
     assert_eq!(
         (metrics.messages_sent, metrics.messages_failed),
@@ -173,7 +194,7 @@ async fn a_batch_cut_by_a_dead_peer_resends_exactly_the_messages_the_socket_did_
     })
     .await;
     let connection = connection.expect("connect");
-    cut_and_resume(connection, stalled, listener.accept_peer()).await;
+    cut_and_resume(connection, stalled, listener.accept_peer(), None).await;
 }
 
 /// The TLS layer takes bytes into its own buffer (up to 64 KiB of records) before the socket
@@ -194,7 +215,7 @@ async fn a_batch_cut_over_tls_resends_what_the_tls_layer_still_held() {
     })
     .await;
     let connection = connection.expect("connect over TLS");
-    cut_and_resume(connection, stalled, Box::pin(server.accept_peer())).await;
+    cut_and_resume(connection, stalled, Box::pin(server.accept_peer()), None).await;
 }
 
 /// Dropping the connection while a batch's flush is stalled cuts the batch; the close that

@@ -1,5 +1,6 @@
 //! The scenarios, one file each. Each takes its parsed arguments and returns a `Report`.
 
+pub(crate) mod batch_cost;
 pub(crate) mod connect;
 pub(crate) mod idle;
 pub(crate) mod open_model;

@@ -8,8 +8,10 @@
 //! the median of the ratios, reported with their quartiles and range.
 //!
 //! Each side is used the way it is meant to be used for pipelining: the plain connection
-//! queues messages and flushes once per chunk (a quarter window; one-way: once per slice),
-//! the resilient one hands each message over with `enqueue` and lets its task write it.
+//! sends a chunk (a quarter window) as one batch, `send_batch` (one-way: `queue_batch`,
+//! one flush per slice), the resilient one hands each chunk over with `enqueue_batch` and
+//! lets its task write it; with `--per-message`, each message on its own (`queue_slice`
+//! and a flush per chunk; `enqueue`).
 //! Echo keeps `window` messages in flight and a slice ends when its last echo is in;
 //! one-way ends when the last message is written (flushed, or its delivery resolved).
 
@@ -38,6 +40,8 @@ struct Load {
     chunk: usize,
     /// Messages completed so far, for the progress watchdog.
     done: Arc<AtomicU64>,
+    /// Each message on its own (`queue_slice`, `enqueue`) instead of a batch per chunk.
+    per_message: bool,
 }
 
 /// The two contenders, each on its own persistent connection.
@@ -75,6 +79,7 @@ pub(crate) async fn run(args: &ResilientCostArgs) -> Result<Report> {
         window,
         chunk: (window / 4).max(1),
         done: progress.counter(),
+        per_message: args.per_message,
     };
     let measured = progress
         .watch(plan.run(2, async |turn: Turn| {
@@ -110,8 +115,12 @@ impl Contender {
             (Contender::Plain(tx, _), ThroughputMode::OneWay) => {
                 let mut sent = 0;
                 while Instant::now() < until {
-                    for _ in 0..load.chunk {
-                        tx.queue_slice(MessageType::Binary, &load.payload).await?;
+                    if load.per_message {
+                        for _ in 0..load.chunk {
+                            tx.queue_slice(MessageType::Binary, &load.payload).await?;
+                        }
+                    } else {
+                        tx.queue_batch(MessageType::Binary, load.copies()).await?;
                     }
                     sent += load.bump(load.chunk);
                 }
@@ -121,9 +130,15 @@ impl Contender {
             (Contender::Resilient(sender, _), ThroughputMode::OneWay) => {
                 let mut sent = 0;
                 let mut last = None;
+                let mut last_batch = None;
                 while Instant::now() < until {
-                    for _ in 0..load.chunk {
-                        last = Some(sender.enqueue(load.message()).await.map_err(|f| f.error)?);
+                    if load.per_message {
+                        for _ in 0..load.chunk {
+                            last = Some(sender.enqueue(load.message()).await.map_err(|f| f.error)?);
+                        }
+                    } else {
+                        let batch = (0..load.chunk).map(|_| load.message());
+                        last_batch = Some(sender.enqueue_batch(batch).await.map_err(|f| f.error)?);
                     }
                     sent += load.bump(load.chunk);
                 }
@@ -131,14 +146,21 @@ impl Contender {
                     // Written in order: the last one written means all were.
                     last.await.map_err(|failed| failed.error)?;
                 }
+                if let Some(last) = last_batch {
+                    last.await?;
+                }
                 Ok(sent)
             }
             (Contender::Plain(tx, rx), ThroughputMode::Echo) => {
                 let send_chunk = async || {
-                    for _ in 0..load.chunk {
-                        tx.queue_slice(MessageType::Binary, &load.payload).await?;
+                    if load.per_message {
+                        for _ in 0..load.chunk {
+                            tx.queue_slice(MessageType::Binary, &load.payload).await?;
+                        }
+                        tx.flush().await?;
+                    } else {
+                        tx.send_batch(MessageType::Binary, load.copies()).await?;
                     }
-                    tx.flush().await?;
                     Ok(())
                 };
                 let receive = async || loop {
@@ -151,9 +173,14 @@ impl Contender {
             }
             (Contender::Resilient(sender, connection), ThroughputMode::Echo) => {
                 let send_chunk = async || {
-                    for _ in 0..load.chunk {
-                        // Its echo proves it written: the receipt is not needed.
-                        drop(sender.enqueue(load.message()).await.map_err(|f| f.error)?);
+                    // Its echo proves it written: the receipt is not needed.
+                    if load.per_message {
+                        for _ in 0..load.chunk {
+                            drop(sender.enqueue(load.message()).await.map_err(|f| f.error)?);
+                        }
+                    } else {
+                        let batch = (0..load.chunk).map(|_| load.message());
+                        drop(sender.enqueue_batch(batch).await.map_err(|f| f.error)?);
                     }
                     Ok(())
                 };
@@ -168,6 +195,11 @@ impl Load {
     /// The payload as an owned message (the resilient connection keeps each until written).
     fn message(&self) -> Message {
         Message::binary(self.payload.clone())
+    }
+
+    /// A chunk's worth of the payload, for a batch.
+    fn copies(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::repeat_n(self.payload.as_slice(), self.chunk)
     }
 
     /// Counts `n` messages done; returns `n`.

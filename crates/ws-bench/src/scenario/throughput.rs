@@ -46,6 +46,19 @@ pub(crate) async fn run(args: &ThroughputArgs) -> Result<Report> {
     Ok(report)
 }
 
+/// Messages handed over at a time in one-way (each contender writes when its buffer fills).
+const ONE_WAY_CHUNK: usize = 1024;
+
+/// How many of the next `chunk` messages the budget allows: all while time is left, at
+/// most what remains of a count.
+fn next_chunk(budget: &Budget, sent: u64, chunk: usize) -> usize {
+    match *budget {
+        Budget::Count(n) => chunk.min(usize::try_from(n.saturating_sub(sent)).unwrap_or(chunk)),
+        Budget::Until(deadline) if Instant::now() < deadline => chunk,
+        Budget::Until(_) => 0,
+    }
+}
+
 /// Sends until the budget is spent, then closes; the time includes the server's answer to
 /// the close, which it sends after reading every message.
 async fn one_way(
@@ -58,12 +71,14 @@ async fn one_way(
     let budget = Budget::start(planned);
     let started = Instant::now();
     let mut sent = 0;
-    while !budget.exhausted(sent) {
-        conn.queue(&payload).await.context("sending")?;
-        sent += 1;
-        if sent % 1024 == 0 {
-            done.store(sent, Ordering::Relaxed);
+    loop {
+        let n = next_chunk(&budget, sent, ONE_WAY_CHUNK);
+        if n == 0 {
+            break;
         }
+        conn.queue_many(&payload, n).await.context("sending")?;
+        sent += n as u64;
+        done.store(sent, Ordering::Relaxed);
     }
     done.store(sent, Ordering::Relaxed);
     conn.close()
@@ -73,7 +88,7 @@ async fn one_way(
 }
 
 /// Keeps up to `window` messages in flight, sending in chunks of a quarter window with one
-/// flush each; the time ends when the last echo is in.
+/// flush each (ws-client: one batch each); the time ends when the last echo is in.
 async fn echo(
     conn: Conn,
     args: &PipelineArgs,
@@ -97,16 +112,15 @@ async fn echo(
             break;
         };
         granted.forget();
-        for queued in 0..chunk {
-            if budget.exhausted(sent) {
-                permits.add_permits(chunk - queued);
-                break 'sending;
-            }
-            stamp(&mut payload, nanos_since(epoch));
-            tx.queue(&payload).await.context("sending")?;
-            sent += 1;
+        let n = next_chunk(&budget, sent, chunk);
+        permits.add_permits(chunk - n);
+        if n == 0 {
+            break 'sending;
         }
-        tx.flush().await.context("sending")?;
+        // One stamp per chunk: its messages leave together.
+        stamp(&mut payload, nanos_since(epoch));
+        tx.send_many(&payload, n).await.context("sending")?;
+        sent += n as u64;
     }
     tx.flush().await.context("sending")?;
     // Every permit back means every echo is in (or the receiver failed and closed them).

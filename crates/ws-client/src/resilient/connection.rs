@@ -7,6 +7,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use super::batch::{BatchDelivery, BatchReceipt, BatchRefused};
 use super::config::ResilientConfig;
 use super::events::{EventStream, LinkStatus};
 use super::metrics::MetricsSnapshot;
@@ -86,6 +87,16 @@ impl ResilientConnection {
     /// room in the send buffer). Messages go out in the order they were handed over.
     pub async fn enqueue(&self, message: impl Into<Message>) -> Result<Delivery, SendFailed> {
         self.sender.enqueue(message).await
+    }
+
+    /// Hands `messages` over as one batch and returns its one receipt at once (waiting only
+    /// for room in the send buffer); see [`ResilientSender::enqueue_batch`].
+    pub async fn enqueue_batch<I>(&self, messages: I) -> Result<BatchDelivery, BatchRefused>
+    where
+        I: IntoIterator,
+        I::Item: Into<Message>,
+    {
+        self.sender.enqueue_batch(messages).await
     }
 
     /// A cloneable sender for other tasks.
@@ -177,6 +188,65 @@ impl ResilientSender {
         };
         let (outgoing, delivery) = Outgoing::new(message);
         permit.send(Command::Send(outgoing));
+        Ok(delivery)
+    }
+
+    /// Hands `messages` over as one batch: one command to the background task and one
+    /// receipt for all of them, instead of a channel send and a receipt per message (the way
+    /// for a producer of many small messages). Every message is checked first; one that can
+    /// never be sent refuses the whole batch, which comes back with its index.
+    ///
+    /// Inside the connection each message of the batch is treated as if enqueued alone, in
+    /// order and before anything enqueued after the batch: it goes out in the writer's
+    /// gathered writes, a drop that cuts a write resends exactly the messages the socket did
+    /// not take whole, and during an outage each waits in the outage queue within its bounds
+    /// (those that do not fit come back with [`Error::OutageQueueFull`]). The receipt
+    /// resolves once every message is written (`Ok`) or, if any was given up on, with
+    /// [`BatchFailed`](super::BatchFailed) listing those, each with its index and reason.
+    ///
+    /// A batch takes one place in the send buffer whatever its length, so the memory held
+    /// by batches waiting there is up to [`ResilientConfig::send_buffer`] batches.
+    pub async fn enqueue_batch<I>(&self, messages: I) -> Result<BatchDelivery, BatchRefused>
+    where
+        I: IntoIterator,
+        I::Item: Into<Message>,
+    {
+        let messages: Vec<Message> = messages.into_iter().map(Into::into).collect();
+        if let Some((index, error)) = messages
+            .iter()
+            .enumerate()
+            .find_map(|(i, message)| self.check(message).err().map(|error| (i, error)))
+        {
+            let index = Some(index);
+            return Err(BatchRefused {
+                messages,
+                index,
+                error,
+            });
+        }
+        if messages.is_empty() {
+            return Ok(BatchReceipt::done());
+        }
+        let permit = match self.commands.reserve().await {
+            Ok(permit) => permit,
+            Err(_) => {
+                let error = self.shared.ended_error();
+                let index = None;
+                return Err(BatchRefused {
+                    messages,
+                    index,
+                    error,
+                });
+            }
+        };
+        let (receipt, delivery) = BatchReceipt::new(messages.len());
+        let receipt = Arc::new(receipt);
+        let batch = messages
+            .into_iter()
+            .enumerate()
+            .map(|(i, message)| Outgoing::in_batch(message, Arc::clone(&receipt), i))
+            .collect();
+        permit.send(Command::SendBatch(batch));
         Ok(delivery)
     }
 

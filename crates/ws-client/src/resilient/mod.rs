@@ -86,6 +86,11 @@
 //! [`Error::ConnectionDown`](crate::Error::ConnectionDown), and those of a cut write that
 //! were not written come back with the drop's error.
 //!
+//! A batch ([`ResilientSender::enqueue_batch`]: one command, one [`BatchDelivery`]) is
+//! the same inside: each of its messages is queued, resent after a cut write or handed back
+//! on its own, in order, and answers the batch's receipt, which lists those not written
+//! ([`BatchFailed`]) once all have settled.
+//!
 //! "Written" is all the client can know: the bytes reached this host's TCP send buffer. A
 //! message written just before a drop (and before the drop was noticed) may never reach the
 //! server, and a message that did reach it may not have been processed. Only an answer from
@@ -124,6 +129,7 @@
 //! | `ws_client_heartbeat_srtt_seconds` | gauge | the smoothed round trip |
 //! | `ws_client_reconnect_seconds` | histogram | from a drop to the next connection up |
 
+mod batch;
 mod classify;
 mod config;
 mod connection;
@@ -136,6 +142,7 @@ mod session;
 mod shared;
 mod task;
 
+pub use batch::{BatchDelivery, BatchFailed, BatchRefused};
 pub(crate) use classify::copy_error;
 pub use classify::{Classifier, RETRIED_CLOSE_CODES, RetryClass, default_class};
 pub use config::{

@@ -5,10 +5,12 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
 
+use super::batch::BatchReceipt;
 use crate::error::Error;
 use crate::message::Message;
 
@@ -89,7 +91,16 @@ impl Future for Delivery {
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     message: Option<Message>,
-    reply: Option<oneshot::Sender<Outcome>>,
+    reply: Option<Reply>,
+}
+
+/// Whom an outgoing message answers.
+#[derive(Debug)]
+enum Reply {
+    /// Its own receipt ([`Delivery`]).
+    One(oneshot::Sender<Outcome>),
+    /// Its batch's shared receipt, as message `index` of the batch.
+    Batch(Arc<BatchReceipt>, usize),
 }
 
 impl Outgoing {
@@ -98,9 +109,17 @@ impl Outgoing {
         let (reply, outcome) = oneshot::channel();
         let outgoing = Self {
             message: Some(message),
-            reply: Some(reply),
+            reply: Some(Reply::One(reply)),
         };
         (outgoing, Delivery { outcome })
+    }
+
+    /// Message `index` of a batch, answering the batch's shared `receipt`.
+    pub(crate) fn in_batch(message: Message, receipt: Arc<BatchReceipt>, index: usize) -> Self {
+        Self {
+            message: Some(message),
+            reply: Some(Reply::Batch(receipt, index)),
+        }
     }
 
     /// The message (present until the outgoing is answered).
@@ -118,8 +137,12 @@ impl Outgoing {
     /// The message was written to a socket.
     pub(crate) fn succeed(mut self) {
         self.message = None;
-        if let Some(reply) = self.reply.take() {
-            let _ = reply.send(Ok(()));
+        match self.reply.take() {
+            Some(Reply::One(reply)) => {
+                let _ = reply.send(Ok(()));
+            }
+            Some(Reply::Batch(receipt, _)) => receipt.written(),
+            None => {}
         }
     }
 
@@ -131,6 +154,12 @@ impl Outgoing {
     fn answer_failed(&mut self, error: Error) {
         let (Some(message), Some(reply)) = (self.message.take(), self.reply.take()) else {
             return;
+        };
+        let reply = match reply {
+            Reply::One(reply) => reply,
+            Reply::Batch(receipt, index) => {
+                return receipt.failed(index, SendFailed { message, error });
+            }
         };
         if let Err(Err(failed)) = reply.send(Err(SendFailed { message, error })) {
             tracing::warn!(

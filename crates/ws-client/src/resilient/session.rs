@@ -2,6 +2,8 @@
 //! new messages), the reader (messages to the receive side, pongs to the heartbeat) and the
 //! heartbeat run side by side in the task until one of them ends the connection.
 
+use std::collections::VecDeque;
+
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
@@ -55,6 +57,7 @@ pub(crate) async fn run(
             &sender,
             Channels {
                 queue: &mut task.queue,
+                batch: &mut task.batch,
                 commands: &mut task.commands,
                 held: &mut task.held,
             },
@@ -91,6 +94,11 @@ pub(crate) async fn run(
                     QueuePolicy::FailFast => task.fail(outgoing, copy_error(&error)),
                 }
             }
+            // The rest of a batch the writer had begun: after the cut write's messages, as if
+            // sent during the outage (within the queue's bounds), so the order holds.
+            while let Some(outgoing) = task.batch.pop_front() {
+                task.park(outgoing);
+            }
             let metrics = &task.shared.metrics;
             metrics.queued(task.queue.len(), task.queue.bytes());
             tracing::debug!(%error, generation, "connection lost");
@@ -118,15 +126,16 @@ pub(crate) async fn run(
 }
 
 /// Most messages written with one flush.
-const BATCH_MESSAGES: usize = 64;
+const BATCH_MESSAGES: usize = 256;
 /// Most payload bytes gathered for one flush (a larger message is written alone).
 const BATCH_BYTES: usize = 256 << 10;
 
-/// Where the writer takes messages from: the outage queue first, then the handles'
-/// commands; `held` is a command taken out of turn (met while gathering a batch), served
-/// before the channel.
+/// Where the writer takes messages from: the outage queue first, then the rest of a batch
+/// command begun, then the handles' commands; `held` is a command taken out of turn (met
+/// while gathering a batch), served before the channel.
 pub(crate) struct Channels<'a> {
     pub(crate) queue: &'a mut OutageQueue,
+    pub(crate) batch: &'a mut VecDeque<Outgoing>,
     pub(crate) commands: &'a mut mpsc::Receiver<Command>,
     pub(crate) held: &'a mut Option<Command>,
 }
@@ -168,6 +177,7 @@ async fn write(
 ) -> Ended {
     let Channels {
         queue,
+        batch,
         commands,
         held,
     } = channels;
@@ -177,6 +187,8 @@ async fn write(
         } else if let Some(outgoing) = queue.pop_front() {
             metrics.queued(queue.len(), queue.bytes());
             Command::Send(outgoing)
+        } else if let Some(outgoing) = batch.pop_front() {
+            Command::Send(outgoing)
         } else {
             match commands.recv().await {
                 Some(command) => command,
@@ -185,6 +197,10 @@ async fn write(
         };
         let first = match command {
             Command::Send(outgoing) => outgoing,
+            Command::SendBatch(messages) => {
+                *batch = messages;
+                continue;
+            }
             Command::Pinned(pinned) => {
                 if let Err(error) = write_pinned(sender, pinned, generation, metrics).await {
                     return Ended::Lost(error);
@@ -199,9 +215,15 @@ async fn write(
             let next = if let Some(outgoing) = queue.pop_front() {
                 metrics.queued(queue.len(), queue.bytes());
                 outgoing
+            } else if let Some(outgoing) = batch.pop_front() {
+                outgoing
             } else {
                 match commands.try_recv() {
                     Ok(Command::Send(outgoing)) => outgoing,
+                    Ok(Command::SendBatch(messages)) => {
+                        *batch = messages;
+                        continue;
+                    }
                     Ok(other) => {
                         *held = Some(other);
                         break;

@@ -17,6 +17,9 @@ use crate::error::Error;
 pub(crate) enum Command {
     /// Write this message (or keep it, or hand it back, per the queue policy).
     Send(Outgoing),
+    /// Write these messages, in order, each as `Send` would (a batch: one command, each
+    /// message answering the batch's shared receipt).
+    SendBatch(std::collections::VecDeque<Outgoing>),
     /// Close the connection and stop; answer when done.
     Close(oneshot::Sender<Result<(), Error>>),
     /// Write these messages with one flush, but only on connection `generation`: if that

@@ -54,6 +54,9 @@ pub(crate) struct Task {
     /// A command taken from `commands` out of turn (by the writer gathering a batch),
     /// served before the channel.
     pub(crate) held: Option<Command>,
+    /// The messages of a batch (`Command::SendBatch`) the writer has not taken yet, served
+    /// after the outage queue and before the channel.
+    pub(crate) batch: std::collections::VecDeque<Outgoing>,
     backoff: Backoff,
     generation: u64,
 }
@@ -69,6 +72,7 @@ impl Task {
         Self {
             queue: OutageQueue::new(config.queue),
             held: None,
+            batch: std::collections::VecDeque::new(),
             backoff: Backoff::new(config.reconnect.clone()),
             config,
             shared,
@@ -230,6 +234,7 @@ impl Task {
             };
             match command {
                 Some(Command::Send(outgoing)) => self.park(outgoing),
+                Some(Command::SendBatch(batch)) => batch.into_iter().for_each(|o| self.park(o)),
                 // Pinned to a connection that is gone: dropped, which answers `done`.
                 Some(Command::Pinned(_)) => {}
                 Some(Command::Close(reply)) => return Stop::Close(reply),
@@ -239,7 +244,7 @@ impl Task {
     }
 
     /// A message sent while down: into the outage queue, or back to its sender.
-    fn park(&mut self, outgoing: Outgoing) {
+    pub(crate) fn park(&mut self, outgoing: Outgoing) {
         if self.config.queue == QueuePolicy::FailFast {
             return self.fail(outgoing, Error::ConnectionDown);
         }
@@ -292,10 +297,18 @@ impl Task {
         while let Some(outgoing) = self.queue.pop_front() {
             self.fail(outgoing, copy_error(error));
         }
+        while let Some(outgoing) = self.batch.pop_front() {
+            self.fail(outgoing, copy_error(error));
+        }
         self.shared.metrics.queued(0, 0);
         while let Some(command) = self.held.take().or_else(|| self.commands.try_recv().ok()) {
             match command {
                 Command::Send(outgoing) => self.fail(outgoing, copy_error(error)),
+                Command::SendBatch(batch) => {
+                    for outgoing in batch {
+                        self.fail(outgoing, copy_error(error));
+                    }
+                }
                 Command::Pinned(_) => {}
                 Command::Close(reply) => {
                     let _ = reply.send(Ok(()));

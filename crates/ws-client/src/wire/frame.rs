@@ -216,7 +216,12 @@ pub(crate) fn apply_mask(data: &mut [u8], key: [u8; 4]) {
 pub(crate) fn extend_masked(out: &mut Vec<u8>, src: &[u8], key: [u8; 4]) {
     let start = out.len();
     out.resize(start + src.len(), 0);
-    let dst = &mut out[start..];
+    mask_into(&mut out[start..], src, key);
+}
+
+/// Writes `src` masked with `key` into `dst` (as long as `src`).
+#[inline]
+pub(crate) fn mask_into(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
     let wide = u64::from_ne_bytes([
         key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
     ]);

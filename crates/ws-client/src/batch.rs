@@ -1,0 +1,162 @@
+//! Batch sends: many messages encoded under one hold of the write side and written with
+//! one flush, awaiting only when the write buffer is full; `BatchError` says which of the
+//! batch's messages were written whole when one fails.
+
+use std::borrow::Borrow;
+
+use crate::error::Error;
+use crate::link::{self, Link};
+use crate::message::{Message, MessageType};
+use crate::wire::Outbound;
+
+/// A batch send that stopped before its end.
+///
+/// The batch's messages keep their order; `written <= encoded`:
+/// - messages `0..written` were written whole to the socket (over `wss://`: handed whole
+///   to the TLS layer, which writes them unless the connection dies first);
+/// - messages `written..encoded` were encoded, but the connection failed before the
+///   socket took them whole (possible only when `error` is a connection error: the
+///   connection is then closed, and they are lost);
+/// - message `encoded`, if the error is about that message (too large, text that is not
+///   UTF-8, a control payload over 125 bytes, a second close), was refused; it and the
+///   messages after it were not sent, and the batch's iterator was not advanced past it.
+///
+/// When a message is refused, the messages before it are still flushed, so that `written`
+/// equals `encoded` unless that flush failed too (then this still carries the refusal, and
+/// the next call reports the connection's state).
+#[derive(Debug, thiserror::Error)]
+#[error("batch stopped after {written} written and {encoded} encoded messages: {error}")]
+pub struct BatchError {
+    /// How many messages, from the batch's first, were written whole.
+    pub written: usize,
+    /// How many messages, from the batch's first, were encoded into the write buffer.
+    pub encoded: usize,
+    /// Why the batch stopped.
+    #[source]
+    pub error: Error,
+}
+
+impl From<BatchError> for Error {
+    /// The error that stopped the batch, for callers that do not need the counts.
+    fn from(batch: BatchError) -> Self {
+        batch.error
+    }
+}
+
+/// One message of a batch, as its type and its payload.
+pub(crate) trait Part {
+    fn part(&self) -> (MessageType, &[u8]);
+}
+
+/// A payload sent as a message of the given type.
+pub(crate) struct Typed<B>(pub(crate) MessageType, pub(crate) B);
+
+impl<B: AsRef<[u8]>> Part for Typed<B> {
+    fn part(&self) -> (MessageType, &[u8]) {
+        (self.0, self.1.as_ref())
+    }
+}
+
+/// A whole message, owned or borrowed.
+pub(crate) struct Whole<M>(pub(crate) M);
+
+impl<M: Borrow<Message>> Part for Whole<M> {
+    fn part(&self) -> (MessageType, &[u8]) {
+        let message = self.0.borrow();
+        (message.message_type, &message.data)
+    }
+}
+
+/// Where a batch is: messages encoded, and of them written whole; the end positions of the
+/// frames encoded since the last completed flush (to count, if a flush is cut, which of
+/// them the socket took whole).
+struct Progress {
+    encoded: usize,
+    written: usize,
+    ends: Vec<u64>,
+}
+
+impl Progress {
+    /// A flush completed: everything encoded is written.
+    fn flushed(&mut self) {
+        self.written = self.encoded;
+        self.ends.clear();
+    }
+
+    /// A flush failed with `error`: counts the frames the socket took whole.
+    fn cut(&mut self, out: &Outbound, error: Error) -> BatchError {
+        let taken = out.written_total();
+        self.written += self.ends.iter().take_while(|end| **end <= taken).count();
+        self.ends.clear();
+        self.error(error)
+    }
+
+    fn error(&self, error: Error) -> BatchError {
+        BatchError {
+            written: self.written,
+            encoded: self.encoded,
+            error,
+        }
+    }
+
+    /// The batch stops at a refused message: what came before is written out first.
+    async fn refused(&mut self, out: &mut Outbound, link: &Link, error: Error) -> BatchError {
+        match link::flush_bounded(out, link).await {
+            Ok(()) => self.flushed(),
+            // `cut` counts what the socket took; the refusal is still the error reported.
+            Err(cut) => drop(self.cut(out, cut)),
+        }
+        self.error(error)
+    }
+}
+
+/// Sends `items` in order, each as one message: encoded into the write buffer while it has
+/// room (no await per message), the buffer written out whenever it reaches the link's
+/// write buffer size, and once at the end if `flush` is set (otherwise what is left waits
+/// for the next write, as after `queue`). Returns how many messages were sent.
+///
+/// Memory: the buffer holds at most the write buffer size plus one message (a message is
+/// encoded whenever fewer than that many bytes are waiting), whatever the batch's length.
+pub(crate) async fn send<P: Part>(
+    out: &mut Outbound,
+    link: &Link,
+    items: impl IntoIterator<Item = P>,
+    flush: bool,
+) -> Result<usize, BatchError> {
+    let mut progress = Progress {
+        encoded: 0,
+        written: 0,
+        ends: Vec::new(),
+    };
+    for item in items {
+        let (message_type, data) = item.part();
+        if let Err(error) = link::check(link, message_type, data) {
+            return Err(progress.refused(out, link, error).await);
+        }
+        if !out.has_room(link.write_buffer_size) {
+            match link::flush_bounded(out, link).await {
+                Ok(()) => progress.flushed(),
+                Err(error) => return Err(progress.cut(out, error)),
+            }
+        }
+        if let Err(error) = link::begin(link, message_type) {
+            return Err(progress.refused(out, link, error).await);
+        }
+        out.encode(message_type, data);
+        progress.encoded += 1;
+        progress.ends.push(out.encoded_total());
+    }
+    if !flush && out.pending() < link.write_buffer_size {
+        return Ok(progress.encoded);
+    }
+    match link::flush_bounded(out, link).await {
+        Ok(()) => {
+            progress.flushed();
+            Ok(progress.encoded)
+        }
+        Err(error) => Err(progress.cut(out, error)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

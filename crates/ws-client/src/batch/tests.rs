@@ -1,0 +1,199 @@
+//! Batch sends over a real TCP socket: order and counts at the peer, the write buffer bound
+//! held across a long batch, a refused message in the middle, a batch cut by a stalled peer.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::either::Either;
+
+use super::{Typed, Whole, send};
+use crate::TransportConfig;
+use crate::error::Error;
+use crate::link::{ConnectionState, Link};
+use crate::message::{Message, MessageType};
+use crate::wire::{Inbound, Outbound, ReadLimits, Role};
+
+/// The client's write side (a batch's sender) and the server's read side, on one socket.
+async fn pair(
+    config: &TransportConfig,
+) -> (Outbound, Link, Inbound<tokio::net::tcp::OwnedReadHalf>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    let (_, write) = client.unwrap().into_split();
+    let (read, _) = accepted.unwrap().0.into_split();
+    let limits = ReadLimits {
+        message: 1 << 20,
+        frame: 1 << 20,
+        read_size: 4096,
+    };
+    let inbound = Inbound::new(read, BytesMut::new(), limits, Role::Server);
+    let outbound = Outbound::new(Either::Left(write), Role::Client);
+    (outbound, Link::new(config), inbound)
+}
+
+fn config(write_buffer_size: usize, send_timeout: Duration) -> TransportConfig {
+    TransportConfig {
+        write_buffer_size,
+        send_timeout,
+        ..TransportConfig::new("ws://127.0.0.1:1/") // tidy:allow-port: never connected; only the limits are read
+    }
+}
+
+async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(20), future)
+        .await
+        .expect("step did not finish within 20 s")
+}
+
+/// Message `i`: its number (4 bytes, big-endian), then `len - 4` bytes of filler.
+fn numbered(i: u32, len: usize) -> Vec<u8> {
+    let mut data = vec![0x5A; len.max(4)];
+    data[..4].copy_from_slice(&i.to_be_bytes());
+    data
+}
+
+/// A batch many times the write buffer goes out whole and in order, and each piece written
+/// is about one write buffer: nothing is left waiting once it returns.
+#[tokio::test]
+async fn a_long_batch_arrives_whole_and_in_order() {
+    let (mut out, link, mut peer) = pair(&config(1024, Duration::from_secs(10))).await;
+    let count = 5_000u32;
+    let payloads: Vec<Vec<u8>> = (0..count)
+        .map(|i| numbered(i, 4 + (i % 40) as usize))
+        .collect();
+    let reader = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        for _ in 0..count {
+            let message = within(peer.next()).await.unwrap().expect("a message");
+            assert_eq!(message.message_type, MessageType::Binary);
+            seen.push(message.data);
+        }
+        seen
+    });
+    let sent = within(send(
+        &mut out,
+        &link,
+        payloads.iter().map(|p| Typed(MessageType::Binary, p)),
+        true,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(sent, count as usize);
+    assert_eq!(out.pending(), 0, "flushed at the end");
+    assert_eq!(out.written_total(), out.encoded_total());
+    assert_eq!(within(reader).await.unwrap(), payloads);
+}
+
+/// A message that cannot be sent stops the batch there: those before it are written (and
+/// flushed), it and those after are not, and the connection stays open for the next send.
+#[tokio::test]
+async fn a_refused_message_stops_the_batch_after_writing_what_came_before() {
+    let (mut out, link, mut peer) = pair(&config(64 << 10, Duration::from_secs(10))).await;
+    let mut messages: Vec<Message> = (0..10).map(|i| Message::text(format!("m{i}"))).collect();
+    messages[4] = Message {
+        message_type: MessageType::Text,
+        data: vec![0xff, 0xfe],
+    };
+    let error = within(send(&mut out, &link, messages.iter().map(Whole), true))
+        .await
+        .unwrap_err();
+    assert!(matches!(error.error, Error::InvalidUtf8), "{error:?}");
+    assert_eq!((error.written, error.encoded), (4, 4));
+    assert_eq!(link.state(), ConnectionState::Open);
+    let after = [Message::text("after")];
+    assert_eq!(
+        within(send(&mut out, &link, after.iter().map(Whole), true))
+            .await
+            .unwrap(),
+        1
+    );
+    for expected in ["m0", "m1", "m2", "m3", "after"] {
+        let message = within(peer.next()).await.unwrap().unwrap();
+        assert_eq!(message.as_text().unwrap(), expected);
+    }
+}
+
+/// A close inside a batch ends it: the close goes out, the next message is refused with the
+/// connection's closed error, and the counts say so.
+#[tokio::test]
+async fn a_message_after_a_close_in_the_batch_is_refused() {
+    let (mut out, link, mut peer) = pair(&config(64 << 10, Duration::from_secs(10))).await;
+    let messages = [
+        Message::binary(vec![1]),
+        Message::close(1000, "bye"),
+        Message::binary(vec![2]),
+    ];
+    let error = within(send(&mut out, &link, messages.iter().map(Whole), true))
+        .await
+        .unwrap_err();
+    assert!(matches!(error.error, Error::ConnectionClosed), "{error:?}");
+    assert_eq!((error.written, error.encoded), (2, 2));
+    assert_eq!(within(peer.next()).await.unwrap().unwrap().data, vec![1]);
+    let close = within(peer.next()).await.unwrap().unwrap();
+    assert_eq!(close.close_code(), Some(1000));
+}
+
+/// A peer that reads nothing: the batch fills the socket, its write stalls and the send
+/// timeout cuts it. Pieces went out before (`written > 0`), at most one write buffer's worth
+/// of messages was waiting (memory bounded whatever the batch's length), and exactly the
+/// first `written` messages reach the peer whole once it reads.
+#[tokio::test]
+async fn a_batch_cut_by_a_stalled_peer_counts_the_messages_written_whole() {
+    let buffer = 8 << 10;
+    let size = 1000;
+    let (mut out, link, mut peer) = pair(&config(buffer, Duration::from_millis(300))).await;
+    // Far more than the socket buffers of both ends hold.
+    let count = 200_000u32;
+    let payloads = (0..count).map(|i| Typed(MessageType::Binary, numbered(i, size)));
+    let error = within(send(&mut out, &link, payloads, true))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error.error, Error::SendTimeout { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.written > 0 && error.written < count as usize,
+        "{error:?}"
+    );
+    assert!(
+        error.encoded - error.written <= buffer / size + 1,
+        "more than a write buffer waited: {error:?}"
+    );
+    assert_eq!(link.state(), ConnectionState::Closed);
+    drop(out);
+    let mut received = 0u32;
+    while let Ok(Some(message)) = within(peer.next()).await {
+        assert_eq!(message.data[..4], received.to_be_bytes());
+        received += 1;
+    }
+    // A frame cut at the end is not readable; every whole one written is.
+    assert_eq!(received as usize, error.written);
+}
+
+/// Without the final flush, the batch's tail waits in the buffer (less than the write buffer
+/// size) and goes out with the next write; the counts are the same.
+#[tokio::test]
+async fn a_queued_batch_leaves_its_tail_for_the_next_write() {
+    let (mut out, link, mut peer) = pair(&config(4096, Duration::from_secs(10))).await;
+    let payloads: Vec<Vec<u8>> = (0..1000).map(|i| numbered(i, 10)).collect();
+    let items = payloads.iter().map(|p| Typed(MessageType::Binary, p));
+    assert_eq!(
+        within(send(&mut out, &link, items, false)).await.unwrap(),
+        1000
+    );
+    assert!(
+        out.pending() > 0 && out.pending() < 4096,
+        "{}",
+        out.pending()
+    );
+    within(crate::link::flush_bounded(&mut out, &link))
+        .await
+        .unwrap();
+    for i in 0..1000u32 {
+        let message = within(peer.next()).await.unwrap().unwrap();
+        assert_eq!(message.data[..4], i.to_be_bytes());
+    }
+}
