@@ -1,6 +1,11 @@
 //! `open-model`: N connections, each sending at a fixed rate whatever the server does, with
 //! latency measured from each message's *intended* send time, so a stall shows up in the
 //! percentiles instead of silently slowing the sender (no coordinated omission).
+//!
+//! Connection k opens at its place in the ramp-up (`begin`) and sends its first message one
+//! interval later, so no message's latency includes the connection's own handshake. One
+//! [`Pacer`] wakes every sender at its due times to the microsecond (a tokio timer per
+//! connection fired on a 1 ms wheel: up to 2 ms late, in bursts, all counted as latency).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,12 +13,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
+use tokio::sync::Notify;
 use tokio::time::Instant as TokioInstant;
 
 use crate::cli::{ClientKind, OpenModelArgs};
 use crate::clients::{Conn, Rx, stamp};
 use crate::progress::{Planned, Progress};
 use crate::report::{self, LATENCY, Report};
+use crate::scenario::pacer::Pacer;
 use crate::scenario::{check_echo, since_stamp};
 
 /// Time between start-up and the first connection's first intended send.
@@ -52,11 +59,16 @@ pub(crate) async fn run(args: &OpenModelArgs) -> Result<Report> {
         received: progress.counter(),
     });
     let connections = args.connections;
-    let tasks: Vec<_> = (0..connections)
-        .map(|k| {
-            let begin = start + args.ramp_up.mul_f64(f64::from(k) / f64::from(connections));
-            tokio::spawn(connection(Arc::clone(&plan), begin))
-        })
+    let begins: Vec<Instant> = (0..connections)
+        .map(|k| start + args.ramp_up.mul_f64(f64::from(k) / f64::from(connections)))
+        .collect();
+    let firsts: Vec<Instant> = begins.iter().map(|begin| *begin + plan.interval).collect();
+    let (pacer, wakers) = Pacer::new(&firsts, plan.interval, plan.end);
+    let pacing = tokio::spawn(pacer.run());
+    let tasks: Vec<_> = begins
+        .into_iter()
+        .zip(wakers)
+        .map(|(begin, waker)| tokio::spawn(connection(Arc::clone(&plan), begin, waker)))
         .collect();
     let outcomes = progress
         .watch(async {
@@ -64,6 +76,7 @@ pub(crate) async fn run(args: &OpenModelArgs) -> Result<Report> {
             for task in tasks {
                 outcomes.push(task.await.context("a connection task panicked")?);
             }
+            pacing.await.context("the pacer panicked")??;
             anyhow::Ok(outcomes)
         })
         .await?;
@@ -112,9 +125,10 @@ pub(crate) async fn run(args: &OpenModelArgs) -> Result<Report> {
     Ok(report)
 }
 
-/// One connection: opens at `begin`, sends on schedule until the end, then closes once
-/// every echo is in. Returns how many messages it sent.
-async fn connection(plan: Arc<Plan>, begin: Instant) -> Result<u64> {
+/// One connection: opens at `begin`, sends from one interval later on schedule (woken by
+/// the pacer) until the end, then closes once every echo is in. Returns how many messages
+/// it sent.
+async fn connection(plan: Arc<Plan>, begin: Instant, due: Arc<Notify>) -> Result<u64> {
     tokio::time::sleep_until(TokioInstant::from_std(begin)).await;
     let conn = Conn::open(ClientKind::WsClient, &plan.url).await?;
     let (mut tx, rx) = conn.split()?;
@@ -122,13 +136,17 @@ async fn connection(plan: Arc<Plan>, begin: Instant) -> Result<u64> {
     let mut payload = vec![0x2a_u8; plan.size];
     let mut sent = 0_u64;
     loop {
-        let intended = begin + plan.interval.mul_f64(sent as f64);
+        let intended = begin + plan.interval.mul_f64((sent + 1) as f64);
         if intended >= plan.end {
             break;
         }
         if intended > Instant::now() {
             tx.flush().await?;
-            tokio::time::sleep_until(TokioInstant::from_std(intended)).await;
+            // A wake-up stored for a time already served (the connection was opening, or
+            // was late and caught up) returns at once: look at the clock again.
+            while intended > Instant::now() {
+                due.notified().await;
+            }
         }
         let at = u64::try_from((intended - plan.epoch).as_nanos()).unwrap_or(u64::MAX);
         stamp(&mut payload, at);
