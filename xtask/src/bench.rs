@@ -1,10 +1,12 @@
 //! `cargo xtask bench [--quick]`: builds release `test-servers` and `ws-bench`, starts the
 //! servers (test-servers echo/rpc/perf and ws-bench's baselines), runs the standard suite
 //! with raw TCP and bare tokio-tungstenite beside ws-client (and permessage-deflate's cost
-//! and savings, on servers `ws-bench compression` starts itself), prints a comparison with
+//! and savings, on servers `ws-bench compression` starts itself; the open model against
+//! `test-servers load` and `echo`), prints a comparison with
 //! ratios and writes `target/bench/report.json` and a self-contained `report.html`.
 
 mod html;
+mod open_model;
 mod suite;
 mod table;
 
@@ -49,13 +51,20 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let echo = Server::start(
         "test-servers echo",
         test_servers,
-        &["echo", "--threads", "1"],
+        // Room for the open model's 10,000 connections beside stragglers of earlier runs.
+        &["echo", "--threads", "1", "--max-connections", "20000"],
         Stdio::null(),
     )?;
     let rpc = Server::start(
         "test-servers rpc",
         test_servers,
         &["rpc", "--threads", "1"],
+        Stdio::null(),
+    )?;
+    let load = Server::start(
+        "test-servers load",
+        test_servers,
+        &["load", "--threads", "1", "--max-connections", "20000"],
         Stdio::null(),
     )?;
     let perf = if has_perf {
@@ -89,6 +98,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         tcp_echo: tcp_echo.url.clone(),
         tcp_sink: tcp_sink.url.clone(),
         rpc: rpc.url.clone(),
+        load: load.url.clone(),
     };
     let mut groups = suite::suite(&urls, args.quick);
     if has_perf {
@@ -112,7 +122,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         }
         results.push(json!({"name": group.name, "metric": group.metric, "results": measured}));
     }
-    drop((echo, rpc, perf, tcp_echo, tcp_sink, tung_sink));
+    drop((echo, rpc, load, perf, tcp_echo, tcp_sink, tung_sink));
 
     let table = table::comparison(&results);
     println!("{table}");

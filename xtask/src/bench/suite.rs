@@ -1,7 +1,8 @@
 //! The standard suite of `cargo xtask bench`: which ws-bench runs make up each figure, with
 //! raw TCP and bare tokio-tungstenite beside ws-client, the resilient connection's cost
 //! against a plain one (`resilient-cost`: both in one run, alternating slices), and
-//! permessage-deflate off against on (`compression`, the same way).
+//! permessage-deflate off against on (`compression`, the same way), and latency under load
+//! (`open_model.rs`).
 
 /// One benchmark figure: several contenders measured the same way.
 #[derive(Debug)]
@@ -23,6 +24,8 @@ pub(super) struct Urls {
     pub(super) tcp_echo: String,
     pub(super) tcp_sink: String,
     pub(super) rpc: String,
+    /// `test-servers load`, for the open model.
+    pub(super) load: String,
 }
 
 /// The standard suite: every group measures raw TCP (where it applies), bare
@@ -147,6 +150,7 @@ pub(super) fn suite(urls: &Urls, quick: bool) -> Vec<Group> {
         });
     }
     groups.extend(resilient_cost(urls, quick));
+    groups.extend(super::open_model::groups(&urls.load, &urls.echo, quick));
     groups
 }
 

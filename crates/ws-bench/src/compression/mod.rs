@@ -15,7 +15,7 @@
 
 pub(crate) mod args;
 mod contender;
-mod cpu;
+pub(crate) mod cpu;
 mod payload;
 mod server;
 mod summary;
