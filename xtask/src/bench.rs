@@ -1,11 +1,13 @@
 //! `cargo xtask bench [--quick]`: builds release `test-servers` and `ws-bench`, starts the
 //! servers (test-servers echo/rpc/perf and ws-bench's baselines), runs the standard suite
 //! with raw TCP and bare tokio-tungstenite beside ws-client (and permessage-deflate's cost
-//! and savings, on servers `ws-bench compression` starts itself), prints a comparison with
+//! and savings, on servers `ws-bench compression` starts itself; the open model against
+//! `test-servers load` and `echo`), prints a comparison with
 //! ratios and writes `target/bench/report.json` and a self-contained `report.html`.
 
 mod compare;
 mod html;
+mod open_model;
 mod suite;
 mod table;
 
@@ -50,13 +52,20 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let echo = Server::start(
         "test-servers echo",
         test_servers,
-        &["echo", "--threads", "1"],
+        // Room for the open model's 10,000 connections beside stragglers of earlier runs.
+        &["echo", "--threads", "1", "--max-connections", "20000"],
         Stdio::null(),
     )?;
     let rpc = Server::start(
         "test-servers rpc",
         test_servers,
         &["rpc", "--threads", "1"],
+        Stdio::null(),
+    )?;
+    let load = Server::start(
+        "test-servers load",
+        test_servers,
+        &["load", "--threads", "1", "--max-connections", "20000"],
         Stdio::null(),
     )?;
     let perf = if has_perf {
@@ -92,6 +101,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         ws_sink,
         rpc: rpc.url.clone(),
         jsonrpsee_rpc: jsonrpsee_rpc.url.clone(),
+        echo: echo.url.clone(),
+        load: load.url.clone(),
     };
     let mut groups = suite::suite(&urls, args.quick);
     if has_perf {
@@ -123,7 +134,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                             "targets": targets}),
         );
     }
-    drop((echo, rpc, perf, tung_sink, jsonrpsee_rpc));
+    drop((echo, rpc, load, perf, tung_sink, jsonrpsee_rpc));
 
     let table = table::comparison(&results);
     println!("{table}");

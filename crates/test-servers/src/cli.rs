@@ -106,7 +106,7 @@ pub struct PerfArgs {
 /// Options of `test-servers load`.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// Options every server mode shares (--read-buffer-size defaults to 512 here).
+    /// Options every server mode shares (--read-buffer-size defaults to 128 here).
     #[command(flatten)]
     pub server: ServerArgs,
 
@@ -218,7 +218,7 @@ pub struct ServerArgs {
     pub idle_timeout: Duration,
 
     /// Bytes tungstenite reads per system call, allocated up front for every connection
-    /// (much of what an idle connection costs) [default: 4096; 512 in load mode].
+    /// (much of what an idle connection costs) [default: 4096; 128 in load mode].
     #[arg(long, value_parser = clap::value_parser!(u32).range(16..=1 << 24))]
     pub read_buffer_size: Option<u32>,
 

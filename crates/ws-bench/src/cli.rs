@@ -288,6 +288,9 @@ pub(crate) struct OpenModelArgs {
     /// Payload bytes per message (at least 8: it carries the intended send time).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(8..))]
     pub(crate) size: u64,
+    /// The client (tcp: against `ws-bench serve tcp-echo`, the kernel's share alone).
+    #[arg(long, value_enum, default_value_t = ClientKind::WsClient)]
+    pub(crate) client: ClientKind,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }

@@ -2,7 +2,8 @@
 //! client comparisons are `compare` runs, in bench/compare.rs), JSON-RPC with bare
 //! tokio-tungstenite beside ws-client, the resilient connection's cost
 //! against a plain one (`resilient-cost`: both in one run, alternating slices), and
-//! permessage-deflate off against on (`compression`, the same way).
+//! permessage-deflate off against on (`compression`, the same way), and latency under load
+//! (`open_model.rs`).
 
 /// One benchmark figure: several contenders measured the same way.
 #[derive(Debug)]
@@ -24,6 +25,10 @@ pub(super) struct Urls {
     pub(super) rpc: String,
     /// `ws-bench serve jsonrpsee-rpc`.
     pub(super) jsonrpsee_rpc: String,
+    /// `test-servers echo` (its own framing, many connections), for the open model.
+    pub(super) echo: String,
+    /// `test-servers load`, for the open model.
+    pub(super) load: String,
 }
 
 /// The standard suite: every group measures raw TCP (where it applies), bare
@@ -65,6 +70,7 @@ pub(super) fn suite(urls: &Urls, quick: bool) -> Vec<Group> {
     }
     groups.extend(resilient_cost(urls, quick));
     groups.extend(rpc_compare(urls, quick));
+    groups.extend(super::open_model::groups(&urls.load, &urls.echo, quick));
     groups
 }
 

@@ -42,6 +42,10 @@ pub(super) fn comparison(groups: &[Value]) -> String {
                 out.push_str(&super::compare::rows(name, report));
                 continue;
             }
+            if metric == super::open_model::METRIC {
+                out.push_str(&super::open_model::row(name, contender, report));
+                continue;
+            }
             let latency = &report["summary"]["latency"];
             let micros = |v: &Value| v.as_f64().map_or_else(|| "-".to_owned(), micros);
             let ratio = match (figure(result), baseline) {

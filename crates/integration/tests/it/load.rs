@@ -121,11 +121,11 @@ fn settled_rss(server: &TestServer, accepted: u64) -> Option<u64> {
 }
 
 /// How much the resident memory may grow between the level after 1,000 cycles and the
-/// level after 10,000. A connection costs about 2.5 KB and its set-up about 15 KB more for
-/// a moment (handshake buffers, the boxed message step), so 50 cycling connections keep
+/// level after 10,000. A connection costs about 1.85 KB and its set-up about 15 KB more
+/// for a moment (handshake buffers, the boxed message step), so 50 cycling connections keep
 /// under 1 MB in flight, which the allocator may keep resident; 2 MB leaves room for that
-/// and for the allocator's arenas settling. A leak of even one read buffer (512 B) or one
-/// task (about 1 KB) per connection would add 4.5 to 9 MB over the 9,000 measured cycles.
+/// and for the allocator's arenas settling. A leak of one serving future (about 800 B) or
+/// more per connection would add over 7 MB over the 9,000 measured cycles.
 const RSS_TOLERANCE: u64 = 2 << 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@ pub(crate) mod batch_cost;
 pub(crate) mod connect;
 pub(crate) mod idle;
 pub(crate) mod open_model;
+pub(crate) mod pacer;
 pub(crate) mod resilient_cost;
 pub(crate) mod rpc;
 pub(crate) mod rpc_compare;
