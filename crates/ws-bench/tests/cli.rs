@@ -2,44 +2,15 @@
 //! its own baselines): JSON fields, thresholds, merging, resilient-cost's ratio. Small runs:
 //! correctness, not speed.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Output;
 
 use integration::TestServer;
 use serde_json::Value;
 
-/// Longest any ws-bench run in these tests may take.
-const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+mod common;
+use common::{Baseline, report, ws_bench};
 
-/// Runs `ws-bench args...` to completion (killed after [`RUN_TIMEOUT`]).
-fn ws_bench(args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ws-bench"));
-    command.args(args);
-    integration::run_to_completion(command, RUN_TIMEOUT)
-}
-
-/// Runs ws-bench with `--json`, expects success, returns the report.
-fn report(args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let output = ws_bench(&all);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "ws-bench {args:?} failed: {stderr}"
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
-}
-
-/// Runs ws-bench with `args` and `--threshold threshold`, which the run cannot meet:
 /// expects exit status 3 and the threshold named on stderr; returns the output.
 fn violating(args: &[&str], threshold: &str) -> Output {
     let mut all = args.to_vec();
@@ -162,31 +133,6 @@ fn merge_sums_the_counts_of_two_runs() {
     assert_eq!(merged["summary"]["latency"]["count"], 200);
 }
 
-/// Starts `ws-bench serve MODE` and returns it with the URL from its ready line.
-fn serve(mode: &str) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ws-bench"))
-        .args(["serve", mode, "--port", "0", "--exit-on-stdin-eof"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ws-bench serve");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (lines, ready) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = lines.send(line);
-    });
-    let line = ready
-        .recv_timeout(RUN_TIMEOUT)
-        .expect("a ready line in time");
-    let event: Value = serde_json::from_str(&line).expect("a JSON ready line");
-    assert_eq!(event["event"], "listening", "{line}");
-    assert!(line.starts_with(r#"{"event":"listening""#), "{line}");
-    (child, event["url"].as_str().expect("url").to_owned())
-}
-
 #[test]
 fn baselines_serve_and_measure() {
     for (mode, client, scenario) in [
@@ -195,10 +141,9 @@ fn baselines_serve_and_measure() {
         ("tcp-sink", "tcp", "throughput"),
         ("tungstenite-sink", "ws-client", "throughput"),
     ] {
-        let (mut server, url) = serve(mode);
-        let report = report(&[scenario, &url, "--client", client, "--count", "300"]);
-        let _ = server.kill();
-        let _ = server.wait();
+        let server = Baseline::start(mode);
+        let report = report(&[scenario, &server.url, "--client", client, "--count", "300"]);
+        drop(server);
         assert_eq!(report["count"], 300, "{mode}: {report}");
         assert_eq!(report["client"], client);
     }

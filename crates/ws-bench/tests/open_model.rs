@@ -2,16 +2,13 @@
 //! the tail percentiles present, the ramp-up's messages apart, the client's CPU time given.
 //! Correctness of the report, not speed.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
 use integration::TestServer;
 use serde_json::Value;
 
-/// Longest a run in these tests may take.
-const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+mod common;
+use common::{Baseline, RUN_TIMEOUT};
 
 /// Runs `ws-bench open-model url args... --json`, expects success, returns the report.
 fn open_model(url: &str, args: &[&str]) -> Value {
@@ -93,47 +90,9 @@ fn against_echo_every_message_is_counted_and_the_tail_reported() {
     assert_accounted_for(&small_run(server.url(), "ws-client"));
 }
 
-/// `ws-bench serve tcp-echo`, killed when dropped.
-struct TcpEcho {
-    child: Child,
-    url: String,
-}
-
-impl TcpEcho {
-    fn start() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ws-bench"))
-            .args(["serve", "tcp-echo", "--port", "0", "--exit-on-stdin-eof"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn ws-bench serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines, ready) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = lines.send(line);
-        });
-        let line = ready
-            .recv_timeout(RUN_TIMEOUT)
-            .expect("a ready line in time");
-        let event: Value = serde_json::from_str(&line).expect("a JSON ready line");
-        let url = event["url"].as_str().expect("url").to_owned();
-        Self { child, url }
-    }
-}
-
-impl Drop for TcpEcho {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn raw_tcp_runs_the_same_schedule() {
-    let server = TcpEcho::start();
+    let server = Baseline::start("tcp-echo");
     let report = small_run(&server.url, "tcp");
     assert_eq!(report["client"], "tcp");
     assert_accounted_for(&report);

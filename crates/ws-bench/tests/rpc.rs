@@ -2,92 +2,15 @@
 //! jsonrpsee`, `serve jsonrpsee-rpc`) answer every call correctly, and `rpc-compare` reports
 //! each figure with its spread. Small runs: correctness, not speed.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
 use integration::TestServer;
-use serde_json::Value;
 
-/// Longest any ws-bench run in these tests may take.
-const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn ws_bench(args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ws-bench"));
-    command.args(args);
-    integration::run_to_completion(command, RUN_TIMEOUT)
-}
-
-/// Runs ws-bench with `--json`, expects success, returns the report.
-fn report(args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let output = ws_bench(&all);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "ws-bench {args:?} failed: {stderr}"
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
-}
-
-/// `ws-bench serve jsonrpsee-rpc`, stopped (stdin closed, then killed) when dropped.
-struct Jsonrpsee {
-    child: Child,
-    url: String,
-}
-
-impl Jsonrpsee {
-    fn start() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ws-bench"))
-            .args([
-                "serve",
-                "jsonrpsee-rpc",
-                "--port",
-                "0",
-                "--exit-on-stdin-eof",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn ws-bench serve jsonrpsee-rpc");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines, ready) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = lines.send(line);
-        });
-        let line = ready
-            .recv_timeout(RUN_TIMEOUT)
-            .expect("a ready line in time");
-        let event: Value = serde_json::from_str(&line).expect("a JSON ready line");
-        assert_eq!(event["event"], "listening", "{line}");
-        assert_eq!(event["mode"], "jsonrpsee-rpc", "{line}");
-        let url = event["url"].as_str().expect("url").to_owned();
-        Self { child, url }
-    }
-}
-
-impl Drop for Jsonrpsee {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod common;
+use common::{Baseline, report, ws_bench};
 
 #[test]
 fn every_client_gets_every_answer_from_both_servers() {
     let test_servers = TestServer::start("rpc");
-    let jsonrpsee = Jsonrpsee::start();
+    let jsonrpsee = Baseline::start("jsonrpsee-rpc");
     for url in [test_servers.url(), jsonrpsee.url.as_str()] {
         for client in ["ws-client", "jsonrpsee", "tungstenite"] {
             for method in ["add", "echo"] {
@@ -109,7 +32,7 @@ fn every_client_gets_every_answer_from_both_servers() {
 fn rpc_compare_reports_every_figure_with_its_spread() {
     let rpc = TestServer::start("rpc");
     let perf = TestServer::start("perf");
-    let jsonrpsee = Jsonrpsee::start();
+    let jsonrpsee = Baseline::start("jsonrpsee-rpc");
     let echo = perf.url_with_path("echo");
     let args = [
         "rpc-compare",
