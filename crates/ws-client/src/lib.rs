@@ -1,5 +1,6 @@
 //! `ws-client`: an async WebSocket client for Tokio with bounded memory, a timeout on every
-//! wait, and one typed [`Error`]. Published as the package `tokio-ws-client`; the library is
+//! connect, send and close (a receive waits as long as the caller lets it), and one typed
+//! [`Error`]. Published as the package `tokio-ws-client`; the library is
 //! `ws_client`.
 //!
 //! It runs on its own RFC 6455 framing ([`wire`]), tuned for many connections and short
@@ -50,14 +51,16 @@
 //! ```
 //!
 //! For a batch already in hand, `send_batch` (one message type, many payloads) and
-//! `send_messages` encode the whole batch under one lock with no await per message and
-//! flush once; an error says how many messages were written whole
+//! `send_messages` encode the batch under one hold of the write side with no await per
+//! message (only when the write buffer fills, which writes it out) and flush once at the
+//! end; an error says how many messages were written whole
 //! ([`WebSocketConnection::send_batch`]).
 //!
 //! # Two tasks: split
 //!
 //! [`WebSocketConnection::split`] gives a cloneable [`WsSender`] and a [`WsReceiver`], for a
-//! writer task and a reader task. Pings are answered by whichever half reads them.
+//! writer task and a reader task. Pings are answered by the `WsReceiver` as it reads them,
+//! so keep a task receiving.
 //!
 //! ```no_run
 //! # async fn demo(connection: ws_client::WebSocketConnection) -> Result<(), ws_client::Error> {
@@ -82,8 +85,9 @@
 //!
 //! // `test-servers rpc --port 0`
 //! let client = RpcClient::connect(RpcConfig::new("ws://127.0.0.1:9002/")).await?;
-//! let sum: i64 = client.request("add", json!({"a": 5, "b": 3})).await?;
-//! assert_eq!(sum, 8);
+//! // Its `add` answers `{"result": 8}` (the original design's shape).
+//! let sum: serde_json::Value = client.request("add", json!([5, 3])).await?;
+//! assert_eq!(sum, json!({"result": 8}));
 //! client.close().await?;
 //! # Ok(()) }
 //! ```
@@ -107,10 +111,12 @@
 //!
 //! # Limits
 //!
-//! Memory is bounded by configuration, checked before anything is allocated: a frame or
-//! message over `max_frame_size` / `max_message_size` fails with
-//! [`Error::MessageTooLarge`] and the connection is closed with 1009. Every field of
-//! [`TransportConfig`] documents its default.
+//! Memory is bounded by configuration. An incoming frame or message over `max_frame_size` /
+//! `max_message_size` is refused from its header, before its payload is buffered: the
+//! receive fails with [`Error::MessageTooLarge`] and the connection is closed with 1009. An
+//! outgoing message over `max_message_size` is refused with the same error before anything
+//! is written, and the connection stays open. Every field of [`TransportConfig`] documents
+//! its default.
 //!
 //! ```
 //! use std::time::Duration;
