@@ -197,3 +197,66 @@ async fn a_queued_batch_leaves_its_tail_for_the_next_write() {
         assert_eq!(message.data[..4], i.to_be_bytes());
     }
 }
+
+/// A client socket and its accepted peer with small kernel buffers, and a peer that reads
+/// `chunk` bytes every `every` (discarding them): a slow reader that never stops.
+async fn trickle_pair(config: &TransportConfig, chunk: usize, every: Duration) -> (Outbound, Link) {
+    use tokio::io::AsyncReadExt;
+    let listen = tokio::net::TcpSocket::new_v4().unwrap();
+    listen.set_recv_buffer_size(256 << 10).unwrap();
+    listen.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = listen.listen(8).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(64 << 10).unwrap();
+    let (client, accepted) = tokio::join!(socket.connect(addr), listener.accept());
+    let (_, write) = client.unwrap().into_split();
+    let mut peer = accepted.unwrap().0;
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; chunk];
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match peer.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    });
+    let outbound = Outbound::new(Either::Left(write), Role::Client);
+    (outbound, Link::new(config))
+}
+
+/// `send_timeout` is documented as the upper bound on one send when the peer does not keep
+/// up. One `send` of 8 MB to a peer reading 3.2 MB/s fails with `SendTimeout` after it; a
+/// batch of the same 8 MB in 1 KB messages gets a fresh send timeout per intermediate
+/// write buffer, so it never times out and takes many times the send timeout.
+#[tokio::test]
+#[ignore = "finding: send_timeout does not bound a batch (a fresh deadline per intermediate flush)"]
+async fn a_batch_to_a_slow_reader_is_bounded_by_the_send_timeout_like_one_send() {
+    let timeout = Duration::from_millis(300);
+    let every = Duration::from_millis(20);
+    // Control: one send of the same bytes times out.
+    let (mut out, link) = trickle_pair(&config(8 << 10, timeout), 64 << 10, every).await;
+    let started = tokio::time::Instant::now();
+    let one = within(crate::link::send(
+        &mut out,
+        &link,
+        Message::binary(vec![7; 8 << 20]),
+        true,
+    ))
+    .await;
+    assert!(matches!(one, Err(Error::SendTimeout { .. })), "{one:?}");
+    assert!(started.elapsed() < timeout * 4, "{:?}", started.elapsed());
+    // The batch.
+    let (mut out, link) = trickle_pair(&config(8 << 10, timeout), 64 << 10, every).await;
+    let started = tokio::time::Instant::now();
+    let payloads = (0..8192u32).map(|i| Typed(MessageType::Binary, numbered(i, 1 << 10)));
+    let result = within(send(&mut out, &link, payloads, true)).await;
+    let took = started.elapsed();
+    assert!(
+        matches!(&result, Err(e) if matches!(e.error, Error::SendTimeout { .. }))
+            && took < timeout * 4,
+        "the batch took {took:?} (send timeout {timeout:?}) and returned {result:?}"
+    );
+}
