@@ -4,6 +4,8 @@
 
 use std::borrow::Borrow;
 
+use tokio::time::Instant;
+
 use crate::error::Error;
 use crate::link::{self, Link};
 use crate::message::{Message, MessageType};
@@ -100,8 +102,14 @@ impl Progress {
     }
 
     /// The batch stops at a refused message: what came before is written out first.
-    async fn refused(&mut self, out: &mut Outbound, link: &Link, error: Error) -> BatchError {
-        match link::flush_bounded(out, link).await {
+    async fn refused(
+        &mut self,
+        out: &mut Outbound,
+        link: &Link,
+        deadline: &mut Option<Instant>,
+        error: Error,
+    ) -> BatchError {
+        match write_out(out, link, deadline).await {
             Ok(()) => self.flushed(),
             // `cut` counts what the socket took; the refusal is still the error reported.
             Err(cut) => drop(self.cut(out, cut)),
@@ -117,6 +125,10 @@ impl Progress {
 ///
 /// Memory: the buffer holds at most the write buffer size plus one message (a message is
 /// encoded whenever fewer than that many bytes are waiting), whatever the batch's length.
+///
+/// Time: the whole batch is bounded by the send timeout as one send is, from its first
+/// write on (every write of the batch shares that deadline), so a slow reader cannot
+/// stretch a long batch past it one buffer at a time.
 pub(crate) async fn send<P: Part>(
     out: &mut Outbound,
     link: &Link,
@@ -128,19 +140,20 @@ pub(crate) async fn send<P: Part>(
         written: 0,
         ends: Vec::new(),
     };
+    let mut deadline = None;
     for item in items {
         let (message_type, data) = item.part();
         if let Err(error) = link::check(link, message_type, data) {
-            return Err(progress.refused(out, link, error).await);
+            return Err(progress.refused(out, link, &mut deadline, error).await);
         }
         if !out.has_room(link.write_buffer_size) {
-            match link::flush_bounded(out, link).await {
+            match write_out(out, link, &mut deadline).await {
                 Ok(()) => progress.flushed(),
                 Err(error) => return Err(progress.cut(out, error)),
             }
         }
         if let Err(error) = link::begin(link, message_type) {
-            return Err(progress.refused(out, link, error).await);
+            return Err(progress.refused(out, link, &mut deadline, error).await);
         }
         out.encode(message_type, data);
         progress.encoded += 1;
@@ -149,13 +162,23 @@ pub(crate) async fn send<P: Part>(
     if !flush && out.pending() < link.write_buffer_size {
         return Ok(progress.encoded);
     }
-    match link::flush_bounded(out, link).await {
+    match write_out(out, link, &mut deadline).await {
         Ok(()) => {
             progress.flushed();
             Ok(progress.encoded)
         }
         Err(error) => Err(progress.cut(out, error)),
     }
+}
+
+/// Writes out everything buffered, under the batch's deadline (set at its first write).
+async fn write_out(
+    out: &mut Outbound,
+    link: &Link,
+    deadline: &mut Option<Instant>,
+) -> Result<(), Error> {
+    let deadline = *deadline.get_or_insert_with(|| link::deadline_after(link.send_timeout));
+    link::flush_until(out, link, Some(deadline)).await
 }
 
 #[cfg(test)]

@@ -179,6 +179,8 @@ impl WebSocketConnection {
     ///
     /// Memory stays bounded whatever the batch's length: the buffer holds at most the write
     /// buffer size plus one message, and 8 bytes per message encoded since the last write.
+    /// Time: the whole batch is bounded by `send_timeout` as one send is (every write of the
+    /// batch shares one deadline), failing with [`Error::SendTimeout`].
     /// With permessage-deflate each message is still compressed on its own (at or over the
     /// threshold). A batch stopped by an error says which of its messages were written
     /// whole ([`BatchError`](crate::BatchError)); one cancelled part-way has encoded a

@@ -239,7 +239,6 @@ async fn trickle_pair(config: &TransportConfig, chunk: usize, every: Duration) -
 /// batch of the same 8 MB in 1 KB messages gets a fresh send timeout per intermediate
 /// write buffer, so it never times out and takes many times the send timeout.
 #[tokio::test]
-#[ignore = "finding: send_timeout does not bound a batch (a fresh deadline per intermediate flush)"]
 async fn a_batch_to_a_slow_reader_is_bounded_by_the_send_timeout_like_one_send() {
     let timeout = Duration::from_millis(300);
     let every = Duration::from_millis(20);
