@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
+use wait_timeout::ChildExt;
 
 /// Longest a ws-bench run, or a server's ready line, may take in these tests.
 pub(crate) const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -73,9 +74,18 @@ impl Baseline {
 }
 
 impl Drop for Baseline {
+    /// Closes its stdin and lets it exit on its own, killing it only if it has not within
+    /// a few seconds: a process killed while it exits can leave a half-written coverage
+    /// profile behind (`cargo xtask coverage` builds it instrumented), which fails the
+    /// whole coverage merge.
     fn drop(&mut self) {
         drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if !matches!(
+            self.child.wait_timeout(Duration::from_secs(10)),
+            Ok(Some(_))
+        ) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
