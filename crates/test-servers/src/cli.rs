@@ -40,6 +40,9 @@ pub enum Mode {
     /// A fault-injecting TCP proxy in front of any upstream: latency, bandwidth, slicing,
     /// resets, black holes, refusals; changed while it runs through an HTTP control API.
     Chaos(ChaosArgs),
+    /// Not a server: checks that one at --url answers (for container health checks and
+    /// init containers); exit status 0 when it does, 1 with the reason when not.
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
 }
 
 impl Mode {
@@ -52,6 +55,7 @@ impl Mode {
             Mode::Load(_) => "load",
             Mode::Security(_) => "security",
             Mode::Chaos(_) => "chaos",
+            Mode::Healthcheck(_) => "healthcheck",
         }
     }
 }
@@ -306,7 +310,7 @@ impl ServerArgs {
 }
 
 /// Parses a human duration such as `10s`, `250ms` or `5m`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (write e.g. 10s, 250ms or 5m)"))
 }
 

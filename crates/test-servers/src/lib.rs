@@ -8,6 +8,7 @@ pub mod cli;
 pub mod echo;
 pub mod events;
 pub mod fd_limit;
+pub mod healthcheck;
 pub mod load;
 pub mod perf;
 pub mod rpc;
@@ -100,5 +101,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Mode::Security(args) => security::run(name, &args).await,
         Mode::Chaos(args) => chaos::run(name, &args).await,
+        Mode::Healthcheck(args) => healthcheck::run(&args).await,
     }
 }

@@ -16,6 +16,7 @@ mod deflate_servers;
 mod echo;
 mod errors;
 mod hardening;
+mod healthcheck;
 mod hostile_client;
 mod hostile_deflate;
 mod hostile_server;
