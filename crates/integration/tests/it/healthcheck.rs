@@ -20,8 +20,7 @@ fn stdout_json(output: &std::process::Output) -> serde_json::Value {
 fn a_running_server_is_healthy_with_status_101() {
     for mode in ["echo", "load", "rpc", "perf"] {
         let server = TestServer::start(mode);
-        let output =
-            run_test_servers(&["healthcheck", "--url", &server.url(), "--require-upgrade"]);
+        let output = run_test_servers(&["healthcheck", "--url", server.url(), "--require-upgrade"]);
         assert!(output.status.success(), "{mode}: {output:?}");
         let healthy = stdout_json(&output);
         assert_eq!(healthy["event"], "healthy", "{mode}");
