@@ -8,6 +8,7 @@
 mod bench;
 mod cargo;
 mod ci;
+mod container;
 mod coverage;
 mod coverage_report;
 mod flaky;
@@ -34,6 +35,9 @@ enum Task {
     Integration(integration::Args),
     /// Run what CI runs: format check, clippy with -D warnings, every test.
     Ci,
+    /// Lint the Dockerfile, validate the Kubernetes manifests, and run the release binaries
+    /// in an empty root with an empty environment as the images' user.
+    ContainerCheck(container::Args),
     /// Build release binaries, run the benchmark suite with its baselines, write
     /// target/bench/report.json and report.html.
     Bench(bench::Args),
@@ -55,6 +59,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Integration(args) => integration::run(&args),
         Task::Ci => ci::run(),
+        Task::ContainerCheck(args) => container::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::Coverage(args) => coverage::run(&args),
         Task::Flaky(args) => flaky::run(&args),
