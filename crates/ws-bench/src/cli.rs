@@ -197,6 +197,8 @@ pub(crate) struct ConnectArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
     pub(crate) source_addrs: u8,
     #[command(flatten)]
+    pub(crate) segment: crate::segment::SegmentArgs,
+    #[command(flatten)]
     pub(crate) common: CommonArgs,
 }
 
@@ -217,6 +219,8 @@ pub(crate) struct IdleArgs {
     /// connections are made with tokio-tungstenite set up like ws-client (4 KiB read buffer).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
     pub(crate) source_addrs: u8,
+    #[command(flatten)]
+    pub(crate) segment: crate::segment::SegmentArgs,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }
@@ -291,6 +295,8 @@ pub(crate) struct OpenModelArgs {
     /// The client (tcp: against `ws-bench serve tcp-echo`, the kernel's share alone).
     #[arg(long, value_enum, default_value_t = ClientKind::WsClient)]
     pub(crate) client: ClientKind,
+    #[command(flatten)]
+    pub(crate) segment: crate::segment::SegmentArgs,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }
