@@ -48,7 +48,10 @@ pub(crate) fn merge(named: Vec<(String, Report)>) -> Result<Report> {
         let latest = starts.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         latest - earliest
     });
-    let mut merged = Report::merge(named.into_iter().map(|(_, report)| report).collect())?;
+    let reports: Vec<Report> = named.into_iter().map(|(_, report)| report).collect();
+    let combined = combined_figures(&reports);
+    let mut merged = Report::merge(reports)?;
+    merged.figures.extend(combined);
     // Report::merge keeps the longest elapsed time: the wall time (see the module's doc).
     let seconds = merged.elapsed_s.max(1e-9);
     merged.rate = merged.count as f64 / seconds;
@@ -74,6 +77,42 @@ pub(crate) fn merge(named: Vec<(String, Report)>) -> Result<Report> {
         }
     }
     Ok(merged)
+}
+
+/// The figures Report::merge cannot add up (it keeps the first run's value of any that is
+/// not a whole number), combined across segments: CPU seconds add up and give the CPU per
+/// message again, the time to open is the longest, the open-file limit the lowest.
+fn combined_figures(reports: &[Report]) -> serde_json::Map<String, serde_json::Value> {
+    let all = |name: &str| -> Option<Vec<f64>> {
+        reports
+            .iter()
+            .map(|report| report.figures.get(name).and_then(serde_json::Value::as_f64))
+            .collect()
+    };
+    let mut combined = serde_json::Map::new();
+    if let Some(cpu) = all("client_cpu_s") {
+        let cpu: f64 = cpu.iter().sum();
+        let count: u64 = reports.iter().map(|report| report.count).sum();
+        combined.insert("client_cpu_s".into(), cpu.into());
+        if reports
+            .iter()
+            .all(|r| r.figures.contains_key("client_cpu_us_per_message"))
+        {
+            let per_message = cpu * 1e6 / count.max(1) as f64;
+            combined.insert("client_cpu_us_per_message".into(), per_message.into());
+        }
+    }
+    if let Some(open) = all("open_s") {
+        combined.insert(
+            "open_s".into(),
+            open.iter().copied().fold(0.0, f64::max).into(),
+        );
+    }
+    if let Some(limits) = all("open_file_limit") {
+        let lowest = limits.iter().copied().fold(f64::INFINITY, f64::min);
+        combined.insert("open_file_limit".into(), (lowest as u64).into());
+    }
+    combined
 }
 
 /// Refuses a set of segments that is not exactly one run: whole runs among them, different
@@ -179,6 +218,10 @@ mod tests {
         report
             .figures
             .insert("segment_connections".into(), share.into());
+        report.figures.insert("client_cpu_s".into(), 0.5.into());
+        report
+            .figures
+            .insert("client_cpu_us_per_message".into(), (5e5 / n as f64).into());
         (format!("part{index}.json"), report)
     }
 
@@ -202,6 +245,12 @@ mod tests {
         assert_eq!(merged.figures["segment_connections"], 10);
         let spread = merged.figures["start_spread_s"].as_f64().unwrap();
         assert!((spread - 0.3).abs() < 1e-6, "{spread}");
+        // Four workers' CPU time, over all their messages.
+        assert_eq!(merged.figures["client_cpu_s"], 2.0);
+        let per_message = merged.figures["client_cpu_us_per_message"]
+            .as_f64()
+            .unwrap();
+        assert!((per_message - 2e6 / 406.0).abs() < 1e-6, "{per_message}");
     }
 
     fn refusal(named: Vec<(String, Report)>) -> String {

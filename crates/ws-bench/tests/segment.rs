@@ -142,6 +142,12 @@ fn four_open_model_segments_make_up_the_single_process_run() {
         let sum: u64 = segments.iter().map(|(_, r)| histogram_count(r, name)).sum();
         assert_eq!(histogram_count(&merged, name), sum, "{name}: {merged}");
     }
+    let cpu: f64 = segments
+        .iter()
+        .map(|(_, r)| f64_of(&r["figures"], "client_cpu_s"))
+        .sum();
+    let merged_cpu = f64_of(&merged["figures"], "client_cpu_s");
+    assert!((merged_cpu - cpu).abs() < 1e-9, "cpu {cpu}: {merged}");
     let both = histogram_count(&merged, "latency") + histogram_count(&merged, "ramp_up_latency");
     assert_eq!(both, expected, "{merged}");
     // The wall time is the longest segment; the rate is the total over it.
