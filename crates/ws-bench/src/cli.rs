@@ -47,7 +47,8 @@ pub(crate) enum Command {
     /// Echo clients on resilient connections and RPC clients at fixed rates for a while
     /// (meant to run through `test-servers chaos`): every message and call accounted for.
     Soak(SoakArgs),
-    /// Merge the --json outputs of several runs of one scenario (e.g. from several machines).
+    /// Merge the --json outputs of several runs of one scenario (e.g. from several machines);
+    /// --segment runs are checked to make up one whole run.
     Merge(MergeArgs),
     /// Run a baseline server (prints a JSON ready line on stdout, like test-servers).
     Serve(ServeArgs),

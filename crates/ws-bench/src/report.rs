@@ -49,7 +49,8 @@ pub(crate) struct Report {
     pub(crate) bytes: u64,
     /// Measured wall time, seconds (for merged runs: the longest).
     pub(crate) elapsed_s: f64,
-    /// Operations per second (for merged runs: the sum, as they ran side by side).
+    /// Operations per second (merged whole runs: the sum, as they ran side by side;
+    /// merged segments of one run: the count over the longest elapsed time).
     pub(crate) rate: f64,
     /// What `rate` counts: msg/s, calls/s, conn/s.
     pub(crate) rate_unit: String,
