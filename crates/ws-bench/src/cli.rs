@@ -47,7 +47,8 @@ pub(crate) enum Command {
     /// Echo clients on resilient connections and RPC clients at fixed rates for a while
     /// (meant to run through `test-servers chaos`): every message and call accounted for.
     Soak(SoakArgs),
-    /// Merge the --json outputs of several runs of one scenario (e.g. from several machines).
+    /// Merge the --json outputs of several runs of one scenario (e.g. from several machines);
+    /// --segment runs are checked to make up one whole run.
     Merge(MergeArgs),
     /// Run a baseline server (prints a JSON ready line on stdout, like test-servers).
     Serve(ServeArgs),
@@ -197,6 +198,8 @@ pub(crate) struct ConnectArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
     pub(crate) source_addrs: u8,
     #[command(flatten)]
+    pub(crate) segment: crate::segment::SegmentArgs,
+    #[command(flatten)]
     pub(crate) common: CommonArgs,
 }
 
@@ -217,6 +220,8 @@ pub(crate) struct IdleArgs {
     /// connections are made with tokio-tungstenite set up like ws-client (4 KiB read buffer).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
     pub(crate) source_addrs: u8,
+    #[command(flatten)]
+    pub(crate) segment: crate::segment::SegmentArgs,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }
@@ -291,6 +296,8 @@ pub(crate) struct OpenModelArgs {
     /// The client (tcp: against `ws-bench serve tcp-echo`, the kernel's share alone).
     #[arg(long, value_enum, default_value_t = ClientKind::WsClient)]
     pub(crate) client: ClientKind,
+    #[command(flatten)]
+    pub(crate) segment: crate::segment::SegmentArgs,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }

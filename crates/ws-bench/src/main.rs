@@ -11,12 +11,14 @@ mod compare;
 mod compression;
 mod interleave;
 mod jsonrpsee_rpc;
+mod merge;
 mod net;
 mod output;
 mod progress;
 mod report;
 mod rpc_baseline;
 mod scenario;
+mod segment;
 mod serve;
 mod serve_fws;
 mod soak;
@@ -35,6 +37,9 @@ const THRESHOLD_VIOLATED: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = segment::validate(&cli) {
+        e.exit();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -79,18 +84,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::from(THRESHOLD_VIOLATED)
             });
         }
-        Command::Merge(args) => {
-            let mut reports = Vec::new();
-            for file in &args.files {
-                let text = std::fs::read_to_string(file)
-                    .with_context(|| format!("cannot read {}", file.display()))?;
-                let report: Report = serde_json::from_str(text.trim()).with_context(|| {
-                    format!("{} is not a ws-bench --json report", file.display())
-                })?;
-                reports.push(report);
-            }
-            (Report::merge(reports)?, &args.common)
-        }
+        Command::Merge(args) => (merge::run(&args.files)?, &args.common),
         Command::Rtt(args) => (on(&args.common, scenario::rtt::run(args))?, &args.common),
         Command::Throughput(args) => (
             on(&args.common, scenario::throughput::run(args))?,
@@ -134,9 +128,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
     })
 }
 
-/// Runs a scenario on a runtime with the requested number of threads.
+/// Runs a scenario on a runtime with the requested number of threads; its report records
+/// when the run started, by this machine's clock.
 fn on(common: &CommonArgs, scenario: impl Future<Output = Result<Report>>) -> Result<Report> {
-    runtime(common.threads)?.block_on(scenario)
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok();
+    let mut report = runtime(common.threads)?.block_on(scenario)?;
+    report.started_unix_s = started.map(|since| since.as_secs_f64());
+    Ok(report)
 }
 
 fn runtime(threads: u16) -> Result<tokio::runtime::Runtime> {

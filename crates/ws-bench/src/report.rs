@@ -12,6 +12,8 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer}
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::segment::Segment;
+
 /// Name of the histogram thresholds and the table's first row look at.
 pub(crate) const LATENCY: &str = "latency";
 
@@ -47,7 +49,8 @@ pub(crate) struct Report {
     pub(crate) bytes: u64,
     /// Measured wall time, seconds (for merged runs: the longest).
     pub(crate) elapsed_s: f64,
-    /// Operations per second (for merged runs: the sum, as they ran side by side).
+    /// Operations per second (merged whole runs: the sum, as they ran side by side;
+    /// merged segments of one run: the count over the longest elapsed time).
     pub(crate) rate: f64,
     /// What `rate` counts: msg/s, calls/s, conn/s.
     pub(crate) rate_unit: String,
@@ -66,6 +69,14 @@ pub(crate) struct Report {
     /// How many runs this report combines.
     #[serde(default = "one")]
     pub(crate) runs: u64,
+    /// The part of the scenario this run made (`--segment`); absent where a scenario does
+    /// not split, and in merged reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) segment: Option<Segment>,
+    /// When the run started, seconds since the Unix epoch by this machine's clock (a merge
+    /// of segments reports how far apart the workers started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) started_unix_s: Option<f64>,
 }
 
 fn one() -> u64 {
@@ -174,6 +185,8 @@ impl Report {
             summary: BTreeMap::new(),
             histograms: BTreeMap::new(),
             runs: 1,
+            segment: None,
+            started_unix_s: None,
         }
     }
 
@@ -241,6 +254,10 @@ impl Report {
                 (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
             };
             merged.runs += report.runs;
+            merged.started_unix_s = match (merged.started_unix_s, report.started_unix_s) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             for (name, value) in report.figures {
                 let sum = match (merged.figures.get(&name), &value) {
                     (Some(Value::Number(a)), Value::Number(b)) if a.is_u64() && b.is_u64() => {
@@ -262,6 +279,7 @@ impl Report {
                 }
             }
         }
+        merged.segment = None;
         merged.summary.clear();
         merged.histograms.clear();
         for (name, histogram) in &histograms {

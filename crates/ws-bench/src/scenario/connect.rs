@@ -1,5 +1,6 @@
 //! `connect`: open a connection (TCP + upgrade handshake), close it gracefully, repeat, with
 //! C attempts in progress at once; the latency of each open-and-close and their rate.
+//! `--segment I/N` makes this worker's share of both (the round-robin rule in segment.rs).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,24 +17,25 @@ use crate::clients::Conn;
 use crate::net;
 use crate::progress::{Planned, Progress};
 use crate::report::{self, LATENCY, Report};
+use crate::segment::Segment;
 
 pub(crate) async fn run(args: &ConnectArgs) -> Result<Report> {
     let server = net::server_addr(&args.url).await?;
-    let progress = Progress::new(
-        "connect",
-        Planned::Count(args.count),
-        args.common.stall_timeout,
-    );
+    let segment = args.segment.segment;
+    let count = segment.share(args.count);
+    let concurrency = segment.share(u64::from(args.concurrency));
+    let progress = Progress::new("connect", Planned::Count(count), args.common.stall_timeout);
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
-    for _ in 0..args.concurrency {
+    for _ in 0..concurrency {
         let worker = Worker {
             kind: args.client,
             url: args.url.clone(),
             server,
             source_addrs: args.source_addrs,
-            count: args.count,
+            segment,
+            count,
             next: Arc::clone(&next),
             done: progress.counter(),
         };
@@ -59,10 +61,18 @@ pub(crate) async fn run(args: &ConnectArgs) -> Result<Report> {
         first_error = first_error.or(outcome.first_error);
     }
     let mut report = Report::new("connect", args.client.name(), &args.url, "conn/s")
+        .param("count", args.count)
         .param("concurrency", args.concurrency)
         .param("source_addrs", args.source_addrs);
     report.timed(histogram.len(), 0, elapsed);
     report.errors = errors;
+    report.segment = Some(segment);
+    if segment.is_part() {
+        report.figures.insert("segment_count".into(), count.into());
+        report
+            .figures
+            .insert("segment_concurrency".into(), concurrency.into());
+    }
     if let Some(error) = first_error {
         eprintln!("note: {errors} connections failed; the first: {error}");
         report.figures.insert("first_error".into(), error.into());
@@ -78,6 +88,9 @@ struct Worker {
     url: String,
     server: SocketAddr,
     source_addrs: u8,
+    /// Which part of the whole run: a source address follows the whole run's index.
+    segment: Segment,
+    /// This segment's connections.
     count: u64,
     next: Arc<AtomicU64>,
     done: Arc<AtomicU64>,
@@ -115,7 +128,7 @@ impl Worker {
     }
 
     async fn open_and_close(&self, index: u64) -> Result<()> {
-        let source = net::source_addr(index, self.source_addrs);
+        let source = net::source_addr(self.segment.global(index), self.source_addrs);
         match self.kind {
             ClientKind::WsClient => {
                 let config = TransportConfig {

@@ -1,5 +1,6 @@
 //! `idle`: open N connections (C attempts at a time), hold them idle, then drop them; how
-//! many opened, how many failed, and how long opening took.
+//! many opened, how many failed, and how long opening took. `--segment I/N` opens this
+//! worker's share of the connections with its share of the attempts (segment.rs's rule).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +15,7 @@ use crate::cli::IdleArgs;
 use crate::net;
 use crate::progress::{Planned, Progress};
 use crate::report::{self, LATENCY, Report};
+use crate::segment::Segment;
 
 /// Longest time spent closing the held connections at the end.
 const CLOSE_ALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -22,27 +24,30 @@ const CLOSE_ALL_TIMEOUT: Duration = Duration::from_secs(30);
 type Held = Box<WebSocketConnection>;
 
 pub(crate) async fn run(args: &IdleArgs, open_file_limit: u64) -> Result<Report> {
-    if args.connections + 64 > open_file_limit {
+    let segment = args.segment.segment;
+    let connections = segment.share(args.connections);
+    let concurrency = segment.share(u64::from(args.concurrency));
+    if connections + 64 > open_file_limit {
         eprintln!(
-            "note: {} connections need as many open files; the limit is {open_file_limit}, \
-             so some will fail",
-            args.connections
+            "note: {connections} connections need as many open files; the limit is \
+             {open_file_limit}, so some will fail"
         );
     }
     let client = "ws-client";
     let progress = Progress::new(
         "idle",
-        Planned::Count(args.connections),
+        Planned::Count(connections),
         args.common.stall_timeout,
     );
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut openers = Vec::new();
-    for _ in 0..args.concurrency {
+    for _ in 0..concurrency {
         let opener = Opener {
             url: args.url.clone(),
             source_addrs: args.source_addrs,
-            count: args.connections,
+            segment,
+            count: connections,
             next: Arc::clone(&next),
             done: progress.counter(),
         };
@@ -77,7 +82,7 @@ pub(crate) async fn run(args: &IdleArgs, open_file_limit: u64) -> Result<Report>
     );
     tokio::time::sleep(args.hold).await;
     let count = held.len() as u64;
-    let closed_cleanly = close_all(held, args.concurrency as usize).await;
+    let closed_cleanly = close_all(held, usize::try_from(concurrency).unwrap_or(1)).await;
 
     let mut report = Report::new("idle", client, &args.url, "conn/s")
         .param("connections", args.connections)
@@ -86,6 +91,15 @@ pub(crate) async fn run(args: &IdleArgs, open_file_limit: u64) -> Result<Report>
         .param("source_addrs", args.source_addrs);
     report.timed(count, 0, open_time);
     report.errors = failed;
+    report.segment = Some(segment);
+    if segment.is_part() {
+        report
+            .figures
+            .insert("segment_connections".into(), connections.into());
+        report
+            .figures
+            .insert("segment_concurrency".into(), concurrency.into());
+    }
     report.figures.insert("opened".into(), count.into());
     report.figures.insert("failed".into(), failed.into());
     report
@@ -132,6 +146,9 @@ async fn close_all(held: Vec<Held>, concurrency: usize) -> u64 {
 struct Opener {
     url: String,
     source_addrs: u8,
+    /// Which part of the whole run: a source address follows the whole run's index.
+    segment: Segment,
+    /// This segment's connections.
     count: u64,
     next: Arc<AtomicU64>,
     done: Arc<AtomicU64>,
@@ -175,7 +192,7 @@ impl Opener {
 
     async fn open(&self, index: u64) -> Result<Held> {
         let config = TransportConfig {
-            local_address: net::source_addr(index, self.source_addrs),
+            local_address: net::source_addr(self.segment.global(index), self.source_addrs),
             ..TransportConfig::new(self.url.as_str())
         };
         Ok(Box::new(WebSocketConnection::open(config).await?))

@@ -9,6 +9,9 @@
 //! made, are reported apart as `ramp_up_latency`. One
 //! [`Pacer`] wakes every sender at its due times to the microsecond (a tokio timer per
 //! connection fired on a 1 ms wheel: up to 2 ms late, in bursts, all counted as latency).
+//!
+//! `--segment I/N` runs the connections k of the whole run with k mod N = I, each opening
+//! at its place in the whole run's ramp-up, so N workers together make the whole schedule.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -71,9 +74,12 @@ pub(crate) async fn run(args: &OpenModelArgs) -> Result<Report> {
         histograms: Mutex::new([report::new_histogram(), report::new_histogram()]),
         received: progress.counter(),
     });
-    let connections = args.connections;
-    let begins: Vec<Instant> = (0..connections)
-        .map(|k| start + args.ramp_up.mul_f64(f64::from(k) / f64::from(connections)))
+    // This segment's connections, each at its place in the whole run's ramp-up.
+    let segment = args.segment.segment;
+    let connections = u64::from(args.connections);
+    let begins: Vec<Instant> = (0..segment.share(connections))
+        .map(|local| segment.global(local) as f64 / connections as f64)
+        .map(|share| start + args.ramp_up.mul_f64(share))
         .collect();
     let firsts: Vec<Instant> = begins.iter().map(|begin| *begin + plan.interval).collect();
     let (pacer, wakers) = Pacer::new(&firsts, plan.interval, plan.end);
@@ -134,6 +140,13 @@ pub(crate) async fn run(args: &OpenModelArgs) -> Result<Report> {
             "client_cpu_us_per_message".into(),
             (used.as_secs_f64() * 1e6 / received.max(1) as f64).into(),
         );
+    }
+    report.segment = Some(segment);
+    if segment.is_part() {
+        let share = segment.share(connections);
+        report
+            .figures
+            .insert("segment_connections".into(), share.into());
     }
     report.figures.insert("sent".into(), sent.into());
     report
