@@ -6,8 +6,8 @@
 #   docker run --rm -p 9001:9001 test-servers rpc --host 0.0.0.0 --port 9001
 # The final images are distroless (gcr.io/distroless/cc-debian12): glibc, libgcc, CA
 # certificates and a nonroot user (uid and gid 65532, named numerically below so
-# that Kubernetes runAsNonRoot can verify it), no shell and no package manager; about
-# 25 MB with one binary. Why not scratch with a static build: the binaries resolve host
+# that Kubernetes runAsNonRoot can verify it), no shell and no package manager: about
+# 23 MB, plus the stripped binary. Why not scratch with a static build: the binaries resolve host
 # names with glibc's getaddrinfo (a Kubernetes Service name, for ws-bench), which a static
 # glibc cannot do reliably, and this toolchain has no musl target. See README "Running at
 # scale".
@@ -18,7 +18,9 @@ FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS build
 WORKDIR /src
 COPY . .
 # The builder is Debian 12 like the final image, so the glibc the binaries link against is
-# the one they run with.
+# the one they run with. Stripped: 7 MB (test-servers) and 11 MB (ws-bench) instead of 46
+# and 60 MB with the release profile's line tables.
+ENV CARGO_PROFILE_RELEASE_STRIP=symbols
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p test-servers -p ws-bench \
