@@ -105,9 +105,7 @@ impl WsSender {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        let mut outbound = self.outbound.lock().await;
-        let items = payloads.into_iter().map(|p| Typed(message_type, p));
-        batch::send(&mut outbound, &self.link, items, true).await
+        self.batch(message_type, payloads, true).await
     }
 
     /// [`send_batch`](Self::send_batch) without the flush at the end (see
@@ -121,9 +119,23 @@ impl WsSender {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
+        self.batch(message_type, payloads, false).await
+    }
+
+    /// [`send_batch`](Self::send_batch) (`flush`) or [`queue_batch`](Self::queue_batch).
+    async fn batch<I>(
+        &self,
+        message_type: MessageType,
+        payloads: I,
+        flush: bool,
+    ) -> Result<usize, BatchError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
         let mut outbound = self.outbound.lock().await;
         let items = payloads.into_iter().map(|p| Typed(message_type, p));
-        batch::send(&mut outbound, &self.link, items, false).await
+        batch::send(&mut outbound, &self.link, items, flush).await
     }
 
     /// [`send_batch`](Self::send_batch) for whole messages of any type (see
