@@ -10,20 +10,8 @@ use common::{Baseline, report};
 
 /// Runs batch-cost with three short slices per contender and `extra` arguments.
 fn batch_cost(url: &str, mode: &str, extra: &[&str]) -> Value {
-    let mut args = vec![
-        "batch-cost",
-        url,
-        "--mode",
-        mode,
-        "--size",
-        "64",
-        "--slices",
-        "3",
-        "--slice",
-        "40ms",
-        "--gap",
-        "5ms",
-    ];
+    let mut args = vec!["batch-cost", url, "--mode", mode];
+    args.extend("--size 64 --slices 3 --slice 40ms --gap 5ms".split(' '));
     args.extend_from_slice(extra);
     report(&args)
 }
@@ -45,25 +33,17 @@ fn check(report: &Value, mode: &str, names: [&str; 3], ratios: [&str; 3]) {
     }
     for name in ratios {
         let spread = &figures[name];
-        let value = |key: &str| {
-            spread[key]
-                .as_f64()
-                .unwrap_or_else(|| panic!("{name}.{key}: {report}"))
-        };
-        let ordered = [
-            value("min"),
-            value("p25"),
-            value("median"),
-            value("p75"),
-            value("max"),
-        ];
-        assert!(ordered[0] > 0.0, "{name}: {report}");
-        assert_eq!(
-            spread.as_object().map(|o| o.len()),
-            Some(5),
+        // A missing value is NaN, which fails both comparisons.
+        let ordered: Vec<f64> = ["min", "p25", "median", "p75", "max"]
+            .iter()
+            .map(|key| spread[*key].as_f64().unwrap_or(f64::NAN))
+            .collect();
+        assert!(
+            ordered[0] > 0.0 && ordered.windows(2).all(|w| w[0] <= w[1]),
             "{name}: {report}"
         );
-        assert!(ordered.windows(2).all(|w| w[0] <= w[1]), "{name}: {report}");
+        let keys = spread.as_object().map(|o| o.len());
+        assert_eq!(keys, Some(5), "{name}: {report}");
     }
     // Those and nothing else.
     assert_eq!(figures.as_object().map(|o| o.len()), Some(6), "{report}");
