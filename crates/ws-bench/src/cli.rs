@@ -350,17 +350,8 @@ pub(crate) struct ResilientCostArgs {
     /// flushes once per quarter window of messages).
     #[command(flatten)]
     pub(crate) pipeline: PipelineArgs,
-    /// Measured slices per side (plain and resilient alternate; one more unmeasured pair
-    /// warms up first).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) slices: u32,
-    /// Length of one slice.
-    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
-    pub(crate) slice: Duration,
-    /// Unmeasured pause after each slice, for the server to drain what it left in the
-    /// socket buffers.
-    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
-    pub(crate) gap: Duration,
+    #[command(flatten)]
+    pub(crate) plan: crate::interleave::Plan,
     /// Send each message on its own (`queue_slice`, `enqueue`) instead of a batch per chunk.
     #[arg(long)]
     pub(crate) per_message: bool,

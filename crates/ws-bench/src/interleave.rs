@@ -17,14 +17,20 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use serde_json::Value;
 
-/// How the slices are laid out.
-#[derive(Debug, Clone, Copy)]
+/// How the slices are laid out; also the slice flags (`--slices`, `--slice`, `--gap`) of
+/// every comparison that takes them (`#[command(flatten)]`).
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub(crate) struct Plan {
-    /// Measured rounds (each contender takes one slice per round).
+    /// Measured rounds: the contenders take one slice each per round, in turns, after one
+    /// unmeasured warm-up round.
+    #[arg(long = "slices", value_name = "SLICES", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) rounds: u32,
     /// Length of one slice.
+    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
     pub(crate) slice: Duration,
-    /// Unmeasured pause after each slice.
+    /// Unmeasured pause after each slice, for the server to drain what the slice left in
+    /// the socket buffers.
+    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
     pub(crate) gap: Duration,
 }
 

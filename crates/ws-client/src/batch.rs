@@ -17,15 +17,22 @@ use crate::wire::Outbound;
 /// - messages `0..written` were written whole to the socket (over `wss://`: handed whole
 ///   to the TLS layer, which writes them unless the connection dies first);
 /// - messages `written..encoded` were encoded, but the connection failed before the
-///   socket took them whole (possible only when `error` is a connection error: the
-///   connection is then closed, and they are lost);
+///   socket took them whole: they are lost. This happens only when `error` is the
+///   connection's failure (a write error, [`Error::SendTimeout`]); the connection is then
+///   closed;
 /// - message `encoded`, if the error is about that message (too large, text that is not
-///   UTF-8, a control payload over 125 bytes, a second close), was refused; it and the
+///   UTF-8, a control payload over 125 bytes, a malformed close), was refused; it and the
 ///   messages after it were not sent, and the batch's iterator was not advanced past it.
 ///
-/// When a message is refused, the messages before it are still flushed, so that `written`
-/// equals `encoded` unless that flush failed too (then this still carries the refusal, and
-/// the next call reports the connection's state).
+/// When a message is refused, the messages before it are flushed first. Only if that flush
+/// succeeds is the refusal reported ([`message_refused`](Self::message_refused): then
+/// `written == encoded` and the connection is still open); if it fails, the error is the
+/// flush's, with `written` counting what the socket took, as for any failed write.
+///
+/// A batch may also stop at a message because the connection can no longer send (our own
+/// close went out earlier in the batch or before it, the peer closed): the error is then
+/// [`Error::ConnectionClosed`] or [`Error::ClosedByPeer`], with `written == encoded` unless
+/// a write failed as above.
 #[derive(Debug, thiserror::Error)]
 #[error("batch stopped after {written} written and {encoded} encoded messages: {error}")]
 pub struct BatchError {
@@ -36,6 +43,24 @@ pub struct BatchError {
     /// Why the batch stopped.
     #[source]
     pub error: Error,
+}
+
+impl BatchError {
+    /// Whether the batch stopped at a message refused for what it carries (too large, text
+    /// that is not UTF-8, a control payload over 125 bytes, a malformed close): nothing
+    /// encoded was lost (`written == encoded`) and the connection was still open, so the
+    /// batch's remaining messages can be sent after it. Otherwise the connection cannot
+    /// send (it failed, timed out, was closed or never connected) and the messages
+    /// `written..encoded`, if any, were lost.
+    pub fn message_refused(&self) -> bool {
+        matches!(
+            self.error,
+            Error::MessageTooLarge { .. }
+                | Error::InvalidUtf8
+                | Error::ControlFrameTooLarge { .. }
+                | Error::InvalidCloseFrame(_)
+        )
+    }
 }
 
 impl From<BatchError> for Error {
@@ -101,7 +126,9 @@ impl Progress {
         }
     }
 
-    /// The batch stops at a refused message: what came before is written out first.
+    /// The batch stops at a refused message: what came before is written out first. If
+    /// that fails, the connection's failure is what the caller gets (messages may be lost
+    /// and the connection is closed, which the refusal would not say).
     async fn refused(
         &mut self,
         out: &mut Outbound,
@@ -110,11 +137,15 @@ impl Progress {
         error: Error,
     ) -> BatchError {
         match write_out(out, link, deadline).await {
-            Ok(()) => self.flushed(),
-            // `cut` counts what the socket took; the refusal is still the error reported.
-            Err(cut) => drop(self.cut(out, cut)),
+            Ok(()) => {
+                self.flushed();
+                self.error(error)
+            }
+            Err(cut) => {
+                tracing::debug!(refused = %error, "a batch's flush before a refused message failed");
+                self.cut(out, cut)
+            }
         }
-        self.error(error)
     }
 }
 

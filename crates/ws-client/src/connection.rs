@@ -194,9 +194,7 @@ impl WebSocketConnection {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        let open = self.open.as_mut().ok_or_else(not_connected)?;
-        let items = payloads.into_iter().map(|p| Typed(message_type, p));
-        batch::send(&mut open.outbound, &open.link, items, true).await
+        self.batch(message_type, payloads, true).await
     }
 
     /// [`send_batch`](Self::send_batch) without the flush at the end: the last part of the
@@ -211,9 +209,23 @@ impl WebSocketConnection {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
+        self.batch(message_type, payloads, false).await
+    }
+
+    /// [`send_batch`](Self::send_batch) (`flush`) or [`queue_batch`](Self::queue_batch).
+    async fn batch<I>(
+        &mut self,
+        message_type: MessageType,
+        payloads: I,
+        flush: bool,
+    ) -> Result<usize, crate::BatchError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
         let open = self.open.as_mut().ok_or_else(not_connected)?;
         let items = payloads.into_iter().map(|p| Typed(message_type, p));
-        batch::send(&mut open.outbound, &open.link, items, false).await
+        batch::send(&mut open.outbound, &open.link, items, flush).await
     }
 
     /// [`send_batch`](Self::send_batch) for whole messages of any type (owned or borrowed),

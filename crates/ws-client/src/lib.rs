@@ -166,6 +166,7 @@ mod connection;
 mod error;
 mod link;
 pub mod message;
+mod parked;
 mod pending;
 mod proxy;
 pub mod resilient;

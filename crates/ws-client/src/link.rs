@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::error::{self, Error};
 use crate::message::{Message, MessageType};
+use crate::parked::ParkedPong;
 use crate::wire::{Inbound, Outbound};
 
 /// The lifecycle of a connection.
@@ -51,6 +52,8 @@ pub(crate) struct Link {
     pub(crate) close_timeout: Duration,
     /// Buffered bytes after which frames are written without waiting for a flush.
     pub(crate) write_buffer_size: usize,
+    /// A pong the receiver of a split connection left for the holder of the write side.
+    pub(crate) pong: ParkedPong,
 }
 
 impl Link {
@@ -62,6 +65,7 @@ impl Link {
             send_timeout: config.send_timeout,
             close_timeout: config.close_timeout,
             write_buffer_size: config.write_buffer_size.max(1),
+            pong: ParkedPong::default(),
         }
     }
 
@@ -255,7 +259,25 @@ pub(crate) async fn flush_bounded(out: &mut Outbound, link: &Link) -> Result<(),
 
 /// [`flush_bounded`] with a deadline of its own (`None`: the send timeout from now), for
 /// a write that a cancelled call resumes without starting its time over.
+///
+/// A pong parked by a split connection's receiver goes out with it, behind the frames
+/// already buffered (see [`ParkedPong`]): every holder of the write side answers pings
+/// between two of its writes.
 pub(crate) async fn flush_until(
+    out: &mut Outbound,
+    link: &Link,
+    deadline: Option<Instant>,
+) -> Result<(), Error> {
+    let carried = link.pong.carry(out, link.state() == ConnectionState::Open);
+    let flushed = write_buffered(out, link, deadline).await;
+    if let Some(ticket) = carried {
+        link.pong.finished(ticket);
+    }
+    flushed
+}
+
+/// Writes out everything buffered by `deadline` (`None`: the send timeout from now).
+async fn write_buffered(
     out: &mut Outbound,
     link: &Link,
     deadline: Option<Instant>,

@@ -28,6 +28,9 @@ struct Held {
     /// When writing the reply gives up: the send timeout after the frame was read (the
     /// close timeout for the close frame that fails the connection).
     deadline: Instant,
+    /// The ticket of the pong `reply` became when it was parked in the link (see
+    /// [`park_pong`](Pending::park_pong)).
+    parked: Option<u64>,
 }
 
 impl Pending {
@@ -68,6 +71,7 @@ impl Pending {
             outcome,
             reply: Some(reply),
             deadline: link::deadline_after(timeout),
+            parked: None,
         }));
         None
     }
@@ -85,6 +89,28 @@ impl Pending {
         if let Err(e) = write_reply(held, out, link, deadline).await {
             tracing::debug!(error = %e, "could not answer the peer");
         }
+        self.0.take().map(|held| held.outcome)
+    }
+
+    /// For a split connection's receiver: moves a pong still owed into the link's
+    /// [`ParkedPong`](crate::parked::ParkedPong), for whoever holds the write side to write
+    /// between two of its writes. Returns its ticket and the deadline for answering, or
+    /// `None` when what is owed is not a pong (a close is written as [`settle`](Self::settle)
+    /// writes it). Once parked it stays parked: a resumed call gets the same ticket.
+    pub(crate) fn park_pong(&mut self, link: &Link) -> Option<(u64, Instant)> {
+        let held = self.0.as_mut()?;
+        if let Some(pong) = held
+            .reply
+            .take_if(|reply| reply.message_type == MessageType::Pong)
+        {
+            held.parked = Some(link.pong.park(pong.data));
+        }
+        Some((held.parked?, held.deadline))
+    }
+
+    /// Hands back what was held without writing anything more (its parked pong was
+    /// written by another holder of the write side, or is given up on).
+    pub(crate) fn release(&mut self) -> Option<Result<Message, Error>> {
         self.0.take().map(|held| held.outcome)
     }
 

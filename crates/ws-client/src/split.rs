@@ -93,7 +93,9 @@ impl WsSender {
     /// Sends each of `payloads` as one message of `message_type` and flushes, under one
     /// hold of the write side (see
     /// [`WebSocketConnection::send_batch`](crate::WebSocketConnection::send_batch)): other
-    /// clones' messages go before or after the batch, never inside it.
+    /// clones' messages go before or after the batch, never inside it. The receiver's pong
+    /// for a ping that arrives meanwhile does go inside it, between two whole frames (see
+    /// [`WsReceiver::receive_message`]).
     pub async fn send_batch<I>(
         &self,
         message_type: MessageType,
@@ -103,9 +105,7 @@ impl WsSender {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        let mut outbound = self.outbound.lock().await;
-        let items = payloads.into_iter().map(|p| Typed(message_type, p));
-        batch::send(&mut outbound, &self.link, items, true).await
+        self.batch(message_type, payloads, true).await
     }
 
     /// [`send_batch`](Self::send_batch) without the flush at the end (see
@@ -119,9 +119,23 @@ impl WsSender {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
+        self.batch(message_type, payloads, false).await
+    }
+
+    /// [`send_batch`](Self::send_batch) (`flush`) or [`queue_batch`](Self::queue_batch).
+    async fn batch<I>(
+        &self,
+        message_type: MessageType,
+        payloads: I,
+        flush: bool,
+    ) -> Result<usize, BatchError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
         let mut outbound = self.outbound.lock().await;
         let items = payloads.into_iter().map(|p| Typed(message_type, p));
-        batch::send(&mut outbound, &self.link, items, false).await
+        batch::send(&mut outbound, &self.link, items, flush).await
     }
 
     /// [`send_batch`](Self::send_batch) for whole messages of any type (see
@@ -214,6 +228,12 @@ impl OutboundGuard<'_> {
 impl WsReceiver {
     /// Waits for the next message; see
     /// [`WebSocketConnection::receive_message`](crate::WebSocketConnection::receive_message).
+    ///
+    /// A ping's pong does not wait for a sender that holds the write side (a long batch,
+    /// a send to a slow reader): it is left to that sender, which writes it between two of
+    /// its writes (after whole frames), and the ping is returned once it is written, or once
+    /// the send timeout has passed since the ping arrived (the pong then goes out with the
+    /// next write). Only the latest ping's pong is kept.
     pub async fn receive_message(&mut self) -> Result<Message, Error> {
         if !self.pending.is_empty() {
             if let Some(outcome) = self.settle().await {
@@ -232,9 +252,30 @@ impl WsReceiver {
 
     /// Writes the answer a received frame is owed, on the shared write side, and hands
     /// back what was held.
+    ///
+    /// A pong is parked in the link first, so that a sender holding the write side (a
+    /// long batch, a send to a slow reader) writes it between two of its writes: the ping
+    /// comes back once the pong is written, by that sender or by this receiver once it
+    /// has the write side, or once the send timeout has passed since the ping arrived
+    /// (the pong then stays parked for the next write).
     async fn settle(&mut self) -> Option<Result<Message, Error>> {
-        let mut outbound = self.sender.outbound.lock().await;
-        self.pending.settle(&mut outbound, &self.sender.link).await
+        let link = &self.sender.link;
+        let Some((ticket, deadline)) = self.pending.park_pong(link) else {
+            let mut outbound = self.sender.outbound.lock().await;
+            return self.pending.settle(&mut outbound, link).await;
+        };
+        tokio::select! {
+            biased;
+            // Its flush writes the parked pong, if no other holder took it.
+            mut outbound = self.sender.outbound.lock() => {
+                self.pending.settle(&mut outbound, link).await
+            }
+            () = link.pong.written(ticket) => self.pending.release(),
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::debug!("the pong was not written within the send timeout; left for the next write");
+                self.pending.release()
+            }
+        }
     }
 
     /// Where the connection is in its lifecycle.

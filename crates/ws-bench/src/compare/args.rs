@@ -2,7 +2,6 @@
 //! slice plan.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
@@ -85,15 +84,8 @@ pub(crate) struct CompareArgs {
     /// by every client); contenders ws-client and tungstenite (with rustls) only.
     #[arg(long)]
     pub(crate) tls: bool,
-    /// Measured rounds (each contender takes one slice per round, after one warm-up round).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) slices: u32,
-    /// Length of one slice.
-    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
-    pub(crate) slice: Duration,
-    /// Unmeasured pause after each slice.
-    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
-    pub(crate) gap: Duration,
+    #[command(flatten)]
+    pub(crate) plan: crate::interleave::Plan,
     /// The test-servers executable [default: the one beside this ws-bench].
     #[arg(long)]
     pub(crate) server_bin: Option<PathBuf>,

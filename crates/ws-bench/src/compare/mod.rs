@@ -23,7 +23,7 @@ use self::args::{CompareArgs, ContenderKind, Scenario};
 use self::drive::{Contender, Load};
 use self::open::{Endpoint, Tls};
 use crate::compression::server::{self, PerfServer};
-use crate::interleave::{Plan, Turn};
+use crate::interleave::Turn;
 use crate::progress::{Planned, Progress};
 use crate::report::Report;
 
@@ -68,7 +68,7 @@ pub(crate) async fn run(args: &CompareArgs) -> Result<Report> {
     };
     let progress = Progress::new(
         &format!("compare {}", args.scenario.name()),
-        Planned::Time(plan(args).planned(kinds.len())),
+        Planned::Time(args.plan.planned(kinds.len())),
         args.common.stall_timeout,
     );
     let window = args.window as usize;
@@ -94,7 +94,7 @@ pub(crate) async fn run(args: &CompareArgs) -> Result<Report> {
         contenders.push(Contender::open(kind, endpoint, &load).await?);
     }
     let rounds = progress
-        .watch(plan(args).run(contenders.len(), async |turn: Turn| {
+        .watch(args.plan.run(contenders.len(), async |turn: Turn| {
             // Boxed: a slice's future is large (histograms, several clients' states).
             Box::pin(contenders[turn.contender].slice(&load, turn.until)).await
         }))
@@ -109,14 +109,6 @@ pub(crate) async fn run(args: &CompareArgs) -> Result<Report> {
     let mut report = report::report(args, &url, &rounds);
     report::accounted(&mut report, &sent, counted);
     Ok(report)
-}
-
-fn plan(args: &CompareArgs) -> Plan {
-    Plan {
-        rounds: args.slices,
-        slice: args.slice,
-        gap: args.gap,
-    }
 }
 
 /// The contenders must start with ws-client, appear once each, and suit --tls.

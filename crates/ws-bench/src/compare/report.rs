@@ -34,8 +34,8 @@ pub(crate) fn report(args: &CompareArgs, url: &str, rounds: &Rounds) -> Report {
         .param("size", args.size)
         .param("contenders", names.clone())
         .param("slices", rounds.samples.len())
-        .param("slice_ms", args.slice.as_millis() as u64)
-        .param("gap_ms", args.gap.as_millis() as u64)
+        .param("slice_ms", args.plan.slice.as_millis() as u64)
+        .param("gap_ms", args.plan.gap.as_millis() as u64)
         .param("tls", args.tls);
     if args.scenario == Scenario::Echo {
         report = report.param("window", args.window);

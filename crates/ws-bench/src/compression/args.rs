@@ -53,15 +53,8 @@ pub(crate) struct CompressionArgs {
     #[arg(long, value_enum, value_delimiter = ',',
           default_values_t = [DeflateChoice::Off, DeflateChoice::On, DeflateChoice::NoContextTakeover])]
     pub(crate) contenders: Vec<DeflateChoice>,
-    /// Measured slices per contender (they take turns; one unmeasured round warms up).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) slices: u32,
-    /// Length of one slice.
-    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
-    pub(crate) slice: Duration,
-    /// Unmeasured pause after each slice.
-    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
-    pub(crate) gap: Duration,
+    #[command(flatten)]
+    pub(crate) plan: crate::interleave::Plan,
     /// Bytes in flight in echo mode (at least 4 messages).
     #[arg(long, default_value_t = 256 * 1024)]
     pub(crate) window_bytes: usize,

@@ -25,7 +25,7 @@ use anyhow::{Result, bail};
 use self::args::{CompressionArgs, DeflateChoice};
 use self::contender::{Contender, Load, Outcome, Target};
 use crate::cli::ThroughputMode;
-use crate::interleave::{Plan, Sample, Turn};
+use crate::interleave::{Sample, Turn};
 use crate::progress::{Planned, Progress};
 use crate::report::Report;
 
@@ -78,11 +78,7 @@ async fn run_case(args: &CompressionArgs, target: Target<'_>, size: usize) -> Re
     for &choice in &args.contenders {
         contenders.push(Contender::open(choice, args.mode, target).await?);
     }
-    let plan = Plan {
-        rounds: args.slices,
-        slice: args.slice,
-        gap: args.gap,
-    };
+    let plan = args.plan;
     let label = format!("compression {size} B");
     let progress = Progress::new(
         &label,

@@ -116,9 +116,9 @@ pub(super) fn report(args: &CompressionArgs, cases: &[Case]) -> Report {
         .param("mode", mode_name(args.mode))
         .param("sizes", args.sizes.clone())
         .param("contenders", names)
-        .param("slices", args.slices)
-        .param("slice_ms", args.slice.as_millis() as u64)
-        .param("gap_ms", args.gap.as_millis() as u64)
+        .param("slices", args.plan.rounds)
+        .param("slice_ms", args.plan.slice.as_millis() as u64)
+        .param("gap_ms", args.plan.gap.as_millis() as u64)
         .param("server_cpu", clock);
     let (mut count, mut bytes, mut took) = (0, 0, Duration::ZERO);
     let mut entries = Vec::new();

@@ -10,10 +10,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 use tokio::sync::Semaphore;
 use ws_client::Message;
 use ws_client::resilient::{
@@ -22,6 +21,7 @@ use ws_client::resilient::{
 
 use crate::cli::{ClientKind, CommonArgs, PipelineArgs, ThroughputMode};
 use crate::clients::{Conn, Rx, Tx};
+use crate::interleave::{Plan, Rounds, Sample, Turn, rounded};
 use crate::progress::{Planned, Progress};
 use crate::report::Report;
 
@@ -38,15 +38,8 @@ pub(crate) struct BatchCostArgs {
     /// one-way, `tcp-echo` for echo); needed unless `--resilient`.
     #[arg(long, required_unless_present = "resilient")]
     pub(crate) tcp_url: Option<String>,
-    /// Measured rounds (each contender takes one slice per round).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) slices: u32,
-    /// Length of one slice.
-    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
-    pub(crate) slice: Duration,
-    /// Unmeasured pause after each slice.
-    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
-    pub(crate) gap: Duration,
+    #[command(flatten)]
+    pub(crate) plan: Plan,
     /// Resilient connections (`enqueue` and `enqueue_batch`) against the plain batch path,
     /// instead of the per-message path and raw TCP.
     #[arg(long)]
@@ -127,8 +120,7 @@ pub(crate) async fn run(args: &BatchCostArgs) -> Result<Report> {
         };
         contenders.push(Contender { batch, side });
     }
-    let per_round = 3 * (args.slice + args.gap);
-    let planned = Planned::Time(per_round * (args.slices + 1));
+    let planned = Planned::Time(args.plan.planned(contenders.len()));
     let progress = Progress::new("batch-cost", planned, args.common.stall_timeout);
     let window = pipeline.window as usize;
     let load = Load {
@@ -139,22 +131,11 @@ pub(crate) async fn run(args: &BatchCostArgs) -> Result<Report> {
         done: progress.counter(),
     };
     let rounds = progress
-        .watch(async {
-            let mut rounds = Vec::new();
-            for round in 0..=args.slices {
-                let mut rates = [0.0; 3];
-                for (rate, contender) in rates.iter_mut().zip(contenders.iter_mut()) {
-                    let started = Instant::now();
-                    let count = contender.slice(&load, started + args.slice).await?;
-                    *rate = count as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                    tokio::time::sleep(args.gap).await;
-                }
-                if round > 0 {
-                    rounds.push(rates);
-                }
-            }
-            anyhow::Ok(rounds)
-        })
+        .watch(args.plan.run(contenders.len(), async |turn: Turn| {
+            let started = Instant::now();
+            let count = contenders[turn.contender].slice(&load, turn.until).await?;
+            Ok(Sample::rate(count, started.elapsed()))
+        }))
         .await?;
     for contender in contenders {
         match contender.side {
@@ -316,67 +297,48 @@ impl Load {
     }
 }
 
-/// Quantile `q` (0..=1) of sorted `values`, interpolated between neighbours.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let Some(last) = sorted.len().checked_sub(1) else {
-        return f64::NAN;
-    };
-    let at = q * last as f64;
-    let (low, high) = (at.floor() as usize, at.ceil() as usize);
-    sorted[low] + (sorted[high] - sorted[low]) * (at - low as f64)
-}
-
-fn rounded(value: f64, places: i32) -> Value {
-    let scale = 10f64.powi(places);
-    Value::from((value * scale).round() / scale)
-}
-
 /// The second contender's mean rate as the run's rate; per contender its median rate; per
 /// ratio (`batch_over_queue`, `batch_over_tcp`, `queue_over_tcp`; with `--resilient`
 /// `enqueue_batch_over_enqueue`, `enqueue_batch_over_plain_batch`,
 /// `enqueue_over_plain_batch`) the median of the rounds' ratios with quartiles and range.
-fn report(args: &BatchCostArgs, rounds: &[[f64; 3]]) -> Report {
+fn report(args: &BatchCostArgs, rounds: &Rounds) -> Report {
     let pipeline = &args.pipeline;
+    let measured = rounds.samples.len();
     let mut report = Report::new("batch-cost", "ws-client", &pipeline.url, "msg/s")
         .param("mode", pipeline.mode_name())
         .param("size", pipeline.size)
-        .param("slices", rounds.len())
-        .param("slice_ms", args.slice.as_millis() as u64)
-        .param("gap_ms", args.gap.as_millis() as u64);
+        .param("slices", measured)
+        .param("slice_ms", args.plan.slice.as_millis() as u64)
+        .param("gap_ms", args.plan.gap.as_millis() as u64);
     if pipeline.mode == ThroughputMode::Echo {
         report = report.param("window", pipeline.window);
     }
-    let spread = |values: Vec<f64>| -> Value {
-        let mut sorted = values;
-        sorted.sort_by(f64::total_cmp);
-        serde_json::json!({
-            "median": rounded(quantile(&sorted, 0.5), 4),
-            "p25": rounded(quantile(&sorted, 0.25), 4),
-            "p75": rounded(quantile(&sorted, 0.75), 4),
-            "min": rounded(quantile(&sorted, 0.0), 4),
-            "max": rounded(quantile(&sorted, 1.0), 4),
-        })
-    };
     let (names, ratios) = if args.resilient {
         (RESILIENT_NAMES, RESILIENT_RATIOS)
     } else {
         (NAMES, RATIOS)
     };
     for (i, name) in names.iter().enumerate() {
-        let rates: Vec<f64> = rounds.iter().map(|r| r[i]).collect();
-        let mut sorted = rates.clone();
-        sorted.sort_by(f64::total_cmp);
+        let median = rounds.own("rate", i).median;
         report
             .figures
-            .insert(format!("{name}_rate"), rounded(quantile(&sorted, 0.5), 0));
+            .insert(format!("{name}_rate"), rounded(median, 0));
     }
     for (name, a, b) in ratios {
-        let ratios = rounds.iter().map(|r| r[a] / r[b]).collect();
-        report.figures.insert(name.into(), spread(ratios));
+        let spread = rounds.ratio("rate", a, b);
+        let figure = serde_json::json!({
+            "median": rounded(spread.median, 4),
+            "p25": rounded(spread.p25, 4),
+            "p75": rounded(spread.p75, 4),
+            "min": rounded(spread.min, 4),
+            "max": rounded(spread.max, 4),
+        });
+        report.figures.insert(name.into(), figure);
     }
-    let rates: f64 = rounds.iter().map(|r| r[1]).sum::<f64>() / rounds.len().max(1) as f64;
-    let took = args.slice * rounds.len() as u32;
-    let count = (rates * took.as_secs_f64()) as u64;
+    let rates = rounds.values("rate", 1);
+    let rate = rates.iter().sum::<f64>() / rates.len().max(1) as f64;
+    let took = args.plan.slice * measured as u32;
+    let count = (rate * took.as_secs_f64()) as u64;
     report.timed(count, count * pipeline.size as u64, took);
     report
 }

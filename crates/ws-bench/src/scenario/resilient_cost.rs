@@ -26,7 +26,7 @@ use ws_client::resilient::{ResilientConfig, ResilientConnection, ResilientSender
 use ws_client::{Message, MessageType, TransportConfig, WebSocketConnection, WsReceiver, WsSender};
 
 use crate::cli::{ResilientCostArgs, ThroughputMode};
-use crate::interleave::{Plan, Rounds, Sample, Turn, rounded};
+use crate::interleave::{Rounds, Sample, Turn, rounded};
 use crate::progress::{Planned, Progress};
 use crate::report::Report;
 
@@ -65,11 +65,7 @@ pub(crate) async fn run(args: &ResilientCostArgs) -> Result<Report> {
         Contender::Plain(tx, rx),
         Contender::Resilient(resilient.sender(), Box::new(resilient)),
     ];
-    let plan = Plan {
-        rounds: args.slices,
-        slice: args.slice,
-        gap: args.gap,
-    };
+    let plan = args.plan;
     let planned = Planned::Time(plan.planned(2));
     let progress = Progress::new("resilient-cost", planned, args.common.stall_timeout);
     let window = pipeline.window as usize;
@@ -269,8 +265,8 @@ fn report(args: &ResilientCostArgs, rounds: &Rounds) -> Report {
         .param("mode", pipeline.mode_name())
         .param("size", pipeline.size)
         .param("slices", rounds.samples.len())
-        .param("slice_ms", args.slice.as_millis() as u64)
-        .param("gap_ms", args.gap.as_millis() as u64);
+        .param("slice_ms", args.plan.slice.as_millis() as u64)
+        .param("gap_ms", args.plan.gap.as_millis() as u64);
     if pipeline.mode == ThroughputMode::Echo {
         report = report.param("window", pipeline.window);
     }
