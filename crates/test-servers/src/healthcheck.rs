@@ -17,7 +17,7 @@ pub struct HealthcheckArgs {
     /// The server to check. The check makes a WebSocket upgrade request there: any HTTP
     /// answer means the server is up and serving (perf answers 404 on `/`, a full server
     /// 503), unless --require-upgrade is given.
-    #[arg(long, default_value = "ws://127.0.0.1:9001/")]
+    #[arg(long, default_value = "ws://127.0.0.1:9001/")] // tidy:allow-port: the images' port
     pub url: String,
 
     /// Deadline of one attempt (connect, the upgrade's answer and a courtesy close), e.g.
