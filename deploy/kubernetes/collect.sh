@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Waits for the ws-bench Indexed Job to complete, saves each worker's JSON line as
-# segment-I.json (I = the pod's completion index) and merges them with `ws-bench merge`,
-# which refuses a set with a segment missing, duplicated or from another scenario.
+# Waits for the ws-bench Indexed Job to complete (a failed one is reported at once, with its
+# failed pods), saves each worker's JSON line as segment-I.json (I = the completion index)
+# and merges them with `ws-bench merge`, which refuses a set that is not one whole run.
 #
 #   deploy/kubernetes/collect.sh [-n NAMESPACE] [--job NAME] [--out DIR] [--timeout 20m]
 #
@@ -25,10 +25,42 @@ while [ $# -gt 0 ]; do
 done
 read -r -a ws_bench <<<"${WS_BENCH:-ws-bench}"
 
-if ! kubectl "${namespace[@]}" wait --for=condition=complete --timeout="$timeout" "job/$job"; then
-    echo "error: job/$job did not complete within $timeout; see: kubectl ${namespace[*]} describe job/$job" >&2
-    exit 1
+# Seconds of a timeout written like kubectl's: 90, 90s, 20m or 1h.
+case "$timeout" in
+    *[0-9]s | *[0-9]) seconds="${timeout%s}" ;;
+    *[0-9]m) seconds=$((${timeout%m} * 60)) ;;
+    *[0-9]h) seconds=$((${timeout%h} * 3600)) ;;
+    *) echo "error: --timeout '$timeout' is not like 90s, 20m or 1h" >&2; exit 2 ;;
+esac
+if ! [[ "$seconds" =~ ^[0-9]+$ ]]; then
+    echo "error: --timeout '$timeout' is not like 90s, 20m or 1h" >&2
+    exit 2
 fi
+
+# Polled rather than `kubectl wait --for=condition=complete`, which waits out the whole
+# timeout for a Job that has already failed (backoffLimit 0: one failed worker fails it).
+deadline=$((SECONDS + seconds))
+while :; do
+    conditions=" $(kubectl "${namespace[@]}" get "job/$job" \
+        -o jsonpath='{range .status.conditions[?(@.status=="True")]}{.type}{" "}{end}') "
+    case "$conditions" in
+        *" Complete "*) break ;;
+        *" Failed "*)
+            failed="$(kubectl "${namespace[@]}" get pods --selector "batch.kubernetes.io/job-name=$job" \
+                --field-selector status.phase=Failed \
+                -o jsonpath='{range .items[*]}{.metadata.name}{" (segment "}{.metadata.annotations.batch\.kubernetes\.io/job-completion-index}{")\n"}{end}')"
+            echo "error: job/$job failed, so its segments do not make up the run; failed pods:" >&2
+            echo "${failed:-  (none left; see: kubectl ${namespace[*]} describe job/$job)}" >&2
+            echo "see: kubectl ${namespace[*]} logs POD --container ws-bench" >&2
+            exit 1
+            ;;
+    esac
+    if [ "$SECONDS" -ge "$deadline" ]; then
+        echo "error: job/$job did not complete within $timeout; see: kubectl ${namespace[*]} describe job/$job" >&2
+        exit 1
+    fi
+    sleep 2
+done
 
 mkdir -p "$out"
 rm -f "$out"/segment-*.json

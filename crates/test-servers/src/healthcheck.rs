@@ -20,12 +20,14 @@ pub struct HealthcheckArgs {
     #[arg(long, default_value = "ws://127.0.0.1:9001/")] // tidy:allow-port: the images' port
     pub url: String,
 
-    /// Deadline of one attempt (connect and the upgrade's answer), e.g. 2s.
+    /// Deadline of one attempt (connect, the upgrade's answer and a courtesy close), e.g.
+    /// 2s.
     #[arg(long, default_value = "2s", value_parser = crate::cli::parse_duration)]
     pub timeout: Duration,
 
     /// Keep trying (every 250 ms) until the server answers or this much time has passed,
-    /// e.g. 60s; 0 tries once. For an init container that waits for its server.
+    /// e.g. 60s (an attempt begun before then may run its --timeout past it); 0 tries
+    /// once. For an init container that waits for its server.
     #[arg(long, default_value = "0s", value_parser = crate::cli::parse_duration)]
     pub wait: Duration,
 
@@ -82,16 +84,21 @@ pub async fn run(args: &HealthcheckArgs) -> anyhow::Result<()> {
     }
 }
 
-/// One attempt: the HTTP status the server answered with, if it counts as healthy.
+/// One attempt: the HTTP status the server answered with, if it counts as healthy. The
+/// whole attempt, the courtesy close included, ends within --timeout, so that the check
+/// keeps to the deadline a HEALTHCHECK or a probe gives it.
 async fn attempt(args: &HealthcheckArgs) -> anyhow::Result<u16> {
+    let deadline = tokio::time::Instant::now() + args.timeout;
     let mut config = TransportConfig::new(args.url.as_str());
     config.connect_timeout = args.timeout;
     config.close_timeout = args.timeout;
     let mut connection = WebSocketConnection::new(config).await?;
     match connection.connect("").await {
         Ok(()) => {
-            // A courtesy close; the server answered the upgrade, which is what counts.
-            let _ = connection.close(1000, "healthcheck").await;
+            // A courtesy close, in what is left of the deadline; the server answered the
+            // upgrade, which is what counts, so an unanswered close does not matter.
+            let close = connection.close(1000, "healthcheck");
+            let _ = tokio::time::timeout_at(deadline, close).await;
             Ok(101)
         }
         Err(Error::HandshakeRejected {

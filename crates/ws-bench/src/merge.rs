@@ -27,6 +27,13 @@ pub(crate) fn run(files: &[PathBuf]) -> Result<Report> {
             .with_context(|| format!("cannot read {}", file.display()))?;
         let report: Report = serde_json::from_str(text.trim())
             .with_context(|| format!("{} is not a ws-bench --json report", file.display()))?;
+        if report.elapsed_s.is_nan() || report.elapsed_s < 0.0 {
+            bail!(
+                "{} is not a ws-bench --json report: elapsed_s is {}",
+                file.display(),
+                report.elapsed_s
+            );
+        }
         named.push((file.display().to_string(), report));
     }
     merge(named)

@@ -244,16 +244,16 @@ impl Report {
             if report.client != merged.client && !merged.client.contains('+') {
                 merged.client = format!("{}+{}", merged.client, report.client);
             }
-            merged.count += report.count;
-            merged.errors += report.errors;
-            merged.bytes += report.bytes;
+            merged.count = sum("count", merged.count, report.count)?;
+            merged.errors = sum("errors", merged.errors, report.errors)?;
+            merged.bytes = sum("bytes", merged.bytes, report.bytes)?;
             merged.elapsed_s = merged.elapsed_s.max(report.elapsed_s);
             merged.rate += report.rate;
             merged.mb_per_s = match (merged.mb_per_s, report.mb_per_s) {
                 (None, None) => None,
                 (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
             };
-            merged.runs += report.runs;
+            merged.runs = sum("runs", merged.runs, report.runs)?;
             merged.started_unix_s = match (merged.started_unix_s, report.started_unix_s) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -261,7 +261,8 @@ impl Report {
             for (name, value) in report.figures {
                 let sum = match (merged.figures.get(&name), &value) {
                     (Some(Value::Number(a)), Value::Number(b)) if a.is_u64() && b.is_u64() => {
-                        Value::from(a.as_u64().unwrap_or(0) + b.as_u64().unwrap_or(0))
+                        let (a, b) = (a.as_u64().unwrap_or(0), b.as_u64().unwrap_or(0));
+                        Value::from(sum(&name, a, b)?)
                     }
                     _ => continue,
                 };
@@ -287,6 +288,12 @@ impl Report {
         }
         Ok(merged)
     }
+}
+
+/// `a + b` of the field `what`, or an error where no run could have counted that much.
+fn sum(what: &str, a: u64, b: u64) -> Result<u64> {
+    a.checked_add(b)
+        .with_context(|| format!("{what} adds up to a number too large for a count ({a} + {b})"))
 }
 
 #[cfg(test)]

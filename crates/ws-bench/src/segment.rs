@@ -14,11 +14,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{Cli, Command};
 
-/// Segment `index` of `count` (0 <= index < count).
+/// Segment `index` of `count` (0 <= index < count; a report file that says otherwise is
+/// refused when it is read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "SegmentFields")]
 pub(crate) struct Segment {
     pub(crate) index: u32,
     pub(crate) count: u32,
+}
+
+/// A segment as a report file has it, before it is checked.
+#[derive(Deserialize)]
+struct SegmentFields {
+    index: u32,
+    count: u32,
+}
+
+impl TryFrom<SegmentFields> for Segment {
+    type Error = String;
+
+    fn try_from(fields: SegmentFields) -> Result<Self, String> {
+        Segment::new(fields.index, fields.count)
+    }
 }
 
 impl std::fmt::Display for Segment {
@@ -42,12 +59,14 @@ impl Segment {
                 .parse::<u32>()
                 .map_err(|_| format!("{what} {part:?} is not a whole number: {usage}"))
         };
-        let index = number(index, "the index")?;
-        let count = number(count, "the count")?;
+        Segment::new(number(index, "the index")?, number(count, "the count")?)
+            .map_err(|e| format!("{e}: {usage}"))
+    }
+
+    /// Segment `index` of `count`, if there is such a segment.
+    fn new(index: u32, count: u32) -> Result<Segment, String> {
         if count == 0 {
-            return Err(format!(
-                "the count must be at least 1 (0/1 is the whole run): {usage}"
-            ));
+            return Err("the count must be at least 1 (0/1 is the whole run)".into());
         }
         if index >= count {
             return Err(format!(
@@ -77,8 +96,9 @@ impl Segment {
     }
 
     /// Refuses a split that leaves a segment without any of `total` (named by its `flag`).
+    /// The whole run is no split: it may ask for none (`--count 0`), as before segments.
     fn check(self, flag: &str, total: u64) -> Result<(), String> {
-        if u64::from(self.count) <= total {
+        if !self.is_part() || u64::from(self.count) <= total {
             return Ok(());
         }
         Err(format!(

@@ -4,8 +4,13 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::thread;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use integration::{TestServer, run_test_servers};
+
+use crate::support::within;
 
 fn stdout_json(output: &std::process::Output) -> serde_json::Value {
     let text = String::from_utf8_lossy(&output.stdout);
@@ -87,4 +92,46 @@ fn require_upgrade_refuses_an_answer_other_than_101() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("HTTP 404"), "{stderr}");
+}
+
+/// The whole attempt, the courtesy close included, keeps to --timeout: a server that
+/// answers the upgrade late and then never answers the close must not hold the check past
+/// it (Docker's HEALTHCHECK --timeout=3s runs it with --timeout 2s, the liveness probe's
+/// timeoutSeconds 5 with --timeout 3s: a check that takes twice its --timeout is killed
+/// and counted as a failure although the server answered).
+#[tokio::test]
+async fn an_attempt_with_an_unanswered_close_keeps_to_its_timeout() {
+    let server = crate::raw_peer::RawServer::bind();
+    let url = server.url();
+    let peer = tokio::spawn(async move {
+        let (mut tcp, request) = server.accept_request().await;
+        // Answers within the deadline, but late: 1.5 s of the 2.5 s.
+        tokio::time::sleep(Duration::from_millis(1500)).await; // tidy:allow-sleep (a slow peer)
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n\r\n",
+            request.accept_key
+        );
+        tcp.write_all(response.as_bytes()).await.unwrap();
+        // Holds the connection and reads nothing: the close is never answered.
+        let mut rest = Vec::new();
+        let _ = tcp.read_to_end(&mut rest).await;
+    });
+    let (output, took) = within(tokio::task::spawn_blocking(move || {
+        // Built (or found) before the clock starts.
+        integration::test_servers_bin();
+        let started = Instant::now();
+        let output = run_test_servers(&["healthcheck", "--url", &url, "--timeout", "2500ms"]);
+        (output, started.elapsed())
+    }))
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(stdout_json(&output)["status"], 101);
+    // Before the fix: 1.5 s to the answer, then up to another 2.5 s for the close.
+    assert!(
+        took < Duration::from_millis(3400),
+        "the check took {took:?} with --timeout 2500ms"
+    );
+    peer.abort();
 }
