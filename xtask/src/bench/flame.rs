@@ -174,14 +174,14 @@ mod tests {
     use crate::bench::{compare, open_model, suite};
 
     fn urls() -> suite::Urls {
-        let url = |s: &str| format!("ws://127.0.0.1:1/{s}");
+        let url = |s: &str| format!("ws://srv.test/{s}");
         suite::Urls {
             ws_echo: url("echo"),
             ws_sink: url("sink"),
-            rpc: "ws://127.0.0.1:2/".into(),
+            rpc: "ws://rpc.test/".into(),
             jsonrpsee_rpc: url("j"),
             echo: url(""),
-            load: "ws://127.0.0.1:3/".into(),
+            load: "ws://load.test/".into(),
         }
     }
 
@@ -225,9 +225,9 @@ mod tests {
         );
         assert_eq!(
             profile.args.join(" "),
-            "rpc ws://127.0.0.1:2/ --client ws-client --window 256 --duration 3s --json"
+            "rpc ws://rpc.test/ --client ws-client --window 256 --duration 3s --json"
         );
-        assert_eq!(profile.target, Target::Attach("ws://127.0.0.1:2/".into()));
+        assert_eq!(profile.target, Target::Attach("ws://rpc.test/".into()));
         let perf = perf_args(&profile, "x.data", "ws-bench", &[7, 9]);
         assert_eq!(
             perf.join(" "),
