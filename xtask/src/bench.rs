@@ -3,13 +3,17 @@
 //! with raw TCP and bare tokio-tungstenite beside ws-client (and permessage-deflate's cost
 //! and savings, on servers `ws-bench compression` starts itself; the open model against
 //! `test-servers load` and `echo`), prints a comparison with
-//! ratios and writes `target/bench/report.json` and a self-contained `report.html`.
+//! ratios and writes `target/bench/report.json` and a self-contained `report.html`. With
+//! `--flamegraphs`, each run that missed a target is run again, ws-client alone, under perf
+//! (bench/flame.rs): `target/bench/flamegraph-<group>.svg`.
 
 mod compare;
+mod flame;
 mod html;
 mod open_model;
 mod suite;
 mod table;
+mod targets;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -33,10 +37,18 @@ pub(crate) struct Args {
     /// A short run (about a second per figure) that finishes in under a minute.
     #[arg(long)]
     quick: bool,
+    /// For each run that misses a target, profile ws-client's side of it again (a few
+    /// seconds under `perf record`, servers it starts included) into
+    /// `target/bench/flamegraph-<group>.svg` (needs perf and inferno).
+    #[arg(long)]
+    flamegraphs: bool,
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {
     let started = Instant::now();
+    if args.flamegraphs {
+        flame::check_tools()?;
+    }
     let binaries = build()?;
     let test_servers = binaries
         .get("test-servers")
@@ -110,28 +122,57 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         groups.extend(suite::compression(&test_servers, args.quick));
         groups.extend(compare::groups(&test_servers, args.quick));
     }
+    let servers: HashMap<String, u32> = [&echo, &rpc, &load, &jsonrpsee_rpc, &tung_sink]
+        .into_iter()
+        .chain(&perf)
+        .map(|s| (s.url.clone(), s.pid()))
+        .collect();
+    let root = cargo::workspace_root();
+    let out = root.join("target").join("bench");
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut results = Vec::new();
     let mut failures = 0;
     for group in &groups {
         let mut measured = Vec::new();
+        let mut group_targets = Vec::new();
         for (contender, bench_args) in &group.runs {
             eprintln!("[{}] {contender}", group.name);
-            match run_one(ws_bench, bench_args) {
-                Ok(report) => measured.push(json!({"contender": contender, "report": report})),
+            let report = match run_one(ws_bench, bench_args) {
+                Ok(report) => report,
                 Err(e) => {
                     failures += 1;
                     eprintln!("  failed: {e:#}");
                     measured.push(json!({"contender": contender, "error": format!("{e:#}")}));
+                    continue;
+                }
+            };
+            let mut judged = targets::judge(group.name, group.metric, contender, &report);
+            measured.push(json!({"contender": contender, "report": report}));
+            if !(args.flamegraphs && targets::any_missed(&judged)) {
+                group_targets.extend(judged);
+                continue;
+            }
+            let several = group.runs.len() > 1;
+            if let Some(profile) = flame::plan(group.name, contender, bench_args, several) {
+                eprintln!("[{}] {contender}: target missed, profiling", group.name);
+                match flame::record(&profile, ws_bench, &servers, &out) {
+                    Ok(svg) => {
+                        let shown = svg.strip_prefix(&root).unwrap_or(&svg);
+                        for target in judged.iter_mut().filter(|t| t["met"] == false) {
+                            target["flamegraph"] = json!(shown.display().to_string());
+                        }
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        eprintln!("  profile failed: {e:#}");
+                    }
                 }
             }
+            group_targets.extend(judged);
         }
-        let targets: Vec<Value> = measured
-            .iter()
-            .flat_map(|m| compare::judge(group.name, &m["report"]))
-            .collect();
         results.push(
             json!({"name": group.name, "metric": group.metric, "results": measured,
-                            "targets": targets}),
+                            "targets": group_targets}),
         );
     }
     drop((echo, rpc, load, perf, tung_sink, jsonrpsee_rpc));
@@ -147,8 +188,6 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         "build_time_s": build_time.as_secs_f64(),
         "groups": results,
     });
-    let out = cargo::workspace_root().join("target").join("bench");
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let json_path = out.join("report.json");
     let text = serde_json::to_string_pretty(&document).context("serializing the report")?;
     std::fs::write(&json_path, text)

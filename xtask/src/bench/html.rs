@@ -1,6 +1,6 @@
 //! The self-contained HTML page of `cargo xtask bench`: the comparison table, a latency
 //! percentile curve per contender and throughput bars, as inline SVG (no scripts, no
-//! network).
+//! network); each target met or missed, a missed one linked to its flamegraph if recorded.
 
 use std::fmt::Write as _;
 
@@ -60,6 +60,8 @@ pub(super) fn render(document: &Value, table: &str) -> String {
         }
         if group["metric"] == "compare" {
             body.push_str(&compare_table(group));
+        } else {
+            body.push_str(&target_list(group));
         }
     }
     format!(
@@ -116,9 +118,10 @@ fn compare_table(group: &Value) -> String {
                     None => ("unknown", "#6b7280"),
                 };
                 verdicts.push(format!(
-                    "{} {}: <b style=\"color:{color}\">{verdict}</b>",
+                    "{} {}: <b style=\"color:{color}\">{verdict}</b>{}",
                     escape(target["metric"].as_str().unwrap_or("")),
-                    escape(target["target"].as_str().unwrap_or(""))
+                    escape(target["target"].as_str().unwrap_or("")),
+                    flamegraph_link(target)
                 ));
             }
             let _ = writeln!(
@@ -133,6 +136,43 @@ fn compare_table(group: &Value) -> String {
     }
     out.push_str("</table>\n");
     out
+}
+
+/// The targets of a group that is not a `compare` run (RPC figures, the open model's tail).
+fn target_list(group: &Value) -> String {
+    let mut out = String::new();
+    for target in group["targets"].as_array().into_iter().flatten() {
+        let (verdict, color) = match target["met"].as_bool() {
+            Some(true) => ("met", "#059669"),
+            Some(false) => ("missed", "#dc2626"),
+            None => ("unknown", "#6b7280"),
+        };
+        let figure = target["ratio"]["median"]
+            .as_f64()
+            .or_else(|| target["value"].as_f64())
+            .map_or_else(|| "?".to_owned(), |v| format!("{v:.3}"));
+        let _ = writeln!(
+            out,
+            "<li>{} {} {} (measured {figure}): <b style=\"color:{color}\">{verdict}</b>{}</li>",
+            escape(target["contender"].as_str().unwrap_or("")),
+            escape(target["metric"].as_str().unwrap_or("")),
+            escape(target["target"].as_str().unwrap_or("")),
+            flamegraph_link(target)
+        );
+    }
+    if out.is_empty() {
+        return out;
+    }
+    format!("<ul>\n{out}</ul>\n")
+}
+
+/// A link to a missed target's flamegraph (beside report.html in target/bench/), if any.
+fn flamegraph_link(target: &Value) -> String {
+    let Some(path) = target["flamegraph"].as_str() else {
+        return String::new();
+    };
+    let file = path.rsplit('/').next().unwrap_or(path);
+    format!(" (<a href=\"{}\">flamegraph</a>)", escape(file))
 }
 
 /// Latency at each percentile, one line per contender, on a log scale of microseconds.
@@ -298,5 +338,36 @@ mod tests {
         assert!(page.contains("<polyline"), "{page}");
         assert!(page.contains("<rect"), "{page}");
         assert!(page.contains("rt &lt;16 B&gt;"), "{page}");
+    }
+
+    #[test]
+    fn a_missed_target_links_its_flamegraph() {
+        let missed = json!({"contender": "tcp", "metric": "rate", "target": ">= 0.5",
+            "ratio": {"median": 0.3}, "met": false,
+            "flamegraph": "target/bench/flamegraph-compare-one-way-16-b.svg"});
+        let report = json!({"params": {"contenders": ["ws-client", "tcp"]},
+            "figures": {"contenders": {}, "ratios": {"tcp": {"rate": {"median": 0.3}}}}});
+        let tail = json!({"contender": "test-servers load", "metric": "p99_us",
+            "target": "<= 5000", "value": 6000.0, "met": false,
+            "flamegraph": "target/bench/flamegraph-open-model-load.svg"});
+        let document = json!({"quick": true, "cores": 2, "wall_time_s": 1.0, "servers": {},
+        "groups": [
+            {"name": "compare: one-way, 16 B", "metric": "compare", "targets": [missed],
+             "results": [{"contender": "ws-client vs others", "report": report}]},
+            {"name": "open model", "metric": "tail", "targets": [tail], "results": []},
+        ]});
+        let page = render(&document, "table");
+        assert!(
+            page.contains("missed</b> (<a href=\"flamegraph-compare-one-way-16-b.svg\">"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<li>test-servers load p99_us &lt;= 5000 (measured 6000.000): "),
+            "{page}"
+        );
+        assert!(
+            page.contains("<a href=\"flamegraph-open-model-load.svg\">"),
+            "{page}"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The comparison table of `cargo xtask bench`: one row per contender, with its ratio to
 //! the first contender of its group (or, for a run that compares two sides itself, the
 //! ratio it measured and its spread; for a `compression` run, a row per payload size and
-//! deflate setting).
+//! deflate setting); after it, every missed target with the flamegraph recorded for it.
 
 use serde_json::Value;
 
@@ -65,6 +65,38 @@ pub(super) fn comparison(groups: &[Value]) -> String {
                 micros(&latency["p99"]),
             ));
         }
+    }
+    out.push_str(&missed(groups));
+    out
+}
+
+/// One line per missed target: group, what it is held to, the figure, and its flamegraph
+/// (`cargo xtask bench --flamegraphs`) if one was recorded.
+fn missed(groups: &[Value]) -> String {
+    let mut out = String::new();
+    for group in groups {
+        let name = group["name"].as_str().unwrap_or("");
+        for target in group["targets"].as_array().into_iter().flatten() {
+            if target["met"] != false {
+                continue;
+            }
+            let figure = target["ratio"]["median"]
+                .as_f64()
+                .or_else(|| target["value"].as_f64())
+                .map_or_else(|| "?".to_owned(), |v| format!("{v:.3}"));
+            let profile = target["flamegraph"]
+                .as_str()
+                .map_or_else(|| "no profile".to_owned(), |p| format!("profile {p}"));
+            out.push_str(&format!(
+                "MISSED {name}: {} {} {} (measured {figure}); {profile}\n",
+                target["contender"].as_str().unwrap_or(""),
+                target["metric"].as_str().unwrap_or(""),
+                target["target"].as_str().unwrap_or(""),
+            ));
+        }
+    }
+    if !out.is_empty() {
+        out.insert(0, '\n');
     }
     out
 }
@@ -169,6 +201,35 @@ mod tests {
             ),
             "{table}"
         );
+    }
+
+    #[test]
+    fn a_missed_target_names_its_flamegraph() {
+        let groups = vec![
+            json!({"name": "compare: one-way, 16 B", "metric": "compare",
+            "results": [], "targets": [
+                {"contender": "tcp", "metric": "rate", "target": ">= 0.5",
+                 "ratio": {"median": 0.31}, "met": false,
+                 "flamegraph": "target/bench/flamegraph-compare-one-way-16-b.svg"},
+                {"contender": "fastwebsockets", "metric": "rate", "target": ">= 1.5",
+                 "ratio": {"median": 1.7}, "met": true},
+                {"contender": "test-servers load", "metric": "p99_us", "target": "<= 5000",
+                 "value": 6100.0, "met": false},
+            ]}),
+        ];
+        let table = comparison(&groups);
+        assert!(
+            table.contains(
+                "MISSED compare: one-way, 16 B: tcp rate >= 0.5 (measured 0.310); \
+                 profile target/bench/flamegraph-compare-one-way-16-b.svg\n"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("p99_us <= 5000 (measured 6100.000); no profile"),
+            "{table}"
+        );
+        assert!(!table.contains("fastwebsockets rate"), "{table}");
     }
 
     #[test]
