@@ -152,8 +152,9 @@ impl WireSession {
     }
 
     /// Handles the whole single-frame data messages already read, where they lie in the
-    /// read buffer (no copy, no allocation; see [`Inbound::next_in_place`]): each counted,
-    /// and with `echo` queued back while the write buffer has room. Stops at anything
+    /// read buffer (no copy, no allocation; see [`Inbound::next_in_place`]): each counted
+    /// (a sink's binary payload is never unmasked: nothing looks at it), and with `echo`
+    /// queued back while the write buffer has room. Stops at anything
     /// else (a control frame, a fragment, a compressed message, a frame not all read yet),
     /// which [`next_buffered`](Self::next_buffered) or [`next`](Self::next) then takes,
     /// so events keep their order. An error is the client's (text that is not UTF-8): fail
@@ -163,16 +164,17 @@ impl WireSession {
             if echo && !self.outbound.has_room(WRITE_THRESHOLD) {
                 return Ok(());
             }
-            let Some((message_type, payload)) = self.inbound.next_in_place()? else {
+            let Some(message) = self.inbound.next_in_place()? else {
                 return Ok(());
             };
-            let len = payload.len() as u64;
+            let len = message.len() as u64;
             self.unpublished.0 += 1;
             self.unpublished.1 += len;
             if echo {
                 self.unpublished_out.0 += 1;
                 self.unpublished_out.1 += len;
-                self.outbound.encode(message_type, payload);
+                self.outbound
+                    .encode(message.message_type(), message.payload());
             }
         }
     }

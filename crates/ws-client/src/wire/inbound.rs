@@ -380,6 +380,8 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
 
 mod in_place;
 
+pub use in_place::InPlace;
+
 #[cfg(test)]
 mod tests;
 
