@@ -37,7 +37,9 @@ impl Handler for EchoServer {
 
 /// The loop of `echo` mode and of perf's `/sink` and `/echo`: everything already read is
 /// handled (and, with `echo`, answered into the write buffer), then the buffer is written
-/// once nothing more is waiting (pongs included).
+/// once nothing more is waiting (pongs included). Whole single-frame messages are taken
+/// where they lie in the read buffer ([`WireSession::drain_in_place`]: no allocation per
+/// message); the rest (control frames, fragments, compressed messages) one by one.
 pub async fn serve_bursts(mut ws: WireSession, echo: bool) {
     loop {
         let mut next = ws.next().await;
@@ -52,6 +54,9 @@ pub async fn serve_bursts(mut ws: WireSession, echo: bool) {
                 Next::Ended | Next::Failed => return,
                 Next::Shutdown => return ws.close_gracefully(1001, "server shutting down").await,
                 Next::Idle => return ws.close_gracefully(1001, "idle timeout").await,
+            }
+            if let Err(error) = ws.drain_in_place(echo) {
+                return ws.fail(error).await;
             }
             match ws.next_buffered().await {
                 Some(event) => next = event,

@@ -151,6 +151,34 @@ impl WireSession {
         }
     }
 
+    /// Handles the whole single-frame data messages already read, where they lie in the
+    /// read buffer (no copy, no allocation; see [`Inbound::next_in_place`]): each counted
+    /// (a sink's binary payload is never unmasked: nothing looks at it), and with `echo`
+    /// queued back while the write buffer has room. Stops at anything
+    /// else (a control frame, a fragment, a compressed message, a frame not all read yet),
+    /// which [`next_buffered`](Self::next_buffered) or [`next`](Self::next) then takes,
+    /// so events keep their order. An error is the client's (text that is not UTF-8): fail
+    /// the connection with it ([`fail`](Self::fail)).
+    pub fn drain_in_place(&mut self, echo: bool) -> Result<(), Error> {
+        loop {
+            if echo && !self.outbound.has_room(WRITE_THRESHOLD) {
+                return Ok(());
+            }
+            let Some(message) = self.inbound.next_in_place()? else {
+                return Ok(());
+            };
+            let len = message.len() as u64;
+            self.unpublished.0 += 1;
+            self.unpublished.1 += len;
+            if echo {
+                self.unpublished_out.0 += 1;
+                self.unpublished_out.1 += len;
+                self.outbound
+                    .encode(message.message_type(), message.payload());
+            }
+        }
+    }
+
     fn count(&mut self, message: Message) -> Next {
         self.unpublished.0 += 1;
         self.unpublished.1 += message.data.len() as u64;
@@ -234,7 +262,7 @@ impl WireSession {
     /// Answers a read error the way RFC 6455 says, then ends the connection: the close
     /// frame, a half-close, and a drain of what the client still sends, so that the close
     /// frame is read rather than lost to a TCP reset.
-    async fn fail(&mut self, error: Error) {
+    pub async fn fail(&mut self, error: Error) {
         let (Some(code), Some(reason)) = (error.close_code(), error.close_reason()) else {
             tracing::debug!(%error, "connection ended without a close handshake");
             return;

@@ -20,6 +20,7 @@ mod healthcheck;
 mod hostile_client;
 mod hostile_deflate;
 mod hostile_server;
+mod in_place;
 mod load;
 #[cfg(target_os = "linux")]
 mod netns_faults;

@@ -249,7 +249,7 @@ impl Frame {
 }
 
 /// Takes the first whole frame (masked or not) off the front of `bytes`, if it is all there.
-fn take_frame(bytes: &mut Vec<u8>) -> Option<Frame> {
+pub(crate) fn take_frame(bytes: &mut Vec<u8>) -> Option<Frame> {
     let [first, second, ..] = bytes[..] else {
         return None;
     };

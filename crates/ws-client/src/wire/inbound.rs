@@ -8,6 +8,10 @@
 //! payloads are unmasked in the buffer and inflated into the message, checked against the
 //! message limit as they inflate.
 //!
+//! A server that only counts or echoes what it reads can take whole single-frame messages
+//! where they lie in the buffer ([`Inbound::next_in_place`], in `inbound/in_place.rs`):
+//! no copy, no allocation, the same checks.
+//!
 //! After a close frame nothing more is read (RFC 6455 section 5.5.1: what follows it is
 //! discarded).
 //!
@@ -57,6 +61,10 @@ pub struct Inbound<R = ReadHalf> {
     io: R,
     role: Role,
     buffer: BytesMut,
+    /// Bytes at the start of `buffer` taken by messages handed out in place
+    /// ([`next_in_place`](Self::next_in_place)): dropped from it before anything else
+    /// looks at the buffer.
+    consumed: usize,
     limits: ReadLimits,
     assembly: Option<Assembly>,
     /// Payload bytes of the current data frame not yet moved into `assembly`.
@@ -85,6 +93,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             io,
             role,
             buffer: buffered,
+            consumed: 0,
             limits: ReadLimits {
                 message: limits.message.min(frame::MAX_PAYLOAD),
                 frame: limits.frame.min(limits.message).min(frame::MAX_PAYLOAD),
@@ -165,9 +174,18 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         }
     }
 
+    /// Drops from the buffer what [`next_in_place`](Self::next_in_place) handed out.
+    #[inline]
+    fn settle(&mut self) {
+        if self.consumed > 0 {
+            self.buffer.advance(std::mem::take(&mut self.consumed));
+        }
+    }
+
     /// Reads more bytes: straight into the message when a large payload is pending,
     /// into the buffer otherwise.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        self.settle();
         let io = Pin::new(&mut self.io);
         if self.in_payload
             && self.buffer.is_empty()
@@ -194,6 +212,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
 
     /// Takes the next message out of what has been read, if it is all there.
     fn parse(&mut self) -> Result<Option<Message>, Error> {
+        self.settle();
         loop {
             if self.closed {
                 return Ok(None);
@@ -358,6 +377,10 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         Ok(message)
     }
 }
+
+mod in_place;
+
+pub use in_place::InPlace;
 
 #[cfg(test)]
 mod tests;

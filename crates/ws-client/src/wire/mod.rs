@@ -26,7 +26,7 @@ pub(crate) mod outbound;
 pub(crate) mod socket;
 
 pub use crate::config::DeflateConfig;
-pub use inbound::{Inbound, ReadLimits};
+pub use inbound::{InPlace, Inbound, ReadLimits};
 pub use negotiate::{DeflateParams, accept_deflate};
 pub use outbound::{OWNED_PAYLOAD_FROM, Outbound};
 
