@@ -1,6 +1,7 @@
 //! `compare`'s client contenders, each split into a sending half ([`Tx`]) and a receiving
-//! half ([`Rx`]), each used the fastest way its API offers for the job: ws-client copies
-//! payloads into its write buffer (`queue_slice`) and flushes once per chunk; raw TCP gathers
+//! half ([`Rx`]), each used the fastest way its API offers for the job: ws-client encodes a
+//! chunk of messages as one batch (`queue_batch`: one hold of the write side, no await per
+//! message; `queue_slice` for one message) and flushes once per chunk; raw TCP gathers
 //! small messages into one buffer written once per chunk (a large one goes out with its
 //! prefix in one vectored write); tokio-tungstenite `feed`s and flushes once per chunk;
 //! fastwebsockets writes frames into a `BufWriter` over the bare TCP stream (after its
@@ -97,6 +98,20 @@ impl Tx {
                 tx.write_frame(Frame::binary(Payload::BorrowedMut(scratch)))
                     .await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Queues `n` copies of `payload`, one message each: ws-client's as one batch, the
+    /// others' one [`queue`](Self::queue) at a time (their fastest way).
+    pub(crate) async fn queue_many(&mut self, payload: &[u8], n: usize) -> Result<()> {
+        if let Tx::Ws(tx) = self {
+            tx.queue_batch(MessageType::Binary, std::iter::repeat_n(payload, n))
+                .await?;
+            return Ok(());
+        }
+        for _ in 0..n {
+            self.queue(payload).await?;
         }
         Ok(())
     }

@@ -98,9 +98,7 @@ impl Contender {
             Scenario::OneWay => {
                 let mut sent = 0;
                 while Instant::now() < until {
-                    for _ in 0..load.chunk {
-                        tx.queue(&load.payload).await?;
-                    }
+                    tx.queue_many(&load.payload, load.chunk).await?;
                     sent += load.bump(load.chunk);
                 }
                 self.syncs += 1;
@@ -144,9 +142,7 @@ async fn echo(
         let mut sent = 0;
         while Instant::now() < until {
             room.acquire_many(load.chunk as u32).await?.forget();
-            for _ in 0..load.chunk {
-                tx.queue(&load.payload).await?;
-            }
+            tx.queue_many(&load.payload, load.chunk).await?;
             tx.flush().await?;
             sent += load.bump(load.chunk);
         }
