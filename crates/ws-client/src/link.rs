@@ -262,14 +262,22 @@ pub(crate) async fn flush_bounded(out: &mut Outbound, link: &Link) -> Result<(),
 ///
 /// A pong parked by a split connection's receiver goes out with it, behind the frames
 /// already buffered (see [`ParkedPong`]): every holder of the write side answers pings
-/// between two of its writes.
+/// between two of its writes. Behind a large payload written from its own memory (nothing
+/// may be appended to it) the pong follows in a second write, once the payload is out.
 pub(crate) async fn flush_until(
     out: &mut Outbound,
     link: &Link,
     deadline: Option<Instant>,
 ) -> Result<(), Error> {
-    let carried = link.pong.carry(out, link.state() == ConnectionState::Open);
-    let flushed = write_buffered(out, link, deadline).await;
+    let open = || link.state() == ConnectionState::Open;
+    let mut carried = link.pong.carry(out, open());
+    let mut flushed = write_buffered(out, link, deadline).await;
+    if carried.is_none() && flushed.is_ok() {
+        carried = link.pong.carry(out, open());
+        if carried.is_some() {
+            flushed = write_buffered(out, link, deadline).await;
+        }
+    }
     if let Some(ticket) = carried {
         link.pong.finished(ticket);
     }

@@ -5,8 +5,10 @@
 //! Only the latest pong is kept (RFC 6455 section 5.5.3 allows answering only the most
 //! recent ping), so it costs at most one control payload (125 bytes). Every flush
 //! ([`link::flush_until`](crate::link::flush_until)) first appends a parked pong behind the
-//! frames already buffered (whole frames: a pong never lands inside one), then says when
-//! the flush carrying it has finished; the receiver waits for that, or for the write side.
+//! frames already buffered (whole frames: a pong never lands inside one; behind a large
+//! payload written from its own memory, in a second write once that payload is out), then
+//! says when the flush carrying it has finished; the receiver waits for that, or for the
+//! write side.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,7 +60,7 @@ impl ParkedPong {
     /// behind everything buffered (dropped instead when `open` is false: no pong follows
     /// our close frame), and returns its ticket for [`finished`](Self::finished). Left
     /// parked while a large payload is being written from its own memory (appending would
-    /// copy it into the buffer); the next flush or the receiver writes it then.
+    /// copy it into the buffer): the same flush carries it once that payload is written.
     #[inline]
     pub(crate) fn carry(&self, out: &mut Outbound, open: bool) -> Option<u64> {
         if !self.parked.load(Ordering::Acquire) {
@@ -100,3 +102,6 @@ impl ParkedPong {
         let _ = done.wait_for(|done| *done >= ticket).await;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,113 @@
+//! The parked pong over a real TCP socket when the sender that holds the write side sends
+//! large messages (written from their own memory, which a pong may not be appended behind):
+//! the pong still goes out between two of them. (Found by review: every flush found a large
+//! payload pending and left the pong parked, so it waited for the sender to stop.)
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_util::either::Either;
+
+use crate::TransportConfig;
+use crate::link::Link;
+use crate::message::{Message, MessageType};
+use crate::wire::{Inbound, OWNED_PAYLOAD_FROM, Outbound, ReadLimits, Role};
+
+async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(20), future)
+        .await
+        .expect("step did not finish within 20 s")
+}
+
+/// A connected client socket (small send buffer) and its accepted peer.
+async fn sockets() -> (TcpStream, TcpStream) {
+    let listen = tokio::net::TcpSocket::new_v4().unwrap();
+    listen.set_recv_buffer_size(256 << 10).unwrap();
+    listen.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = listen.listen(8).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(64 << 10).unwrap();
+    let (client, accepted) = tokio::join!(socket.connect(addr), listener.accept());
+    (client.unwrap(), accepted.unwrap().0)
+}
+
+/// A sender clone sends 64 KiB messages one `send` after another (each written from its own
+/// memory) to a peer that reads steadily for about three seconds; the peer pings early on.
+/// The pong reaches it within a second, while the messages are still coming, and the
+/// receiver hands the ping back as soon.
+#[tokio::test]
+async fn a_ping_while_a_sender_streams_large_messages_is_answered_between_them() {
+    let size = 64 << 10;
+    assert!(size >= OWNED_PAYLOAD_FROM);
+    let count = 320u32;
+    let config = TransportConfig {
+        send_timeout: Duration::from_secs(10),
+        ..TransportConfig::new("ws://127.0.0.1:1/") // tidy:allow-port: never connected; only the limits are read
+    };
+    let limits = ReadLimits {
+        message: 1 << 20,
+        frame: 1 << 20,
+        read_size: 64 << 10,
+    };
+    let (client, peer) = sockets().await;
+    let (read, write) = client.into_split();
+    let (peer_read, mut peer_write) = peer.into_split();
+    let (ping_sent, ping_at) = tokio::sync::oneshot::channel();
+    // About 7 MiB a second: 20 MiB take about three seconds. The ping goes after 16
+    // messages; the peer notes how many messages came before the pong, and when it came.
+    let peer = tokio::spawn(async move {
+        let mut inbound = Inbound::new(peer_read, BytesMut::new(), limits, Role::Server);
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let (mut received, mut ping_sent, mut pong) = (0u32, Some(ping_sent), None);
+        while received < count {
+            let message = within(inbound.next()).await.unwrap().expect("a message");
+            match message.message_type {
+                MessageType::Binary => {
+                    received += 1;
+                    if received % 2 == 0 {
+                        tick.tick().await;
+                    }
+                }
+                MessageType::Pong => pong = Some((received, tokio::time::Instant::now())),
+                other => panic!("unexpected {other:?}"),
+            }
+            if received >= 16
+                && let Some(sent) = ping_sent.take()
+            {
+                peer_write.write_all(&[0x89, 1, b'p']).await.unwrap();
+                let _ = sent.send(tokio::time::Instant::now());
+            }
+        }
+        pong
+    });
+    let inbound = Inbound::new(Either::Left(read), BytesMut::new(), limits, Role::Client);
+    let outbound = Outbound::new(Either::Left(write), Role::Client);
+    let link = std::sync::Arc::new(Link::new(&config));
+    let (sender, mut receiver) =
+        crate::split::split(inbound, outbound, link, crate::pending::Pending::default());
+    let sending = tokio::spawn(async move {
+        for _ in 0..count {
+            sender.send(Message::binary(vec![7u8; size])).await?;
+        }
+        Ok::<_, crate::Error>(())
+    });
+    let ping = within(receiver.receive_message()).await.unwrap();
+    let returned = tokio::time::Instant::now();
+    assert_eq!(ping.message_type, MessageType::Ping);
+    let ping_at = within(ping_at).await.unwrap();
+    within(sending).await.unwrap().unwrap();
+    let Some((after, pong_at)) = within(peer).await.unwrap() else {
+        panic!("no pong reached the peer before the last message");
+    };
+    let bound = Duration::from_secs(1);
+    assert!(
+        pong_at - ping_at < bound && returned - ping_at < bound,
+        "the pong reached the peer {:?} after the ping (after {after} of {count} messages) \
+         and the ping came back {:?} after it was sent",
+        pong_at - ping_at,
+        returned - ping_at
+    );
+}
