@@ -5,7 +5,8 @@
 //! small messages into one buffer written once per chunk (a large one goes out with its
 //! prefix in one vectored write); tokio-tungstenite `feed`s and flushes once per chunk;
 //! fastwebsockets writes frames into a `BufWriter` over the bare TCP stream (after its
-//! hyper handshake) flushed once per chunk.
+//! hyper handshake) flushed once per chunk. One-way flushes no chunk: each contender writes
+//! when its buffer fills, and flushes before the sync that ends a slice ([`Tx::sync`]).
 
 use std::io::IoSlice;
 use std::sync::Arc;
