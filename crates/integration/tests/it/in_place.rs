@@ -2,15 +2,18 @@
 //! real sockets, against perf's `/echo` and `/sink` and `echo` mode: a conversation split
 //! across reads at every byte boundary (single frames of every length encoding, a ping
 //! between fragments), then the failures: bad UTF-8 split across reads (1007), an oversized
-//! frame (1009) and an unmasked one (1002) arriving whole behind good messages.
+//! frame (1009) and an unmasked one (1002) arriving whole behind good messages, and the
+//! header edge cases: reserved bits and opcodes, bad control frames and a length with its
+//! top bit set fail the connection; non-minimal lengths are accepted; nothing after a
+//! close is echoed or counted.
 
 use integration::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::raw_peer::{
-    BINARY, CONTINUATION, Frame, PING, PONG, TEXT, client_frame, frame, read_frames, take_frame,
-    upgraded_client,
+    BINARY, CLOSE, CONTINUATION, Frame, PING, PONG, TEXT, client_frame, close_payload, frame,
+    read_frames, take_frame, upgraded_client,
 };
 use crate::support::{pattern, within};
 
@@ -226,4 +229,105 @@ async fn oversized_and_unmasked_frames_behind_good_ones_fail_the_connection() {
     let (_, stopped) = server.stop();
     assert_eq!(stopped["messages_in"], 8);
     assert_eq!(stopped["protocol_errors"], 4);
+}
+
+/// Headers that break a rule, each arriving whole behind a good message (which is read in
+/// place first, and echoed): RSV1 without deflate, RSV2, reserved data and control opcodes,
+/// a ping of 126 bytes, a fragmented ping and a one-byte close payload fail with 1002; a
+/// 64-bit length with its top bit set fails with 1009, as any length over the limit does.
+#[tokio::test]
+async fn rule_breaking_headers_behind_a_good_message_fail_with_their_codes() {
+    let server = TestServer::start_with("perf", &[]);
+    let good = client_frame(BINARY, true, b"good");
+    let with_bits = |bits: u8| {
+        let mut bytes = client_frame(BINARY, true, b"bits");
+        bytes[0] |= bits;
+        bytes
+    };
+    let cases = [
+        (with_bits(0x40), 1002),
+        (with_bits(0x20), 1002),
+        (with_bits(0x10), 1002),
+        (client_frame(0x3, true, b"data?"), 1002),
+        (client_frame(0xB, true, b"control?"), 1002),
+        (client_frame(PING, true, &[0; 126]), 1002),
+        (client_frame(PING, false, b"part"), 1002),
+        (client_frame(CLOSE, true, &[0x03]), 1002),
+        (frame(BINARY, true, b"", true, 1 << 63), 1009),
+    ];
+    let mut failed = 0;
+    for (bad, code) in &cases {
+        for (path, echo) in [("/echo", true), ("/sink", false)] {
+            let first = [&good[..], bad].concat();
+            let (closed, frames) = failing(&server, path, &first, &[]).await;
+            assert_eq!(closed, Some(*code), "{path} {bad:02x?}");
+            let echoed = if echo {
+                vec![data(BINARY, b"good")]
+            } else {
+                vec![]
+            };
+            assert_eq!(frames, echoed, "{path} {bad:02x?}");
+            failed += 1;
+        }
+    }
+    let (_, stopped) = server.stop();
+    assert_eq!(stopped["messages_in"], failed);
+    assert_eq!(stopped["protocol_errors"], failed);
+}
+
+/// A masked binary frame whose length takes the 16-bit (`wide` false) or 64-bit field
+/// though it would fit in fewer bytes.
+fn non_minimal(payload: &[u8], wide: bool) -> Vec<u8> {
+    let mut bytes = vec![0x80 | BINARY];
+    if wide {
+        bytes.push(0x80 | 127);
+        bytes.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+    } else {
+        bytes.push(0x80 | 126);
+        bytes.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    }
+    let mask = [0x21, 0x7e, 0x90, 0x0c];
+    bytes.extend_from_slice(&mask);
+    bytes.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    bytes
+}
+
+/// In one write: frames with non-minimal lengths (accepted and echoed), an empty binary
+/// message, a close, and messages after it, which are neither echoed nor counted.
+#[tokio::test]
+async fn non_minimal_lengths_are_taken_and_nothing_after_a_close_is() {
+    for (mode, path, echo) in [
+        ("perf", "/echo", true),
+        ("perf", "/sink", false),
+        ("echo", "/", true),
+    ] {
+        let server = TestServer::start_with(mode, &[]);
+        let mut peer = Peer::connect(&server, path).await;
+        let bytes = [
+            non_minimal(b"sixteen", false),
+            non_minimal(b"sixty-four", true),
+            client_frame(BINARY, true, b""),
+            client_frame(CLOSE, true, &close_payload(1000, "")),
+            client_frame(BINARY, true, b"after"),
+            client_frame(PING, true, b"after"),
+        ]
+        .concat();
+        within(peer.tcp.write_all(&bytes)).await.unwrap();
+        let frames = within(read_frames(&mut peer.tcp, true)).await;
+        let mut expected = if echo {
+            vec![
+                data(BINARY, b"sixteen"),
+                data(BINARY, b"sixty-four"),
+                data(BINARY, b""),
+            ]
+        } else {
+            vec![]
+        };
+        expected.push(data(CLOSE, &close_payload(1000, "")));
+        assert_eq!(frames, expected, "{mode} {path}");
+        let (_, stopped) = server.stop();
+        assert_eq!(stopped["messages_in"], 3, "{mode} {path}");
+        assert_eq!(stopped["bytes_in"], 17, "{mode} {path}");
+        assert_eq!(stopped["protocol_errors"], 0, "{mode} {path}");
+    }
 }
