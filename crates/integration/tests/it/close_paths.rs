@@ -1,8 +1,8 @@
 //! How `close`/`disconnect` end against raw peers: after a close frame sent by hand, when the
 //! peer hangs up or breaks the protocol instead of answering, and when a close whose frame
 //! could not be written (the peer stopped reading) is finished later: a timeout is
-//! `CloseTimeout`, a reset is `ConnectionLost`; and a pong still owed once our close has
-//! gone out is dropped, never sent after it.
+//! `CloseTimeout`, a reset is `ConnectionLost`; and a pong still owed when we close goes out
+//! ahead of our close frame (as soon as the write side can take it), never after it.
 
 use std::time::Duration;
 
@@ -13,7 +13,9 @@ use ws_client::{
 };
 
 use crate::cancel_safety::fill;
-use crate::raw_peer::{BINARY, CLOSE, PING, RawServer, close_payload, read_frames, server_frame};
+use crate::raw_peer::{
+    BINARY, CLOSE, PING, PONG, RawServer, close_payload, read_frames, server_frame,
+};
 use crate::support::{connect_with, within};
 
 /// How long a call is given before the test cancels it.
@@ -155,7 +157,10 @@ async fn a_pong_still_owed_when_our_close_goes_out_is_never_sent_after_it() {
     let early = tokio::time::timeout(CANCEL_AFTER, receiver.receive_message()).await;
     assert!(early.is_err(), "the pong cannot be written yet: {early:?}");
 
-    // The peer reads again, and our close goes out before the receive is retried.
+    // The peer reads again, and our close goes out before the receive is retried: the
+    // flush that makes room for the close writes the stuck message, then the parked pong
+    // (RFC 6455 section 5.5.2: a ping is answered unless a close was received), then the
+    // close.
     let reader = tokio::spawn(async move { read_frames(&mut tcp, false).await });
     within(sender.close(1000, "ours")).await.unwrap();
     assert_eq!(sender.state(), ConnectionState::Closing);
@@ -167,8 +172,13 @@ async fn a_pong_still_owed_when_our_close_goes_out_is_never_sent_after_it() {
     drop((sender, receiver));
     let frames = within(reader).await.unwrap();
     let opcodes: Vec<u8> = frames.iter().map(|f| f.opcode).collect();
-    assert_eq!(opcodes, [BINARY, CLOSE], "no pong after the close");
-    assert_eq!(frames[1].close_code(), Some(1000));
+    assert_eq!(
+        opcodes,
+        [BINARY, PONG, CLOSE],
+        "the pong before the close, not after"
+    );
+    assert_eq!(frames[1].payload, b"p");
+    assert_eq!(frames[2].close_code(), Some(1000));
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! The parked pong over a real TCP socket when the sender that holds the write side sends
 //! large messages (written from their own memory, which a pong may not be appended behind):
 //! the pong still goes out between two of them. (Found by review: every flush found a large
-//! payload pending and left the pong parked, so it waited for the sender to stop.)
+//! payload pending and left the pong parked, so it waited for the sender to stop.) And a
+//! pong still parked when our close is encoded is dropped, never written after the close.
 
 use std::time::Duration;
 
@@ -110,4 +111,29 @@ async fn a_ping_while_a_sender_streams_large_messages_is_answered_between_them()
         pong_at - ping_at,
         returned - ping_at
     );
+}
+
+/// A pong still parked when our close frame is encoded is dropped, not written after the
+/// close (RFC 6455 section 5.5.1), and its ticket is finished, so a receiver waiting for it
+/// does not wait on.
+#[tokio::test]
+async fn a_pong_parked_when_our_close_is_encoded_is_dropped_and_finished() {
+    let config = TransportConfig::new("ws://127.0.0.1:1/"); // tidy:allow-port: never connected; only the limits are read
+    let (client, peer) = sockets().await;
+    let (_, write) = client.into_split();
+    let mut out = Outbound::new(Either::Left(write), Role::Client);
+    let link = Link::new(&config);
+    let ticket = link.pong.park(b"late".to_vec());
+    crate::link::send(&mut out, &link, Message::close(1000, "bye"), true)
+        .await
+        .unwrap();
+    within(link.pong.written(ticket)).await;
+    drop(out);
+    // Everything the peer got, raw: one masked close frame (code and "bye"), nothing after.
+    use tokio::io::AsyncReadExt;
+    let mut peer = peer;
+    let mut bytes = Vec::new();
+    within(peer.read_to_end(&mut bytes)).await.unwrap();
+    assert_eq!(bytes.len(), 2 + 4 + 5, "{bytes:02x?}");
+    assert_eq!(bytes[..2], [0x88, 0x80 | 5], "{bytes:02x?}");
 }
