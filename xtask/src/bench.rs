@@ -16,14 +16,12 @@ mod table;
 mod targets;
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use wait_timeout::ChildExt;
 
 use crate::cargo;
 use crate::server::Server;
@@ -210,34 +208,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 
 /// Runs `ws-bench args...` and returns the JSON report it prints.
 fn run_one(ws_bench: &Path, args: &[String]) -> Result<Value> {
-    let mut child = Command::new(ws_bench)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("cannot start {}", ws_bench.display()))?;
-    let mut stdout = child.stdout.take().context("stdout was not piped")?;
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let status = match child
-        .wait_timeout(RUN_TIMEOUT)
-        .context("waiting for ws-bench")?
-    {
-        Some(status) => status,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("ws-bench {} took over {RUN_TIMEOUT:?}", args.join(" "));
-        }
-    };
-    let text = reader.join().unwrap_or_default();
-    if !status.success() {
-        bail!("ws-bench {} failed ({status})", args.join(" "));
-    }
+    let text = cargo::stdout_within(Command::new(ws_bench).args(args), RUN_TIMEOUT)?;
     serde_json::from_str(text.trim())
         .with_context(|| format!("ws-bench printed no JSON report: {text:?}"))
 }

@@ -85,6 +85,40 @@ pub(crate) fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Runs `command` (no stdin, stderr to the terminal) and returns its stdout, failing when it
+/// exits with non-zero status or takes longer than `limit` (then it is killed). Its stdout
+/// is read while it runs, so a large output cannot stall it.
+pub(crate) fn stdout_within(command: &mut Command, limit: std::time::Duration) -> Result<String> {
+    use std::io::Read;
+    use wait_timeout::ChildExt;
+    let shown = display(command);
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot start `{shown}`"))?;
+    let mut stdout = child.stdout.take().context("stdout was not piped")?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let Some(status) = child
+        .wait_timeout(limit)
+        .with_context(|| format!("waiting for `{shown}`"))?
+    else {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("`{shown}` took over {limit:?}");
+    };
+    let text = reader.join().unwrap_or_default();
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(text)
+}
+
 /// `cargo build <args>`: progress and rendered diagnostics go to the terminal; returns the
 /// executables it built, by target name, read from cargo's JSON messages.
 pub(crate) fn build_executables(args: &[&str]) -> Result<HashMap<String, PathBuf>> {

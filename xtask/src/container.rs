@@ -21,6 +21,9 @@ pub(crate) const KUBERNETES_VERSION: &str = "1.37.0";
 /// The images' user and group (distroless's `nonroot`).
 const IMAGE_USER: &str = "65532:65532";
 
+/// Longest the health check or the ws-bench run in the empty root may take.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
 /// Where the images put the binaries.
 const BIN_DIR: &str = "usr/local/bin";
 
@@ -196,27 +199,33 @@ fn run_in_empty_root(root: &Path) -> Result<()> {
     .context("test-servers did not start in the empty root")?;
     println!("empty root: ready line {}", server.ready);
 
-    let health = output_within(in_empty_root(root, "test-servers").args([
-        "healthcheck",
-        "--url",
-        &server.url,
-        "--require-upgrade",
-    ]))?;
+    let health = cargo::stdout_within(
+        in_empty_root(root, "test-servers").args([
+            "healthcheck",
+            "--url",
+            &server.url,
+            "--require-upgrade",
+        ]),
+        RUN_LIMIT,
+    )?;
     ensure!(
         health.contains("\"healthy\""),
         "healthcheck printed no healthy line: {health}"
     );
     println!("empty root: {}", health.trim());
 
-    let report = output_within(in_empty_root(root, "ws-bench").args([
-        "rtt",
-        &server.url,
-        "--warmup",
-        "10",
-        "--count",
-        "200",
-        "--json",
-    ]))?;
+    let report = cargo::stdout_within(
+        in_empty_root(root, "ws-bench").args([
+            "rtt",
+            &server.url,
+            "--warmup",
+            "10",
+            "--count",
+            "200",
+            "--json",
+        ]),
+        RUN_LIMIT,
+    )?;
     let report: serde_json::Value = serde_json::from_str(report.trim())
         .with_context(|| format!("ws-bench printed no JSON report: {report}"))?;
     println!("empty root: ws-bench rtt counted {}", report["count"]);
@@ -226,29 +235,6 @@ fn run_in_empty_root(root: &Path) -> Result<()> {
         Some(status) if status.success() => Ok(()),
         other => bail!("test-servers in the empty root did not stop cleanly: {other:?}"),
     }
-}
-
-/// Runs `command` to completion within a minute; its stdout, or an error with its stderr.
-fn output_within(command: &mut Command) -> Result<String> {
-    use wait_timeout::ChildExt;
-    let shown = cargo::display(command);
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot run {shown}"))?;
-    let Some(status) = child.wait_timeout(Duration::from_secs(60))? else {
-        let _ = child.kill();
-        bail!("{shown} took over a minute");
-    };
-    let output = child.wait_with_output()?;
-    ensure!(
-        status.success(),
-        "{shown} failed ({status}): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 #[cfg(test)]
