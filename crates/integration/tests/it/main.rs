@@ -52,6 +52,7 @@ mod rpc_resilient;
 mod rpc_resilient_review;
 mod rpc_resilient_review_resubscribe;
 mod rpc_spec;
+mod rpc_typed;
 mod security;
 mod seed_examples;
 mod send_failures;

@@ -115,7 +115,7 @@ pub(crate) async fn send_batch(
     for answer in answers {
         responses.push(match answer {
             Some(answer) => match answer.await.map_err(|_| session.closed_error())? {
-                Outcome::Answer(response) => Some(response),
+                Outcome::Answer(answer) => Some(answer.into_response()?),
                 Outcome::Failed(error) => return Err(error),
                 // Registered without a deadline, so the sweeper never ends these.
                 Outcome::TimedOut => return Err(Error::ConnectionClosed),

@@ -1,10 +1,13 @@
 //! What the client reads from the server: `Incoming` (a response or a notification), read
 //! either by serde or, for the commonest answer, by a fast path that reads the same thing.
 
+use std::ops::Range;
+
 use serde::de::{self, IgnoredAny};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use crate::rpc::raw::RawResult;
 use crate::rpc::types::{Id, RpcError, present};
 
 /// One JSON-RPC message from the server: a response or a notification.
@@ -23,10 +26,15 @@ pub(crate) struct Incoming {
     pub(crate) method: bool,
     #[serde(default)]
     pub(crate) params: Option<Value>,
+    /// The result of an answer read by the fast path, not decoded yet (`result` is then
+    /// `None`); never set by serde.
+    #[serde(skip)]
+    pub(crate) raw: Option<RawResult>,
 }
 
 impl Incoming {
-    /// The successful answer `result` to call `id`.
+    /// The successful answer `result` to call `id`, decoded.
+    #[cfg(test)]
     pub(crate) fn answer(id: i64, result: Value) -> Self {
         Self {
             id: Some(Id::Number(id)),
@@ -34,6 +42,19 @@ impl Incoming {
             error: None,
             method: false,
             params: None,
+            raw: None,
+        }
+    }
+
+    /// The successful answer to call `id` whose result is `raw`, not decoded yet.
+    pub(crate) fn raw_answer(id: i64, raw: RawResult) -> Self {
+        Self {
+            id: Some(Id::Number(id)),
+            result: None,
+            error: None,
+            method: false,
+            params: None,
+            raw: Some(raw),
         }
     }
 }
@@ -86,37 +107,39 @@ fn any_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Id>, D::E
     deserializer.deserialize_any(IdVisitor)
 }
 
-/// Reads the commonest answer, `{"jsonrpc":"2.0","result":R,"id":N}` (or with `id` first)
-/// with an integer id and no whitespace between members (so no `method`: a request from
-/// the server is never read as an answer here), without going through serde's
-/// struct machinery (matching member names was the largest share of decoding an answer).
+/// Where the commonest answer, `{"jsonrpc":"2.0","result":R,"id":N}` (or with `id`
+/// first) with an integer id and no whitespace between members (so no `method`: a request
+/// from the server is never read as an answer here), keeps its id and its result: found
+/// without going through serde's struct machinery (matching member names was the largest
+/// share of decoding an answer), and without decoding the result (checked to be one
+/// well-formed JSON value, left as text for its caller to decode into the type it wants).
 /// Anything else, or anything odd in it, returns `None` and takes the general path, which
 /// reads the same messages the same way.
-pub(crate) fn plain_json_answer(data: &[u8]) -> Option<Incoming> {
+pub(crate) fn plain_json_answer(data: &[u8]) -> Option<(i64, Range<usize>)> {
     let rest = data.strip_prefix(br#"{"jsonrpc":"2.0","#)?;
-    let (id, result) = if let Some(rest) = rest.strip_prefix(br#""result":"#) {
-        let (result, rest) = json_value(rest)?;
+    if let Some(rest) = rest.strip_prefix(br#""result":"#) {
+        let start = data.len() - rest.len();
+        let rest = &rest[json_value_length(rest)?..];
+        let end = data.len() - rest.len();
         let rest = rest.strip_prefix(br#","id":"#)?;
-        (plain_integer(rest.strip_suffix(b"}")?)?, result)
+        Some((plain_integer(rest.strip_suffix(b"}")?)?, start..end))
     } else {
         let rest = rest.strip_prefix(br#""id":"#)?;
         let comma = rest.iter().position(|&b| b == b',')?;
         let id = plain_integer(&rest[..comma])?;
         let rest = rest[comma..].strip_prefix(br#","result":"#)?;
-        let (result, rest) = json_value(rest)?;
-        if rest != b"}" {
-            return None;
-        }
-        (id, result)
-    };
-    Some(Incoming::answer(id, result))
+        let start = data.len() - rest.len();
+        let end = start + json_value_length(rest)?;
+        (&data[end..] == b"}").then_some((id, start..end))
+    }
 }
 
-/// One JSON value at the start of `data`, and what follows it.
-fn json_value(data: &[u8]) -> Option<(Value, &[u8])> {
-    let mut values = serde_json::Deserializer::from_slice(data).into_iter::<Value>();
-    let value = values.next()?.ok()?;
-    Some((value, &data[values.byte_offset()..]))
+/// The length of the one well-formed JSON value at the start of `data`, skipped without
+/// building it.
+fn json_value_length(data: &[u8]) -> Option<usize> {
+    let mut values = serde_json::Deserializer::from_slice(data).into_iter::<IgnoredAny>();
+    values.next()?.ok()?;
+    Some(values.byte_offset())
 }
 
 /// A JSON integer that fits an `i64`, exactly as JSON writes it (no `+`, no leading zero).
@@ -160,11 +183,12 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":12,"result":[1,2]}"#,
         ];
         for text in taken {
-            let fast = plain_json_answer(text.as_bytes()).expect(text);
+            let (id, result) = plain_json_answer(text.as_bytes()).expect(text);
+            let fast = RawResult::new(text.as_bytes().to_vec(), result);
             let general: Incoming = serde_json::from_str(text).unwrap();
-            assert_eq!(fast.id, general.id, "{text}");
-            assert_eq!(fast.result, general.result, "{text}");
-            assert!(fast.error.is_none() && !fast.method && fast.params.is_none());
+            assert_eq!(Some(Id::Number(id)), general.id, "{text}");
+            assert_eq!(Some(fast.to_value().unwrap()), general.result, "{text}");
+            assert!(general.error.is_none() && !general.method && general.params.is_none());
         }
         let left = [
             r#"{"jsonrpc":"2.0","result":3,"id":"7"}"#,

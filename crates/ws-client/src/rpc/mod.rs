@@ -1,6 +1,6 @@
 //! JSON-RPC 2.0 on top of the WebSocket transport: types, codecs, and [`RpcClient`].
 //!
-//! Layering, each module using only those above it: `types`, `codec`, `incoming`,
+//! Layering, each module using only those above it: `types`, `codec`, `raw`, `incoming`,
 //! `request` and `config` (values and their encodings, no I/O) → `writer` (the bounded
 //! outgoing queue and its task) and `feed` (one subscription's channel) → `table` and
 //! `router` (calls in flight by id, batches, subscriptions) → `reader` and `sweeper` (the
@@ -18,6 +18,7 @@ mod feed;
 mod guards;
 mod incoming;
 mod over_resilient;
+mod raw;
 mod reader;
 mod request;
 mod resume;

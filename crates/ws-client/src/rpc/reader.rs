@@ -1,7 +1,7 @@
 //! The reader: the task that reads everything the server sends, decodes it (a fast path
-//! for the commonest answer, serde for the rest) and hands it to the router; ends the
-//! subscriptions the router says nobody reads; and at the end of the connection fails
-//! everything and stops the writer.
+//! for the commonest answer, whose result is left for its caller to decode; serde for the
+//! rest) and hands it to the router; ends the subscriptions the router says nobody reads;
+//! and at the end of the connection fails everything and stops the writer.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::message::{Message, MessageType};
 use crate::rpc::codec::{Codec, RpcCodec};
 use crate::rpc::incoming::{Incoming, plain_json_answer};
+use crate::rpc::raw::RawResult;
 use crate::rpc::request::WireRequest;
 use crate::rpc::resume::NO_CALL;
 use crate::rpc::router::Router;
@@ -71,7 +72,14 @@ pub(crate) fn handle(
     let fast = (codec == RpcCodec::Json)
         .then(|| plain_json_answer(&message.data))
         .flatten();
-    match fast.map_or_else(|| codec.decode::<Incoming>(&message), Ok) {
+    let incoming = match fast {
+        Some((id, result)) => Ok(Incoming::raw_answer(
+            id,
+            RawResult::new(message.data, result),
+        )),
+        None => codec.decode::<Incoming>(&message),
+    };
+    match incoming {
         Ok(incoming) => deliver(router, writer, codec, incoming, generation),
         Err(error) => tracing::warn!(%error, "undecodable message from the server ignored"),
     }

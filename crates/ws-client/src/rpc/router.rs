@@ -12,7 +12,8 @@ use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::rpc::incoming::Incoming;
-use crate::rpc::table::{Outcome, Pending, Reply, Tables, Unsubscribe, Waiting};
+use crate::rpc::raw::RawResult;
+use crate::rpc::table::{Answer, Outcome, Pending, Reply, Tables, Unsubscribe, Waiting};
 use crate::rpc::types::{Id, RpcResponse};
 
 /// The routing tables of one client connection.
@@ -234,6 +235,7 @@ impl Router {
                 id: Some(Id::Number(id)),
                 result,
                 error,
+                raw,
                 ..
             } => {
                 let Some(Waiting { pending, .. }) = self.lock().take(id) else {
@@ -242,6 +244,14 @@ impl Router {
                         "discarding an answer to a call that timed out or was dropped"
                     );
                     return None;
+                };
+                // A plain call's caller decodes a fast-path result itself, into its type.
+                let (pending, result) = match (pending, raw) {
+                    (Pending::Call(reply), Some(result)) => {
+                        let _ = reply.send(Outcome::Answer(Answer::Raw { id, result }));
+                        return None;
+                    }
+                    (pending, raw) => (pending, raw.map_or(result, |raw| decoded(id, &raw))),
                 };
                 let response = RpcResponse {
                     id: Id::Number(id),
@@ -256,7 +266,7 @@ impl Router {
                 };
                 match pending {
                     Pending::Call(reply) => {
-                        let _ = reply.send(Outcome::Answer(response));
+                        let _ = reply.send(Outcome::Answer(Answer::Decoded(response)));
                     }
                     Pending::Subscribe {
                         reply,
@@ -279,7 +289,10 @@ impl Router {
                             }
                         }
                         // Its caller went away just now (between its guard and this).
-                        if reply.send(Outcome::Answer(response)).is_err() {
+                        if reply
+                            .send(Outcome::Answer(Answer::Decoded(response)))
+                            .is_err()
+                        {
                             let id = subscription?;
                             self.forget_subscription(&id, generation);
                             return Some(Unsubscribe {
@@ -337,6 +350,16 @@ impl Router {
             None => tracing::debug!(?id, "notification for an unknown subscription discarded"),
         }
     }
+}
+
+/// A fast-path result as a `Value`, for the answers the router reads itself (subscribes).
+/// One that no `Value` can hold (nested deeper than serde_json's limit) cannot be a
+/// subscription id: it is taken as no result, and the subscribe fails as one that returned
+/// none.
+fn decoded(id: i64, raw: &RawResult) -> Option<Value> {
+    raw.to_value()
+        .inspect_err(|error| tracing::warn!(id, %error, "unreadable result of a subscribe"))
+        .ok()
 }
 
 /// A subscription id as the server gave it (a number or a string).

@@ -226,17 +226,10 @@ impl Session {
             idempotent: false,
             only_on,
         };
-        match self
-            .call_until(method, params, deadline, None, kind)
+        self.call_until(method, params, deadline, None, kind)
             .await?
-        {
-            Outcome::Answer(response) => Ok(response),
-            Outcome::TimedOut => Err(Error::CallTimeout {
-                method: method.to_owned(),
-                after: timeout,
-            }),
-            Outcome::Failed(error) => Err(error),
-        }
+            .into_answer(method, timeout)?
+            .into_response()
     }
 
     /// Makes one call that ends by `deadline` (`None`: never); a subscribe when given the

@@ -43,7 +43,7 @@ mod tests {
     use super::*;
     use crate::error::Error;
     use crate::rpc::incoming::Incoming;
-    use crate::rpc::table::Pending;
+    use crate::rpc::table::{Answer, Pending};
     use crate::rpc::types::Id;
 
     /// Each call fails at its own deadline, whatever the order they were registered in, and
@@ -77,7 +77,9 @@ mod tests {
             .register(4, Pending::Call(unbounded_reply), None)
             .unwrap();
         router.route(Incoming::answer(3, Value::from(3)));
-        assert!(matches!(answered.await, Ok(Outcome::Answer(r)) if r.id == Id::Number(3)));
+        assert!(
+            matches!(answered.await, Ok(Outcome::Answer(Answer::Decoded(r))) if r.id == Id::Number(3))
+        );
 
         let bound = Duration::from_secs(5);
         assert!(matches!(

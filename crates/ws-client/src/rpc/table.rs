@@ -7,23 +7,73 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::message::Message;
 use crate::rpc::feed::SubscriptionSink;
+use crate::rpc::raw::RawResult;
 use crate::rpc::types::{Id, RpcResponse};
 
 /// How a call ended, as the router tells its caller.
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// The server answered.
-    Answer(RpcResponse),
+    Answer(Answer),
     /// The connection ended first, or the answer could not be matched (a failed batch).
     Failed(Error),
     /// Its deadline passed first; the caller knows which method and timeout that was.
     TimedOut,
+}
+
+impl Outcome {
+    /// The answer, or why there is none: the connection's error, or
+    /// [`Error::CallTimeout`] for `method` called with `timeout`.
+    pub(crate) fn into_answer(self, method: &str, timeout: Duration) -> Result<Answer, Error> {
+        match self {
+            Outcome::Answer(answer) => Ok(answer),
+            Outcome::Failed(error) => Err(error),
+            Outcome::TimedOut => Err(Error::CallTimeout {
+                method: method.to_owned(),
+                after: timeout,
+            }),
+        }
+    }
+}
+
+/// The server's answer to a call: a response decoded by the general path, or a successful
+/// result read by the fast path and left as JSON text (see `raw`), decoded by its caller
+/// into the type it asked for.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    Decoded(RpcResponse),
+    Raw { id: i64, result: RawResult },
+}
+
+impl Answer {
+    /// The answer as a whole response, its result as a `Value`.
+    pub(crate) fn into_response(self) -> Result<RpcResponse, Error> {
+        match self {
+            Answer::Decoded(response) => Ok(response),
+            Answer::Raw { id, result } => Ok(RpcResponse {
+                id: Id::Number(id),
+                result: Some(result.to_value()?),
+                error: None,
+            }),
+        }
+    }
+
+    /// The result decoded as `T`, straight from its JSON text when the fast path read it;
+    /// an error object becomes [`Error::Rpc`], a result that is not a `T` [`Error::Codec`].
+    pub(crate) fn decode<T: DeserializeOwned>(self, method: &str) -> Result<T, Error> {
+        match self {
+            Answer::Raw { result, .. } => result.decode(method),
+            Answer::Decoded(response) => serde_json::from_value(response.into_result()?)
+                .map_err(|e| Error::Codec(format!("result of {method:?}: {e}"))),
+        }
+    }
 }
 
 /// Where the answer to a call goes.

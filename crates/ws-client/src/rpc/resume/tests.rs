@@ -77,6 +77,7 @@ pub(super) fn notification(subscription: i64, n: u64) -> Incoming {
         error: None,
         method: true,
         params: Some(json!({"subscription": subscription, "result": n})),
+        raw: None,
     }
 }
 

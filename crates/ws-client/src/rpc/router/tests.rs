@@ -21,7 +21,9 @@ async fn a_request_with_a_pending_id_is_not_an_answer() {
         "the request completed the call"
     );
     router.route(Incoming::answer(5, Value::from(5)));
-    assert!(matches!(waiting.await, Ok(Outcome::Answer(r)) if r.result == Some(Value::from(5))));
+    assert!(
+        matches!(waiting.await, Ok(Outcome::Answer(Answer::Decoded(r))) if r.result == Some(Value::from(5)))
+    );
 }
 
 /// A subscribe that timed out, or whose caller went away, and is answered later with a
