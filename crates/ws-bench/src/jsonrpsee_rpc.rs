@@ -13,6 +13,8 @@ use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::ws_client::{RpcService, RpcServiceBuilder, WsClient, WsClientBuilder};
 use serde_json::{Value, json};
 
+use crate::rpc_answer::Answer;
+
 /// Messages the server buffers per connection before it stops reading (jsonrpsee's
 /// default, written out: four times the 256 calls in flight the figures use, so the server
 /// never holds back a window).
@@ -94,7 +96,7 @@ pub(crate) async fn connect(url: &str, window: usize) -> Result<JsonrpseeClient>
 
 /// Calls `method` with `params` (an array, or nothing) the way a jsonrpsee user would,
 /// positional parameters built with `ArrayParams`.
-pub(crate) async fn call(client: &JsonrpseeClient, method: &str, params: &Value) -> Result<Value> {
+pub(crate) async fn call(client: &JsonrpseeClient, method: &str, params: &Value) -> Result<Answer> {
     let mut array = ArrayParams::new();
     match params {
         Value::Array(items) => {
@@ -106,7 +108,7 @@ pub(crate) async fn call(client: &JsonrpseeClient, method: &str, params: &Value)
         other => bail!("the jsonrpsee contender sends positional params, not {other}"),
     }
     client
-        .request::<Value, _>(method, array)
+        .request::<Answer, _>(method, array)
         .await
         .map_err(|e| anyhow!("{method} failed: {e}"))
 }

@@ -16,6 +16,7 @@ mod net;
 mod output;
 mod progress;
 mod report;
+mod rpc_answer;
 mod rpc_baseline;
 mod scenario;
 mod segment;

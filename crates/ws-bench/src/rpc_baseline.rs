@@ -17,14 +17,15 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::net::TungStream;
+use crate::rpc_answer::Answer;
 
 /// Most messages written between two flushes (as in ws-client's RpcClient).
 const MAX_BURST: usize = 256;
 /// How long closing may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-type Answer = Result<Value, String>;
-type PendingCalls = Arc<Mutex<HashMap<u64, oneshot::Sender<Answer>>>>;
+type Outcome = Result<Answer, String>;
+type PendingCalls = Arc<Mutex<HashMap<u64, oneshot::Sender<Outcome>>>>;
 
 /// A minimal JSON-RPC client. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -46,7 +47,7 @@ struct Request<'a> {
 #[derive(Deserialize)]
 struct Response {
     id: Option<u64>,
-    result: Option<Value>,
+    result: Option<Answer>,
     error: Option<Value>,
 }
 
@@ -70,7 +71,7 @@ impl TungRpc {
     }
 
     /// Calls `method` and returns its result (an error object becomes an error).
-    pub(crate) async fn call(&self, method: &str, params: Value) -> Result<Value> {
+    pub(crate) async fn call(&self, method: &str, params: Value) -> Result<Answer> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let text = serde_json::to_string(&Request {
             jsonrpc: "2.0",
@@ -103,7 +104,7 @@ impl TungRpc {
         Ok(())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Answer>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Outcome>>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

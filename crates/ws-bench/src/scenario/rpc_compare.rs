@@ -27,6 +27,7 @@ use crate::compression::cpu;
 use crate::interleave::{Plan, Rounds, Sample, Turn, rounded};
 use crate::progress::{Planned, Progress};
 use crate::report::Report;
+use crate::rpc_answer::Answer;
 use crate::scenario::rpc::{Caller, call_of};
 
 #[derive(Debug, Args)]
@@ -88,7 +89,7 @@ struct Figure {
 struct Calls {
     method: &'static str,
     params: Value,
-    expected: Value,
+    expected: Answer,
     window: usize,
     done: Arc<AtomicU64>,
 }
