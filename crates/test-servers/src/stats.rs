@@ -15,11 +15,13 @@ pub struct Stats {
     pub connections_active: AtomicU64,
     /// Data messages received.
     pub messages_in: AtomicU64,
-    /// Data messages sent.
+    /// Data messages sent, counted as they are queued for the socket: one queued to a
+    /// client that is then dropped (it stopped reading, the server shut down) is counted
+    /// though it may never have been written.
     pub messages_out: AtomicU64,
     /// Payload bytes received.
     pub bytes_in: AtomicU64,
-    /// Payload bytes sent.
+    /// Payload bytes sent, counted as `messages_out` is.
     pub bytes_out: AtomicU64,
     /// Connections failed for breaking the protocol or the limits (1002, 1007, 1009).
     pub protocol_errors: AtomicU64,
