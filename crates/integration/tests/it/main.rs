@@ -53,6 +53,7 @@ mod rpc_resilient_review;
 mod rpc_resilient_review_resubscribe;
 mod rpc_spec;
 mod rpc_typed;
+mod rpc_unreadable;
 mod security;
 mod seed_examples;
 mod send_failures;

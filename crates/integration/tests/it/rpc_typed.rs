@@ -136,7 +136,8 @@ async fn a_subscribe_answered_on_the_fast_path_delivers_its_notifications() {
         .expect("no error");
     assert_eq!(tick, json!(1));
 
-    // A subscription id nested too deep for a `Value` is no id: the subscribe fails.
+    // A result nested too deep for a `Value` is no subscription id: the subscribe fails,
+    // saying why (not "returned null").
     let refused = spawn_subscribe(&client, "subscribe_ticks", json!([]), "unsubscribe");
     let deep = nested(10_000);
     answer_raw(&mut peer, |id| {
@@ -144,7 +145,7 @@ async fn a_subscribe_answered_on_the_fast_path_delivers_its_notifications() {
     })
     .await;
     match within(refused).await.unwrap() {
-        Err(Error::Codec(message)) => assert!(message.contains("subscription id"), "{message}"),
+        Err(Error::Codec(message)) => assert!(message.contains("recursion"), "{message}"),
         other => panic!("expected a codec error, got {:?}", other.map(|_| ())),
     }
 }

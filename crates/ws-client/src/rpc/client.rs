@@ -192,9 +192,13 @@ impl RpcClient {
     }
 
     /// Calls `method` and decodes its result as `T`, within the default timeout; an error
-    /// object becomes [`Error::Rpc`], a result that is not a `T` [`Error::Codec`]. A plain
-    /// JSON answer's result is decoded straight from the received text into `T`, with no
-    /// `serde_json::Value` between: the fastest way to call.
+    /// object becomes [`Error::Rpc`], a result that is not a `T` [`Error::Codec`], and so
+    /// does one no `serde_json::Value` could hold, even if `T` would skip the bad part.
+    ///
+    /// With the JSON codec, an answer written `{"jsonrpc":"2.0","result":R,"id":N}` (or
+    /// with the id first), without whitespace between members, as most servers write it,
+    /// has its result decoded straight from the received text into `T`, with no `Value`
+    /// between: the fastest way to call. Any other answer is decoded through a `Value`.
     pub async fn request<T: DeserializeOwned>(
         &self,
         method: &str,

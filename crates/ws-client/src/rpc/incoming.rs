@@ -7,7 +7,7 @@ use serde::de::{self, IgnoredAny};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::rpc::raw::RawResult;
+use crate::rpc::raw::{Checked, RawResult};
 use crate::rpc::types::{Id, RpcError, present};
 
 /// One JSON-RPC message from the server: a response or a notification.
@@ -55,6 +55,28 @@ impl Incoming {
             method: false,
             params: None,
             raw: Some(raw),
+        }
+    }
+}
+
+/// What can still be read of a message the general path refused: its id, and whether it
+/// has a `method` member; everything else is skipped unread (in JSON without a depth
+/// limit, so an answer whose result is nested too deep still shows its id).
+#[derive(Deserialize)]
+pub(crate) struct Skimmed {
+    #[serde(default, deserialize_with = "any_id")]
+    id: Option<Id>,
+    #[serde(default, deserialize_with = "member_present")]
+    method: bool,
+}
+
+impl Skimmed {
+    /// The call this answers, if it is an answer to one: a numeric id and no `method` (a
+    /// request from the server is never an answer).
+    pub(crate) fn call(&self) -> Option<i64> {
+        match (&self.id, self.method) {
+            (Some(Id::Number(id)), false) => Some(*id),
+            _ => None,
         }
     }
 }
@@ -111,10 +133,10 @@ fn any_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Id>, D::E
 /// first) with an integer id and no whitespace between members (so no `method`: a request
 /// from the server is never read as an answer here), keeps its id and its result: found
 /// without going through serde's struct machinery (matching member names was the largest
-/// share of decoding an answer), and without decoding the result (checked to be one
-/// well-formed JSON value, left as text for its caller to decode into the type it wants).
-/// Anything else, or anything odd in it, returns `None` and takes the general path, which
-/// reads the same messages the same way.
+/// share of decoding an answer), and without decoding the result (checked to be a value
+/// the general path would read, left as text for its caller to decode into the type it
+/// wants). Anything else, or anything odd in it, returns `None` and takes the general
+/// path, which reads the same messages the same way.
 pub(crate) fn plain_json_answer(data: &[u8]) -> Option<(i64, Range<usize>)> {
     let rest = data.strip_prefix(br#"{"jsonrpc":"2.0","#)?;
     if let Some(rest) = rest.strip_prefix(br#""result":"#) {
@@ -134,21 +156,22 @@ pub(crate) fn plain_json_answer(data: &[u8]) -> Option<(i64, Range<usize>)> {
     }
 }
 
-/// The length of the one well-formed JSON value at the start of `data`, skipped without
-/// building it.
+/// The length of the JSON value at the start of `data`, checked as the general path would
+/// read it as a result (see [`Checked`]) without building it.
 fn json_value_length(data: &[u8]) -> Option<usize> {
-    let mut values = serde_json::Deserializer::from_slice(data).into_iter::<IgnoredAny>();
+    let mut values = serde_json::Deserializer::from_slice(data).into_iter::<Checked>();
     values.next()?.ok()?;
     Some(values.byte_offset())
 }
 
-/// A JSON integer that fits an `i64`, exactly as JSON writes it (no `+`, no leading zero).
+/// A JSON integer that fits an `i64`, exactly as JSON writes it (no `+`, no leading zero),
+/// and not `-0`, which serde_json reads as a float (so the general path refuses it as an id).
 fn plain_integer(text: &[u8]) -> Option<i64> {
     let (negative, digits) = match text.strip_prefix(b"-") {
         Some(digits) => (true, digits),
         None => (false, text),
     };
-    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || negative)) {
         return None;
     }
     let mut value: i64 = 0;
@@ -215,6 +238,60 @@ mod tests {
         for text in left {
             assert!(plain_json_answer(text.as_bytes()).is_none(), "{text}");
         }
+    }
+
+    /// What `Value` cannot read as a result, the fast path leaves to the general path
+    /// (which refuses it too), at every depth around serde_json's limit as well.
+    #[test]
+    fn the_fast_path_takes_only_results_the_general_path_reads() {
+        let deep = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let mut results: Vec<Vec<u8>> = (100..140).map(|depth| deep(depth).into_bytes()).collect();
+        results.extend(
+            [
+                r#""\ud800""#,
+                r#""\udc00x""#,
+                r#""\ud83d\ude00""#,
+                r#"{"\ud800":1}"#,
+                "1e400",
+                "-1e400",
+                "1e-400",
+                "-0",
+                "18446744073709551616",
+                r#"[1,"a",{"b":[null,true]}]"#,
+            ]
+            .map(|text| text.as_bytes().to_vec()),
+        );
+        results.push(b"\"\xff\"".to_vec());
+        results.push(b"{\"\xc3\":1}".to_vec());
+        for result in results {
+            for id_first in [false, true] {
+                let message = if id_first {
+                    [br#"{"jsonrpc":"2.0","id":7,"result":"#, &result[..], b"}"].concat()
+                } else {
+                    [
+                        br#"{"jsonrpc":"2.0","result":"#,
+                        &result[..],
+                        br#","id":7}"#,
+                    ]
+                    .concat()
+                };
+                let text = String::from_utf8_lossy(&message);
+                let general = serde_json::from_slice::<Incoming>(&message);
+                match plain_json_answer(&message) {
+                    Some((id, range)) => {
+                        let general = general.unwrap_or_else(|e| panic!("{text}: {e}"));
+                        assert_eq!(Some(Id::Number(id)), general.id, "{text}");
+                        let fast = RawResult::new(message.clone(), range).to_value();
+                        assert_eq!(Some(fast.unwrap()), general.result, "{text}");
+                    }
+                    None => assert!(general.is_err(), "left to the general path: {text}"),
+                }
+            }
+        }
+        // `-0` is a float to serde_json: not an id on either path.
+        let minus_zero = br#"{"jsonrpc":"2.0","result":1,"id":-0}"#;
+        assert!(serde_json::from_slice::<Incoming>(minus_zero).is_err());
+        assert!(plain_json_answer(minus_zero).is_none());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The reader: the task that reads everything the server sends, decodes it (a fast path
 //! for the commonest answer, whose result is left for its caller to decode; serde for the
-//! rest) and hands it to the router; ends the subscriptions the router says nobody reads;
+//! rest) and hands it to the router (an answer it cannot read fails its call); ends the subscriptions the router says nobody reads;
 //! and at the end of the connection fails everything and stops the writer.
 
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::message::{Message, MessageType};
 use crate::rpc::codec::{Codec, RpcCodec};
-use crate::rpc::incoming::{Incoming, plain_json_answer};
+use crate::rpc::incoming::{Incoming, Skimmed, plain_json_answer};
 use crate::rpc::raw::RawResult;
 use crate::rpc::request::WireRequest;
 use crate::rpc::resume::NO_CALL;
@@ -73,16 +73,31 @@ pub(crate) fn handle(
         .then(|| plain_json_answer(&message.data))
         .flatten();
     let incoming = match fast {
-        Some((id, result)) => Ok(Incoming::raw_answer(
-            id,
-            RawResult::new(message.data, result),
-        )),
-        None => codec.decode::<Incoming>(&message),
+        Some((id, result)) => Incoming::raw_answer(id, RawResult::new(message.data, result)),
+        None => match codec.decode::<Incoming>(&message) {
+            Ok(incoming) => incoming,
+            Err(error) => return unreadable(router, codec, &message, error),
+        },
     };
-    match incoming {
-        Ok(incoming) => deliver(router, writer, codec, incoming, generation),
-        Err(error) => tracing::warn!(%error, "undecodable message from the server ignored"),
-    }
+    deliver(router, writer, codec, incoming, generation);
+}
+
+/// A message the client cannot read (a result no `Value` holds: a lone surrogate escape,
+/// a number out of range, nesting past serde_json's limit; a member of the wrong type): if
+/// it still shows the id of a call, and no `method`, that call fails at once with
+/// [`Error::Codec`] rather than by its timeout; anything else is logged and ignored.
+fn unreadable(router: &Router, codec: RpcCodec, message: &Message, error: Error) {
+    let call = codec.decode::<Skimmed>(message).ok().and_then(|s| s.call());
+    let Some(id) = call else {
+        tracing::warn!(%error, "undecodable message from the server ignored");
+        return;
+    };
+    tracing::warn!(id, %error, "unreadable answer from the server: its call fails");
+    let why = match error {
+        Error::Codec(why) => why,
+        other => other.to_string(),
+    };
+    router.fail_unreadable(id, Error::Codec(format!("unreadable answer: {why}")));
 }
 
 /// Ends on the server a subscription nobody reads (its subscribe was answered after its

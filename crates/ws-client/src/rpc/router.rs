@@ -86,6 +86,15 @@ impl Router {
         Ok(())
     }
 
+    /// Fails call `id`, whose answer the client could not read, with `error` (see
+    /// [`Tables::unreadable`]).
+    pub(crate) fn fail_unreadable(&self, id: i64, error: Error) {
+        let failed = self.lock().unreadable(id, error);
+        if let Some((reply, error)) = failed {
+            let _ = reply.send(Outcome::Failed(error));
+        }
+    }
+
     /// Forgets a call that timed out or was dropped; its late answer will be discarded
     /// (after ending the subscription on the server, for a subscribe).
     pub(crate) fn forget(&self, id: i64) {
@@ -353,9 +362,9 @@ impl Router {
 }
 
 /// A fast-path result as a `Value`, for the answers the router reads itself (subscribes).
-/// One that no `Value` can hold (nested deeper than serde_json's limit) cannot be a
-/// subscription id: it is taken as no result, and the subscribe fails as one that returned
-/// none.
+/// The fast path takes only results a `Value` reads (one that none can hold fails its call
+/// in the reader, see `reader::unreadable`), so this does not fail; if it did, the result
+/// would be taken as none, and the subscribe would fail as one that returned none.
 fn decoded(id: i64, raw: &RawResult) -> Option<Value> {
     raw.to_value()
         .inspect_err(|error| tracing::warn!(id, %error, "unreadable result of a subscribe"))

@@ -270,6 +270,27 @@ impl Tables {
         reply
     }
 
+    /// Takes call `id` out of the table because the server's answer to it cannot be read:
+    /// where its failure goes (a plain call's or a subscribe's caller), with `error`. A
+    /// resubscribe's orphaned stream ends with `error` here; an abandoned subscribe is
+    /// forgotten (no subscription id can be read from the answer, so none is undone).
+    pub(crate) fn unreadable(&mut self, id: i64, error: Error) -> Option<(Reply, Error)> {
+        let Some(waiting) = self.take(id) else {
+            tracing::debug!(id, "discarding an unreadable answer to a call that is gone");
+            return None;
+        };
+        match waiting.pending {
+            Pending::Call(reply) | Pending::Subscribe { reply, .. } => Some((reply, error)),
+            Pending::Abandoned { .. } => None,
+            Pending::Resubscribe { old, .. } => {
+                if let Some((sink, _)) = self.orphans.remove(&old) {
+                    sink.end(error);
+                }
+                None
+            }
+        }
+    }
+
     /// Everything that waits, emptied out, once the connection has ended: the calls, and
     /// the subscriptions (orphans included).
     pub(crate) fn drain(&mut self) -> (CallTable, Vec<SubscriptionSink>) {
