@@ -11,7 +11,8 @@ use serde_json::Value;
 use crate::error::Error;
 
 /// The JSON text of one answer's `result`: checked to be a value that `serde_json::Value`
-/// would read where it stands in its message (see [`Checked`]), not yet decoded. Holds the whole received message (moved, not copied).
+/// would read where it stands in its message (see [`Checked`]), not yet decoded. Holds the
+/// whole received message (moved, not copied).
 pub(crate) struct RawResult {
     message: Vec<u8>,
     result: Range<usize>,

@@ -1,7 +1,8 @@
 //! The reader: the task that reads everything the server sends, decodes it (a fast path
 //! for the commonest answer, whose result is left for its caller to decode; serde for the
-//! rest) and hands it to the router (an answer it cannot read fails its call); ends the subscriptions the router says nobody reads;
-//! and at the end of the connection fails everything and stops the writer.
+//! rest) and hands it to the router (an answer it cannot read fails its call); ends the
+//! subscriptions the router says nobody reads; and at the end of the connection fails
+//! everything and stops the writer.
 
 use std::sync::Arc;
 
