@@ -64,20 +64,18 @@ impl<'de> Visitor<'de> for AnswerVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Answer, A::Error> {
         let mut next = |at| {
             seq.next_element::<i64>()?
-                .ok_or_else(|| de::Error::invalid_length(at, &self_expecting()))
+                .ok_or_else(|| de::Error::invalid_length(at, &PAIR))
         };
         let pair = Answer::Pair(next(0)?, next(1)?);
         match seq.next_element::<IgnoredAny>()? {
             None => Ok(pair),
-            Some(_) => Err(de::Error::invalid_length(3, &self_expecting())),
+            Some(_) => Err(de::Error::invalid_length(3, &PAIR)),
         }
     }
 }
 
 /// What a pair must be, for the length errors.
-fn self_expecting() -> &'static str {
-    "two integers"
-}
+const PAIR: &str = "two integers";
 
 #[cfg(test)]
 mod tests {

@@ -179,16 +179,12 @@ impl RpcClient {
         let timeout = options
             .timeout
             .unwrap_or(self.session.config().request_timeout);
-        let deadline = Instant::now().checked_add(timeout);
         let kind = CallKind {
             idempotent: options.idempotent,
             only_on: 0,
         };
-        self.session
-            .call_until(method, &params, deadline, None, kind)
-            .await?
-            .into_answer(method, timeout)?
-            .into_response()
+        let answer = (self.session).answer_within(method, &params, timeout, None, kind);
+        answer.await?.into_response()
     }
 
     /// Calls `method` and decodes its result as `T`, within the default timeout; an error
@@ -206,12 +202,9 @@ impl RpcClient {
     ) -> Result<T, Error> {
         let params = serde_json::to_value(params).map_err(|e| Error::Codec(e.to_string()))?;
         let timeout = self.session.config().request_timeout;
-        let deadline = Instant::now().checked_add(timeout);
-        (self.session)
-            .call_until(method, &params, deadline, None, CallKind::default())
-            .await?
-            .into_answer(method, timeout)?
-            .decode(method)
+        let answer =
+            (self.session).answer_within(method, &params, timeout, None, CallKind::default());
+        answer.await?.decode(method)
     }
 
     /// Sends a notification: no id, no answer. Returns once it is queued; if the outgoing
@@ -267,18 +260,14 @@ impl RpcClient {
             .then(|| resume::subscribe_call(method, &params, unsubscribe_method));
         let (sink, source) = feed::channel(self.session.config().subscription_buffer, call);
         let timeout = self.session.config().request_timeout;
-        let deadline = Instant::now().checked_add(timeout);
         let unsubscribe = (sink, unsubscribe_method.to_owned());
         let kind = CallKind {
             idempotent: true,
             only_on: 0,
         };
-        let response = self
-            .session
-            .call_until(method, &params, deadline, Some(unsubscribe), kind)
-            .await?
-            .into_answer(method, timeout)?
-            .into_response()?;
+        let answer =
+            (self.session).answer_within(method, &params, timeout, Some(unsubscribe), kind);
+        let response = answer.await?.into_response()?;
         match response.into_result()? {
             Value::Number(n) if n.is_i64() => {}
             Value::String(_) => {}

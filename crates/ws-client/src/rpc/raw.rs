@@ -41,14 +41,18 @@ impl RawResult {
     /// Decodes the result as `T`. Fails with [`Error::Codec`] naming `method` if it is not
     /// a `T` (or is nested deeper than serde_json's limit of 128 levels).
     pub(crate) fn decode<T: DeserializeOwned>(&self, method: &str) -> Result<T, Error> {
-        serde_json::from_slice(self.text())
-            .map_err(|e| Error::Codec(format!("result of {method:?}: {e}")))
+        serde_json::from_slice(self.text()).map_err(|e| not_a_result(method, &e))
     }
 
     /// The result as a `Value`.
     pub(crate) fn to_value(&self) -> Result<Value, Error> {
         serde_json::from_slice(self.text()).map_err(|e| Error::Codec(format!("result: {e}")))
     }
+}
+
+/// The error for a result of `method` that is not what its caller asked for.
+pub(crate) fn not_a_result(method: &str, error: &serde_json::Error) -> Error {
+    Error::Codec(format!("result of {method:?}: {error}"))
 }
 
 /// Most levels of arrays and objects a `result` may nest: the general path reads it as a

@@ -22,7 +22,7 @@ use crate::rpc::over_resilient;
 use crate::rpc::request::WireRequest;
 use crate::rpc::resume::{NO_CALL, Resubscribe};
 use crate::rpc::router::Router;
-use crate::rpc::table::{Outcome, Pending, Waiting};
+use crate::rpc::table::{Answer, Outcome, Pending, Waiting};
 use crate::rpc::types::{Id, RpcResponse};
 use crate::rpc::writer::{self, NoRoom, Writer};
 use crate::rpc::{reader, sweeper};
@@ -221,15 +221,31 @@ impl Session {
         timeout: Duration,
         only_on: u64,
     ) -> Result<RpcResponse, Error> {
-        let deadline = Instant::now().checked_add(timeout);
         let kind = CallKind {
             idempotent: false,
             only_on,
         };
-        self.call_until(method, params, deadline, None, kind)
-            .await?
-            .into_answer(method, timeout)?
+        (self
+            .answer_within(method, params, timeout, None, kind)
+            .await?)
             .into_response()
+    }
+
+    /// [`call_until`](Self::call_until) within `timeout` from now (see [`call`](Self::call)):
+    /// its answer, or [`Error::CallTimeout`], or why the connection could not carry it.
+    pub(crate) async fn answer_within(
+        &self,
+        method: &str,
+        params: &Value,
+        timeout: Duration,
+        subscription: Option<(SubscriptionSink, String)>,
+        kind: CallKind,
+    ) -> Result<Answer, Error> {
+        let deadline = Instant::now().checked_add(timeout);
+        (self
+            .call_until(method, params, deadline, subscription, kind)
+            .await?)
+            .into_answer(method, timeout)
     }
 
     /// Makes one call that ends by `deadline` (`None`: never); a subscribe when given the

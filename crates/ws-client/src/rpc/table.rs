@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use crate::error::Error;
 use crate::message::Message;
 use crate::rpc::feed::SubscriptionSink;
-use crate::rpc::raw::RawResult;
+use crate::rpc::raw::{RawResult, not_a_result};
 use crate::rpc::types::{Id, RpcResponse};
 
 /// How a call ended, as the router tells its caller.
@@ -71,7 +71,7 @@ impl Answer {
         match self {
             Answer::Raw { result, .. } => result.decode(method),
             Answer::Decoded(response) => serde_json::from_value(response.into_result()?)
-                .map_err(|e| Error::Codec(format!("result of {method:?}: {e}"))),
+                .map_err(|e| not_a_result(method, &e)),
         }
     }
 }
