@@ -9,7 +9,7 @@ use std::process::Output;
 use serde_json::{Value, json};
 
 mod common;
-use common::ws_bench;
+use common::{assert_refused, ws_bench};
 
 /// A fresh directory for one test's report files.
 fn scratch(test: &str) -> PathBuf {
@@ -57,18 +57,6 @@ fn merge(dir: &Path, reports: &[Value]) -> Output {
     let mut args = vec!["merge", "--json"];
     args.extend(files.iter().map(String::as_str));
     ws_bench(&args)
-}
-
-/// Expects `merge` to refuse the set with exit status 1, `expected` in its error and
-/// nothing on stdout.
-fn assert_refused(output: &Output, expected: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(expected),
-        "expected {expected:?} in: {stderr}"
-    );
-    assert!(output.stdout.is_empty(), "no merged report on a refusal");
 }
 
 #[test]

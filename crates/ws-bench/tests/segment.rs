@@ -10,7 +10,7 @@ use integration::TestServer;
 use serde_json::Value;
 
 mod common;
-use common::{RUN_TIMEOUT, report, ws_bench};
+use common::{RUN_TIMEOUT, assert_refused, report, ws_bench};
 
 /// 200 connections at 5 msg/s: ramp-up 1 s (connection k opens at 5k ms), then 2,002 ms.
 /// Messages are due at 5k + 200m ms (m >= 1) before 3,002 ms: 2 ms from any due time, so
@@ -211,14 +211,7 @@ fn merge_refuses_a_missing_or_duplicated_segment() {
     assert_eq!(histogram_count(&merged, "latency"), 14, "{merged}");
 
     let refused = |files: &[&PathBuf], expected: &str| {
-        let output = merge(files).expect_err("a refused set");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{stderr}");
-        assert!(
-            stderr.contains(expected),
-            "expected {expected:?} in: {stderr}"
-        );
-        assert!(output.stdout.is_empty(), "no merged report on a refusal");
+        assert_refused(&merge(files).expect_err("a refused set"), expected);
     };
     refused(&[s0, s1, s3], "segment 2/4 is missing; got 0/4, 1/4, 3/4");
     let twice = format!(

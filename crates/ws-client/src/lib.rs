@@ -172,6 +172,8 @@ mod proxy;
 pub mod resilient;
 pub mod rpc;
 mod split;
+#[cfg(test)]
+mod test_support;
 mod tls;
 pub mod wire;
 

@@ -89,3 +89,15 @@ impl Drop for Baseline {
         }
     }
 }
+
+/// Expects `ws-bench merge` to have refused its set: exit status 1, `expected` in its
+/// error and nothing on stdout.
+pub(crate) fn assert_refused(output: &Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(expected),
+        "expected {expected:?} in: {stderr}"
+    );
+    assert!(output.stdout.is_empty(), "no merged report on a refusal");
+}
